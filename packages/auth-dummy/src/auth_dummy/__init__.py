@@ -1,0 +1,75 @@
+"""auth-dummy: the development provider where the password names the permissions.
+
+Like py-ispyb's ``DummyAuthentication``: log in as anyone, and the password (or the
+token) is a comma-separated list of the permissions to grant, so ``test`` / ``Admin``
+gets ``["Admin"]``. Never for production: ``production: true`` refuses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import ClassVar
+
+from pydantic import Field, ValidationError
+
+from authcore import (
+    Credentials,
+    Identity,
+    InvalidCredentials,
+    PasswordCredentials,
+    Provider,
+    ProviderConfig,
+    TokenCredentials,
+    hookimpl,
+)
+
+__all__ = ["DummyProvider", "DummyConfig"]
+__version__ = "0.1.0"
+
+log = logging.getLogger("auth_dummy")
+
+
+class DummyConfig(ProviderConfig):
+    """Settings of the dummy provider (all optional)."""
+
+    #: Login given to identities that log in with a token only.
+    token_login: str = Field(default="dummy", min_length=1, max_length=256)
+    #: Separator between the permissions in the password or token.
+    separator: str = Field(default=",", min_length=1, max_length=4)
+
+
+class DummyProvider(Provider):
+    """Accepts any login; the password (or token) lists the permissions, comma-separated."""
+
+    type: ClassVar[str] = "dummy"
+    Config: ClassVar[type[ProviderConfig]] = DummyConfig
+    credential_types: ClassVar[tuple[type[Credentials], ...]] = (PasswordCredentials, TokenCredentials)
+    development_only: ClassVar[bool] = True
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        super().__init__(name, config)
+        log.warning("provider %r (dummy) accepts any login and grants what the password names: never use it in production", name)
+
+    def authenticate(self, credentials: Credentials) -> Identity:
+        """Grant the permissions the password or token lists."""
+        config = self.config
+        assert isinstance(config, DummyConfig)
+        if isinstance(credentials, PasswordCredentials):
+            login, listed = credentials.login, credentials.password.get_secret_value()
+        elif isinstance(credentials, TokenCredentials):
+            login, listed = config.token_login, credentials.token
+        else:
+            raise InvalidCredentials()
+        permissions = [p.strip() for p in listed.split(config.separator) if p.strip()]
+        try:
+            # The groups mirror the permissions, as in py-ispyb's dummy tokens.
+            return Identity(login=login, groups=tuple(permissions), permissions=permissions)
+        except ValidationError:
+            raise InvalidCredentials() from None
+
+
+@hookimpl
+def authcore_register_providers(register: Callable[[type[Provider]], None]) -> None:
+    """Register :class:`DummyProvider` as type ``dummy``."""
+    register(DummyProvider)

@@ -1,0 +1,67 @@
+"""auth-noauth: no authentication at all, like Jupyverse's ``fps-noauth``.
+
+Every login, with or without credentials, is one anonymous user holding every
+permission (``*``). For a personal machine only: ``production: true`` refuses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import ClassVar
+
+from pydantic import Field
+
+from authcore import (
+    AnonymousCredentials,
+    Credentials,
+    Identity,
+    PasswordCredentials,
+    Provider,
+    ProviderConfig,
+    TokenCredentials,
+    hookimpl,
+)
+
+__all__ = ["NoAuthProvider", "NoAuthConfig"]
+__version__ = "0.1.0"
+
+log = logging.getLogger("auth_noauth")
+
+
+class NoAuthConfig(ProviderConfig):
+    """Settings of the noauth provider."""
+
+    #: The login every caller gets.
+    login: str = Field(default="anonymous", min_length=1, max_length=256)
+    #: Display name of that user.
+    display_name: str = Field(default="Anonymous", max_length=256)
+
+
+class NoAuthProvider(Provider):
+    """Everyone is the same anonymous user with every permission."""
+
+    type: ClassVar[str] = "noauth"
+    Config: ClassVar[type[ProviderConfig]] = NoAuthConfig
+    credential_types: ClassVar[tuple[type[Credentials], ...]] = (
+        AnonymousCredentials,
+        PasswordCredentials,
+        TokenCredentials,
+    )
+    development_only: ClassVar[bool] = True
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        super().__init__(name, config)
+        log.warning("provider %r (noauth) lets everyone in with every permission: never use it in production", name)
+
+    def authenticate(self, credentials: Credentials) -> Identity:
+        """Return the anonymous user, whatever the credentials."""
+        config = self.config
+        assert isinstance(config, NoAuthConfig)
+        return Identity(login=config.login, display_name=config.display_name, permissions=("*",))
+
+
+@hookimpl
+def authcore_register_providers(register: Callable[[type[Provider]], None]) -> None:
+    """Register :class:`NoAuthProvider` as type ``noauth``."""
+    register(NoAuthProvider)

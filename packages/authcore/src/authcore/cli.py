@@ -1,0 +1,226 @@
+"""The ``authcore`` command line.
+
+Exit codes: 0 success, 1 authentication failed (or a provider is unhealthy), 2 usage
+or configuration error. Expected errors print one line, never a traceback.
+
+Without ``tokens.secret`` and ``sessions.store`` in the configuration, a development
+secret and an SQLite session store are kept in the state directory
+(``$AUTHCORE_STATE_DIR``, else ``$XDG_STATE_HOME/authcore``, else
+``~/.local/state/authcore``), so a token issued by ``authcore login`` verifies in a
+later ``authcore token verify`` and dies with ``authcore logout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .errors import AuthError
+
+if TYPE_CHECKING:
+    from .manager import AuthManager
+
+__all__ = ["main", "run", "build_parser", "state_dir"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def state_dir() -> Path:
+    """Where the development secret and sessions of the command line live."""
+    explicit = os.environ.get("AUTHCORE_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "authcore"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``authcore``."""
+    parser = _Parser(prog="authcore", description="Pluggable authentication: providers, logins and tokens.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    providers = commands.add_parser("providers", help="list the installed provider types")
+    providers.add_argument("--json", action="store_true", help="print JSON")
+
+    check = commands.add_parser("check", help="validate a configuration and check each provider's health")
+    check.add_argument("--config", required=True, metavar="FILE")
+    check.add_argument("--json", action="store_true", help="print JSON")
+
+    login = commands.add_parser("login", help="log in and print the tokens")
+    login.add_argument("--config", required=True, metavar="FILE")
+    login.add_argument("--provider", required=True, metavar="NAME", help="provider instance name")
+    login.add_argument("--login", metavar="USER", help="login name")
+    secret = login.add_mutually_exclusive_group()
+    secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    secret.add_argument("--token-stdin", action="store_true", help="read a bearer token from standard input")
+    login.add_argument("--json", action="store_true", help="print JSON")
+
+    token = commands.add_parser("token", help="work with access tokens")
+    token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND", parser_class=_Parser)
+    verify = token_commands.add_parser("verify", help="verify an access token ('-' reads it from standard input)")
+    verify.add_argument("--config", required=True, metavar="FILE")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.add_argument("token", metavar="TOKEN")
+
+    logout = commands.add_parser("logout", help="end the session of an access token")
+    logout.add_argument("--config", required=True, metavar="FILE")
+    logout.add_argument("token", metavar="TOKEN", help="access token ('-' reads it from standard input)")
+    return parser
+
+
+def _manager(path: str) -> AuthManager:
+    from .manager import AuthManager
+
+    return AuthManager.from_file(path, state_dir=state_dir())
+
+
+def _read_stdin_line() -> str:
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+def _token_argument(value: str) -> str:
+    return _read_stdin_line().strip() if value == "-" else value
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _cmd_providers(args: argparse.Namespace) -> int:
+    from .plugins import installed_providers
+
+    entries = installed_providers()
+    if args.json:
+        _print_json([e.to_dict() for e in entries])
+    elif not entries:
+        print("no providers installed (pip install auth-dummy, auth-ldap, auth-keycloak, ...)")
+    else:
+        for e in entries:
+            print(f"{e.name:<16} {e.distribution} {e.version}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    with _manager(args.config) as manager:
+        health = manager.health()
+    ok = all(h.ok for h in health.values())
+    if args.json:
+        _print_json({"ok": ok, "providers": {n: {"ok": h.ok, "detail": h.detail} for n, h in health.items()}})
+    else:
+        print(f"{args.config}: configuration is valid")
+        for name, h in health.items():
+            print(f"  {name}: {'ok' if h.ok else 'UNHEALTHY'}{': ' + h.detail if h.detail else ''}")
+    return 0 if ok else 1
+
+
+def _cmd_login(args: argparse.Namespace) -> int:
+    password: str | None = None
+    token: str | None = None
+    if args.password_stdin:
+        password = _read_stdin_line()
+    elif args.token_stdin:
+        token = _read_stdin_line().strip()
+    elif args.login is not None:
+        password = getpass.getpass(f"password for {args.login}: ")
+    with _manager(args.config) as manager:
+        result = manager.login(args.provider, login=args.login, password=password, token=token)
+    if args.json:
+        _print_json(
+            {
+                "login": result.login,
+                "provider": result.identity.provider,
+                "token": result.access_token,
+                "refresh_token": result.refresh_token,
+                "permissions": list(result.permissions),
+                "groups": list(result.identity.groups),
+                "expires_at": result.expires_at,
+                "expires_in": result.expires_in,
+            }
+        )
+    else:
+        print(f"logged in as {result.login} (provider {result.identity.provider})")
+        print(f"permissions: {', '.join(result.permissions) or '(none)'}")
+        print(f"token: {result.access_token}")
+        print(f"refresh token: {result.refresh_token}")
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    if args.token_command != "verify":
+        raise _Usage("authcore token: choose a command: verify")
+    with _manager(args.config) as manager:
+        verified = manager.verify(_token_argument(args.token))
+    if args.json:
+        _print_json(verified.to_dict())
+    else:
+        print(f"valid: {verified.login} (provider {verified.provider})")
+        print(f"permissions: {', '.join(sorted(verified.permissions)) or '(none)'}")
+    return 0
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    with _manager(args.config) as manager:
+        manager.logout(_token_argument(args.token))
+    print("logged out")
+    return 0
+
+
+class _Usage(Exception):
+    pass
+
+
+_COMMANDS = {
+    "providers": _cmd_providers,
+    "check": _cmd_check,
+    "login": _cmd_login,
+    "token": _cmd_token,
+    "logout": _cmd_logout,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``authcore``; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"authcore {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="authcore: %(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        return _COMMANDS[args.command](args)
+    except _Usage as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except AuthError as exc:
+        print(f"authcore: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("authcore: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> NoReturn:
+    """Console-script entry point: run :func:`main` and exit with its code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

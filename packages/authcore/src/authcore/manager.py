@@ -1,0 +1,542 @@
+"""AuthManager: the one object a host application holds.
+
+It wires the configured providers, the plugin hooks, the token service and the
+session store together, and is the only place where a login turns into tokens.
+Safe to share between threads; ``a*`` methods serve asynchronous hosts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError
+
+from . import permissions as _permissions
+from .config import AuthcoreConfig, load_config, parse_config
+from .errors import (
+    AuthError,
+    ConfigError,
+    InvalidCredentials,
+    InvalidToken,
+    NotSupported,
+    ProviderUnavailable,
+    UnknownProvider,
+)
+from .models import Identity, LoginResult, VerifiedToken
+from .plugins import ProviderRegistry, create_plugin_manager, load_class
+from .providers import (
+    AnonymousCredentials,
+    AuthorizationCodeCredentials,
+    Credentials,
+    Health,
+    PasswordCredentials,
+    Provider,
+    TokenCredentials,
+    UpstreamSessions,
+    UserManagement,
+    WELL_KNOWN_SECRETS,
+)
+from .sessions import SessionRecord, Sessions, open_store
+from .tokens import TokenCache, TokenService
+
+__all__ = ["AuthManager", "RESERVED_CLAIMS", "MIN_PRODUCTION_SECRET_BYTES"]
+
+log = logging.getLogger("authcore")
+
+#: Claims authcore sets itself; plugins cannot override them.
+RESERVED_CLAIMS = frozenset(
+    {"iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "username", "groups", "permissions", "provider"}
+)
+MIN_PRODUCTION_SECRET_BYTES = 32
+
+
+class AuthManager:
+    """Authentication and authorization for one host application.
+
+    Build it with :meth:`from_file` or :meth:`from_config`. ``state_dir`` is for
+    command-line use in development: without a configured secret and session store,
+    the development secret and the sessions are kept there, so that a token issued by
+    one process verifies in the next.
+    """
+
+    def __init__(
+        self,
+        config: AuthcoreConfig,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.config = config
+        self.plugins = plugin_manager if plugin_manager is not None else create_plugin_manager()
+        self._registry = ProviderRegistry(self.plugins)
+        self._production_checks_for_tokens()
+        state = Path(state_dir) if state_dir is not None else None
+        self._tokens = TokenService(config.tokens, fallback_secret=self._development_secret(state))
+        self._sessions = Sessions(self._open_store(state), config.sessions)
+        self._cache = TokenCache(config.tokens.cache_size) if config.tokens.cache_size else None
+        # Cached verifications with a store other processes write to are re-checked this often.
+        self._recheck = config.tokens.revocation_check_interval if self._sessions.store.shared else None
+        self._group_permissions = {
+            group: _permissions.normalize(perms) for group, perms in config.permissions.groups.items()
+        }
+        self._default_permissions = _permissions.normalize(config.permissions.authenticated)
+        if config.permissions.store:
+            from .permission_store import SQLPermissionStore
+
+            self.plugins.register(SQLPermissionStore.from_url(config.permissions.store), name="permission-store")
+        self._providers: dict[str, Provider] = {}
+        try:
+            for index, entry in enumerate(config.providers):
+                if entry.enabled:
+                    self._providers[entry.name] = self._start_provider(index)
+        except BaseException:
+            self.close()
+            raise
+        self.providers: Mapping[str, Provider] = MappingProxyType(self._providers)
+
+    # ----------------------------------------------------------------- building
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> AuthManager:
+        """Load a YAML configuration file (authcore's schema or a py-ispyb ``auth.yml``)."""
+        return cls(load_config(path), **kwargs)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | AuthcoreConfig, **kwargs: Any) -> AuthManager:
+        """Build from a configuration dict (same schema as the file) or a validated config."""
+        if not isinstance(config, AuthcoreConfig):
+            config = parse_config(config)
+        return cls(config, **kwargs)
+
+    def _production_checks_for_tokens(self) -> None:
+        tokens = self.config.tokens
+        if not self.config.production or not tokens.algorithm.startswith("HS"):
+            return
+        if tokens.secret is None:
+            raise ConfigError("production: true needs tokens.secret (at least 32 random bytes)")
+        secret = tokens.secret.get_secret_value()
+        if len(secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
+            raise ConfigError(f"production: true needs a tokens.secret of at least {MIN_PRODUCTION_SECRET_BYTES} bytes")
+        if secret.strip().lower() in WELL_KNOWN_SECRETS or len(set(secret)) < 8:
+            raise ConfigError("production: true refuses tokens.secret: it is a well-known or trivial value")
+
+    def _development_secret(self, state: Path | None) -> bytes | None:
+        tokens = self.config.tokens
+        if state is None or tokens.secret is not None or not tokens.algorithm.startswith("HS"):
+            return None
+        path = state / "dev-secret"
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            secret = path.read_bytes().strip()
+            if len(secret) >= MIN_PRODUCTION_SECRET_BYTES:
+                return secret
+            path.unlink()  # truncated by a crash: make a new one
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        secret = secrets.token_hex(32).encode()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+        log.warning("development mode: tokens are signed with a development secret kept in %s", path)
+        return secret
+
+    def _open_store(self, state: Path | None) -> Any:
+        url = self.config.sessions.store
+        if state is not None and "store" not in self.config.sessions.model_fields_set:
+            state.mkdir(parents=True, exist_ok=True, mode=0o700)
+            url = f"sqlite:///{(state / 'sessions.db').resolve()}"
+        store = open_store(url)
+        if store is None:
+            store = self.plugins.hook.authcore_session_store(url=url)
+        if store is None:
+            scheme = url.partition(":")[0]
+            raise ConfigError(f"sessions.store: no session store for scheme {scheme!r} (memory, sqlite, or a plugin's)")
+        return store
+
+    def _start_provider(self, index: int) -> Provider:
+        entry = self.config.providers[index]
+        source = self.config.source
+        try:
+            if entry.class_ is not None:
+                cls = load_class(entry.class_)
+            else:
+                assert entry.type is not None
+                cls = self._registry.get(entry.type)
+        except ConfigError as exc:
+            raise type(exc)(f"{source.where(('providers', index))}: {exc}") from None
+        if self.config.production and cls.development_only:
+            raise ConfigError(
+                f"{source.where(('providers', index))}: provider {entry.name!r} (type {cls.type!r}) is for "
+                "development only and is refused with production: true"
+            )
+        try:
+            provider_config = cls.Config.model_validate(entry.config)
+        except ValidationError as exc:
+            raise source.validation_error(exc, ("providers", index, "config")) from None
+        if self.config.production:
+            issues = provider_config.production_issues()
+            if issues:
+                raise ConfigError(
+                    f"{source.where(('providers', index, 'config'))}: refused with production: true: "
+                    + "; ".join(issues)
+                )
+        try:
+            return cls(entry.name, provider_config)
+        except AuthError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"provider {entry.name!r} failed to start: {type(exc).__name__}") from exc
+
+    # ----------------------------------------------------------------- providers
+
+    def provider(self, name: str) -> Provider:
+        """The enabled provider instance called *name*."""
+        provider = self._providers.get(name)
+        if provider is None:
+            known = ", ".join(sorted(self._providers)) or "none"
+            raise UnknownProvider(f"no enabled provider named {name!r} (enabled: {known})")
+        return provider
+
+    def users(self, provider: str) -> UserManagement:
+        """The user-management side of *provider*; :class:`NotSupported` if it has none."""
+        instance = self.provider(provider)
+        if not isinstance(instance, UserManagement):
+            raise NotSupported(provider, "user management")
+        return instance
+
+    def public_config(self) -> dict[str, Any]:
+        """What a login page may know: every enabled provider's public config, token settings. No secrets."""
+        return {
+            "providers": [p.public_config() for p in self._providers.values()],
+            "tokens": {
+                "issuer": self.config.tokens.issuer,
+                "audience": self.config.tokens.audience,
+                "algorithm": self.config.tokens.algorithm,
+                "access_ttl": int(self.config.tokens.access_ttl),
+            },
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys that verify our tokens (empty for HMAC algorithms)."""
+        return self._tokens.jwks()
+
+    def health(self) -> dict[str, Health]:
+        """Health of every enabled provider; a provider that raises counts as unhealthy."""
+        result = {}
+        for name, provider in self._providers.items():
+            try:
+                result[name] = provider.health()
+            except Exception as exc:  # health checks report, they do not raise
+                result[name] = Health(ok=False, detail=type(exc).__name__)
+        return result
+
+    # ----------------------------------------------------------------- login
+
+    def login(
+        self,
+        provider: str,
+        *,
+        login: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        code: str | None = None,
+        redirect_uri: str | None = None,
+        code_verifier: str | None = None,
+        nonce: str | None = None,
+    ) -> LoginResult:
+        """Log in through the enabled provider *provider* and start a session.
+
+        Give ``login`` and ``password``, or ``token``, or ``code`` with ``redirect_uri``
+        (authorization-code flow). When several are given (py-ispyb's client sends
+        password and token), the first kind the provider accepts wins. Bad input is
+        refused with :class:`InvalidCredentials` before the provider sees it.
+        """
+        instance = self.provider(provider)
+        try:
+            credentials = self._credentials(
+                instance, login, password, token, code, redirect_uri, code_verifier, nonce
+            )
+        except InvalidCredentials as exc:
+            self.plugins.hook.authcore_login_failed(provider=provider, login=_printable(login), error=exc)
+            raise
+        return self.authenticate(provider, credentials)
+
+    def _credentials(
+        self,
+        provider: Provider,
+        login: str | None,
+        password: str | None,
+        token: str | None,
+        code: str | None,
+        redirect_uri: str | None,
+        code_verifier: str | None,
+        nonce: str | None,
+    ) -> Credentials:
+        offered: list[tuple[type[Credentials], dict[str, Any]]] = []
+        if code is not None or redirect_uri is not None:
+            offered.append(
+                (
+                    AuthorizationCodeCredentials,
+                    {"code": code, "redirect_uri": redirect_uri, "code_verifier": code_verifier, "nonce": nonce},
+                )
+            )
+        if login is not None or password is not None:
+            offered.append((PasswordCredentials, {"login": login, "password": password}))
+        if token is not None:
+            offered.append((TokenCredentials, {"token": token}))
+        if not offered:
+            offered.append((AnonymousCredentials, {}))
+        accepted = provider.credential_types
+        for kind in accepted:
+            for offered_kind, values in offered:
+                if issubclass(kind, offered_kind) or kind is offered_kind:
+                    try:
+                        return kind.model_validate(values)
+                    except (ValidationError, TypeError):
+                        raise InvalidCredentials() from None
+        kinds = ", ".join(k.kind for k in accepted)
+        raise InvalidCredentials(f"provider {provider.name!r} accepts: {kinds}")
+
+    def authenticate(self, provider: str, credentials: Credentials) -> LoginResult:
+        """Log in with a ready-made credential package (see :meth:`login`)."""
+        instance = self.provider(provider)
+        attempted = getattr(credentials, "login", None)
+        try:
+            identity = self._authenticate(instance, credentials)
+        except AuthError as exc:
+            self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=exc)
+            raise
+        self.plugins.hook.authcore_login_succeeded(identity=identity, provider=provider)
+        record, refresh_token = self._sessions.start(
+            login=identity.login, provider=provider, identity=_snapshot(identity)
+        )
+        return self._result(identity, record, refresh_token)
+
+    def _authenticate(self, provider: Provider, credentials: Credentials) -> Identity:
+        if not isinstance(credentials, provider.credential_types):
+            raise InvalidCredentials(
+                f"provider {provider.name!r} accepts: {', '.join(k.kind for k in provider.credential_types)}"
+            )
+        try:
+            identity = provider.authenticate(credentials)
+        except InvalidCredentials:
+            # One message whatever the provider said: errors never tell whether a login exists.
+            raise InvalidCredentials() from None
+        except AuthError:
+            raise
+        except Exception as exc:
+            # Unexpected provider failures: the type is logged, the message is not (it may hold input).
+            log.error("provider %r failed during login: %s", provider.name, type(exc).__name__)
+            raise ProviderUnavailable(f"provider {provider.name!r} failed") from exc
+        if not isinstance(identity, Identity):
+            raise ProviderUnavailable(f"provider {provider.name!r} returned no identity")
+        identity = identity.model_copy(update={"provider": provider.name})
+        for updates in reversed(self.plugins.hook.authcore_identity_updates(identity=identity, provider=provider.name)):
+            if updates:
+                identity = Identity.model_validate({**_snapshot(identity), **dict(updates)})
+        return identity.model_copy(update={"permissions": self._permissions_for(identity)})
+
+    def _permissions_for(self, identity: Identity) -> tuple[str, ...]:
+        granted: set[str] = {*identity.permissions, *self._default_permissions}
+        for group in (*identity.groups, *identity.roles):
+            granted.update(self._group_permissions.get(group, ()))
+        for contribution in self.plugins.hook.authcore_permissions(identity=identity):
+            if contribution:
+                granted.update(_permissions.normalize(list(contribution)))
+        return tuple(sorted(granted))
+
+    def _result(self, identity: Identity, record: SessionRecord, refresh_token: str) -> LoginResult:
+        now = time.time()
+        expires_at = min(now + self.config.tokens.access_ttl, record.absolute_expires_at)
+        claims: dict[str, Any] = {}
+        for extra in reversed(self.plugins.hook.authcore_token_claims(identity=identity)):
+            if extra:
+                clash = RESERVED_CLAIMS.intersection(extra)
+                if clash:
+                    raise AuthError(f"a plugin tried to set reserved token claims: {', '.join(sorted(clash))}")
+                claims.update(extra)
+        claims.update(
+            sub=identity.login,
+            sid=record.session_id,
+            exp=int(expires_at),
+            username=identity.login,
+            groups=list(identity.groups),
+            permissions=list(identity.permissions),
+            provider=identity.provider,
+        )
+        access_token = self._tokens.issue(claims, now=now)
+        return LoginResult(
+            identity=identity,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_at=int(expires_at),
+            expires_in=max(0, int(expires_at - now)),
+            session_id=record.session_id,
+        )
+
+    # ----------------------------------------------------------------- tokens
+
+    def verify(self, token: str) -> VerifiedToken:
+        """Check an access token: signature, claims, and that its session is still alive.
+
+        Raises :class:`InvalidToken` (or :class:`TokenExpired`). Verified tokens are
+        cached until they expire or their session is logged out.
+        """
+        now = time.time()
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(token, now)
+            if hit is not None:
+                return hit
+        claims = self._tokens.decode(token, now=now)
+        sid = claims["sid"]
+        if not self._sessions.is_active(sid, now=now):
+            raise InvalidToken("session ended")
+        verified = _verified(claims)
+        if cache is not None:
+            deadline = float(claims["exp"])
+            if self._recheck is not None:
+                deadline = min(deadline, now + self._recheck)
+            cache.put(token, verified, deadline)
+        return verified
+
+    def refresh(self, refresh_token: str) -> LoginResult:
+        """Trade a refresh token for new tokens (rotation). A reused refresh token ends the session."""
+        record, new_refresh = self._sessions.refresh(refresh_token)
+        identity = _restore(record)
+        provider = self._providers.get(record.provider)
+        if isinstance(provider, UpstreamSessions):
+            try:
+                identity = provider.refresh_upstream(identity)
+            except NotSupported:
+                pass
+            except AuthError:
+                self._end_session(record)
+                raise
+            self._sessions.store.update_identity(record.session_id, _snapshot(identity))
+        return self._result(identity, record, new_refresh)
+
+    def logout(self, token: str) -> None:
+        """End the session of an access token: its refresh token and every access token die with it."""
+        claims = self._tokens.decode(token)
+        record = self._sessions.get(claims["sid"])
+        if record is None or record.revoked:
+            if self._cache is not None:
+                self._cache.drop_session(claims["sid"])
+            raise InvalidToken("session ended")
+        self._end_session(record)
+
+    def _end_session(self, record: SessionRecord) -> None:
+        self._sessions.revoke(record.session_id)
+        if self._cache is not None:
+            self._cache.drop_session(record.session_id)
+        provider = self._providers.get(record.provider)
+        if isinstance(provider, UpstreamSessions):
+            try:
+                provider.logout_upstream(_restore(record))
+            except NotSupported:
+                pass
+            except AuthError as exc:  # our session is gone either way
+                log.warning("logout at provider %r failed: %s", record.provider, exc.code)
+        self.plugins.hook.authcore_logout(session_id=record.session_id, login=record.login)
+
+    def require(self, subject: VerifiedToken | Identity | Iterable[str], permissions: _permissions.PermissionSpec) -> None:
+        """Raise :class:`~authcore.errors.Forbidden` unless *subject* holds every permission."""
+        granted = subject.permissions if isinstance(subject, VerifiedToken | Identity) else subject
+        _permissions.require(granted, permissions)
+
+    # ----------------------------------------------------------------- async
+
+    async def alogin(self, provider: str, **credentials: str | None) -> LoginResult:
+        """:meth:`login` for asynchronous hosts: the provider runs in a worker thread."""
+        return await asyncio.to_thread(lambda: self.login(provider, **credentials))
+
+    async def averify(self, token: str) -> VerifiedToken:
+        """:meth:`verify` for asynchronous hosts: in-line when the answer needs no I/O."""
+        if self._cache is not None:
+            hit = self._cache.get(token, time.time())
+            if hit is not None:
+                return hit
+        if self._sessions.store.blocking:
+            return await asyncio.to_thread(self.verify, token)
+        return self.verify(token)
+
+    async def arefresh(self, refresh_token: str) -> LoginResult:
+        """:meth:`refresh` in a worker thread."""
+        return await asyncio.to_thread(self.refresh, refresh_token)
+
+    async def alogout(self, token: str) -> None:
+        """:meth:`logout` in a worker thread."""
+        await asyncio.to_thread(self.logout, token)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close every provider and the session store."""
+        for provider in getattr(self, "_providers", {}).values():
+            try:
+                provider.close()
+            except Exception as exc:  # closing one must not stop closing the others
+                log.warning("closing provider %r failed: %s", provider.name, type(exc).__name__)
+        sessions = getattr(self, "_sessions", None)
+        if sessions is not None:
+            sessions.store.close()
+
+    def __enter__(self) -> AuthManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<AuthManager providers={sorted(getattr(self, '_providers', {}))}>"
+
+
+def _printable(value: str | None) -> str | None:
+    if value is None or not isinstance(value, str):
+        return None
+    return value[:256] if value.isprintable() else None
+
+
+def _snapshot(identity: Identity) -> dict[str, Any]:
+    data = identity.model_dump(mode="json")
+    data["session_state"] = identity.session_state
+    return data
+
+
+def _restore(record: SessionRecord) -> Identity:
+    return Identity.model_validate(record.identity)
+
+
+def _verified(claims: Mapping[str, Any]) -> VerifiedToken:
+    permissions = claims.get("permissions", [])
+    groups = claims.get("groups", [])
+    provider = claims.get("provider", "")
+    if (
+        not isinstance(permissions, list)
+        or not all(isinstance(p, str) for p in permissions)
+        or not isinstance(groups, list)
+        or not all(isinstance(g, str) for g in groups)
+        or not isinstance(provider, str)
+    ):
+        raise InvalidToken("token claims have the wrong shape")
+    return VerifiedToken(
+        login=claims["sub"],
+        provider=provider,
+        permissions=frozenset(permissions),
+        groups=tuple(groups),
+        session_id=claims["sid"],
+        token_id=claims["jti"],
+        issued_at=float(claims["iat"]),
+        expires_at=float(claims["exp"]),
+        claims=dict(claims),
+    )

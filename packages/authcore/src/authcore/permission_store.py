@@ -1,0 +1,126 @@
+"""py-ispyb's permission tables in SQL: UserGroup, Permission, UserGroup_has_Permission.
+
+:class:`SQLPermissionStore` is a plugin: its ``authcore_permissions`` hook grants an
+identity the permissions of every ``UserGroup`` it belongs to. Membership comes from
+the identity's groups and roles (an LDAP group, a Keycloak role) and, where the
+database has them, py-ispyb's ``Person`` / ``UserGroup_has_Person`` tables (groups
+managed in the database, as py-ispyb's KeycloakDBGroups plugin does).
+
+Enable it with ``permissions: {store: "sqlite:///path/to/permissions.db"}``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import ConfigError
+from .hookspecs import hookimpl
+from .models import Identity
+
+__all__ = ["SQLPermissionStore", "SCHEMA"]
+
+#: The three tables of py-ispyb (column names as in the ISPyB schema), and its Person link.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS UserGroup (
+    userGroupId INTEGER PRIMARY KEY AUTOINCREMENT,
+    name VARCHAR(31) NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS Permission (
+    permissionId INTEGER PRIMARY KEY AUTOINCREMENT,
+    type VARCHAR(15) NOT NULL UNIQUE,
+    description VARCHAR(100)
+);
+CREATE TABLE IF NOT EXISTS UserGroup_has_Permission (
+    userGroupId INTEGER NOT NULL REFERENCES UserGroup(userGroupId) ON DELETE CASCADE,
+    permissionId INTEGER NOT NULL REFERENCES Permission(permissionId) ON DELETE CASCADE,
+    PRIMARY KEY (userGroupId, permissionId)
+);
+"""
+
+
+class SQLPermissionStore:
+    """Permissions from py-ispyb's tables in an SQLite database (standard library ``sqlite3``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._has_person_tables: bool | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLPermissionStore:
+        """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``sqlite://:memory:``."""
+        if not url.startswith("sqlite://"):
+            raise ConfigError(f"permissions.store: only sqlite:// URLs are supported, not {url.split(':')[0]!r}")
+        path = url[len("sqlite://"):]
+        if path.startswith("/"):
+            path = path[1:]
+        if not path:
+            raise ConfigError("permissions.store: the sqlite URL names no file")
+        return cls(path)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=10)
+            except sqlite3.Error as exc:
+                raise ConfigError(f"permissions.store: cannot open {self.path!r}: {exc}") from None
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    def create_schema(self) -> None:
+        """Create the three tables if they do not exist."""
+        with self._connection() as conn:
+            conn.executescript(SCHEMA)
+
+    def grant(self, group: str, permissions: Iterable[str]) -> None:
+        """Give *group* the *permissions*, creating the rows as needed (for setup and tests)."""
+        with self._connection() as conn:
+            conn.execute("INSERT OR IGNORE INTO UserGroup (name) VALUES (?)", (group,))
+            for permission in permissions:
+                conn.execute("INSERT OR IGNORE INTO Permission (type) VALUES (?)", (permission,))
+                conn.execute(
+                    "INSERT OR IGNORE INTO UserGroup_has_Permission (userGroupId, permissionId) "
+                    "SELECT g.userGroupId, p.permissionId FROM UserGroup g, Permission p "
+                    "WHERE g.name = ? AND p.type = ?",
+                    (group, permission),
+                )
+
+    def permissions_for_groups(self, groups: Iterable[str]) -> set[str]:
+        """Permissions of the named groups."""
+        names = sorted(set(groups))
+        if not names:
+            return set()
+        marks = ",".join("?" * len(names))
+        rows = self._connection().execute(
+            "SELECT DISTINCT p.type FROM Permission p "
+            "JOIN UserGroup_has_Permission gp ON gp.permissionId = p.permissionId "
+            f"JOIN UserGroup g ON g.userGroupId = gp.userGroupId WHERE g.name IN ({marks})",
+            names,
+        )
+        return {row[0] for row in rows}
+
+    def groups_of_person(self, login: str) -> set[str]:
+        """Groups linked to the ``Person`` with this login, if the database has py-ispyb's Person tables."""
+        conn = self._connection()
+        if self._has_person_tables is None:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            self._has_person_tables = {"Person", "UserGroup_has_Person"} <= tables
+        if not self._has_person_tables:
+            return set()
+        rows = conn.execute(
+            "SELECT g.name FROM UserGroup g JOIN UserGroup_has_Person gp ON gp.userGroupId = g.userGroupId "
+            "JOIN Person p ON p.personId = gp.personId WHERE p.login = ?",
+            (login,),
+        )
+        return {row[0] for row in rows}
+
+    @hookimpl
+    def authcore_permissions(self, identity: Identity) -> list[str]:
+        """Permissions of the identity's groups, roles and database-managed groups."""
+        groups = {*identity.groups, *identity.roles, *self.groups_of_person(identity.login)}
+        return sorted(self.permissions_for_groups(groups))

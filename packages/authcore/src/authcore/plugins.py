@@ -1,0 +1,208 @@
+"""Finding and loading plugins: provider types by entry point, imported only when configured.
+
+Listing reads installed metadata once (one scan of every distribution's entry points,
+cached for the process) and imports nothing. A provider module is imported when a
+configuration names its type, or when a ``class: "pkg.module:Class"`` path is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, UnknownProvider
+from .providers import Provider
+
+__all__ = [
+    "PROVIDER_GROUP",
+    "PLUGIN_GROUP",
+    "BLOCK_ENV",
+    "ProviderEntry",
+    "installed_providers",
+    "refresh",
+    "create_plugin_manager",
+    "ProviderRegistry",
+    "load_class",
+]
+
+#: Entry-point group of provider packages; the entry-point name is the provider type.
+PROVIDER_GROUP = "authcore.providers"
+#: Entry-point group of other extensions (permission stores, audit, enrichment).
+PLUGIN_GROUP = "authcore.plugins"
+#: Comma-separated ``authcore.plugins`` entry-point names not to load (``*`` for all).
+BLOCK_ENV = "AUTHCORE_BLOCK_PLUGINS"
+
+_VALID_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_CLASS_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    """An installed provider type, as read from metadata (nothing imported)."""
+
+    name: str
+    distribution: str
+    version: str
+    value: str
+
+    def to_dict(self) -> dict[str, str]:
+        """``name``, ``distribution``, ``version``: what ``authcore providers --json`` prints."""
+        return {"name": self.name, "distribution": self.distribution, "version": self.version}
+
+
+_scan: dict[str, list[metadata.EntryPoint]] | None = None
+
+
+def _entry_points(group: str) -> list[metadata.EntryPoint]:
+    # One scan of all distributions serves both groups; the metadata walk is the cost.
+    global _scan
+    if _scan is None:
+        everything = metadata.entry_points()
+        _scan = {g: list(everything.select(group=g)) for g in (PROVIDER_GROUP, PLUGIN_GROUP)}
+    return _scan[group]
+
+
+def refresh() -> None:
+    """Forget the cached metadata scan (after installing or removing packages at run time)."""
+    global _scan
+    _scan = None
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    dist = ep.dist
+    return dist.name if dist is not None else "<unknown distribution>"
+
+
+def installed_providers() -> list[ProviderEntry]:
+    """Every installed provider type, sorted by name.
+
+    Raises :class:`~authcore.errors.ConfigError` when two distributions claim one type
+    or a type name is not a valid identifier: both are broken installs.
+    """
+    by_name: dict[str, metadata.EntryPoint] = {}
+    for ep in _entry_points(PROVIDER_GROUP):
+        if not _VALID_NAME.fullmatch(ep.name):
+            raise ConfigError(
+                f"distribution {_dist_name(ep)!r} declares provider type {ep.name!r}, which is not a valid name"
+                " (a letter, then letters, digits, '_' or '-', at most 64)"
+            )
+        other = by_name.get(ep.name)
+        if other is not None and _dist_name(other) != _dist_name(ep):
+            raise ConfigError(
+                f"provider type {ep.name!r} is declared by two distributions: {_dist_name(other)!r} and "
+                f"{_dist_name(ep)!r}; uninstall one of them"
+            )
+        by_name[ep.name] = ep
+    return [
+        ProviderEntry(name, _dist_name(ep), ep.dist.version if ep.dist else "", ep.value)
+        for name, ep in sorted(by_name.items())
+    ]
+
+
+def create_plugin_manager(*, load_plugins: bool = True) -> pluggy.PluginManager:
+    """A plugin manager with authcore's hookspecs and, unless blocked, the ``authcore.plugins`` entry points."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    if load_plugins:
+        blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
+        if "*" not in blocked:
+            for ep in _entry_points(PLUGIN_GROUP):
+                if ep.name not in blocked and pm.get_plugin(ep.name) is None:
+                    pm.register(ep.load(), name=ep.name)
+    return pm
+
+
+def load_class(path: str) -> type[Provider]:
+    """Import ``"package.module:ClassName"`` and check that it is a :class:`Provider` subclass.
+
+    py-ispyb's dotted ``module.Class`` form is accepted too.
+    """
+    if ":" not in path and "." in path:
+        path = "{}:{}".format(*path.rsplit(".", 1))
+    if not _CLASS_PATH.fullmatch(path):
+        raise ConfigError(f"class {path!r} is not of the form 'package.module:ClassName'")
+    module_name, class_name = path.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"class {path!r}: cannot import module {module_name!r} ({exc})") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ConfigError(f"class {path!r}: module {module_name!r} has no attribute {class_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise ConfigError(f"class {path!r} is not a subclass of authcore.Provider")
+    if getattr(cls, "__abstractmethods__", None):
+        raise ConfigError(f"class {path!r} is abstract: it does not implement {sorted(cls.__abstractmethods__)}")
+    return cls
+
+
+class ProviderRegistry:
+    """Provider classes by type, loaded on demand into one plugin manager."""
+
+    def __init__(self, plugin_manager: pluggy.PluginManager) -> None:
+        self._pm = plugin_manager
+        self._classes: dict[str, type[Provider]] = {}
+
+    def _register(self, cls: type[Provider]) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, Provider)):
+            raise ConfigError(f"{cls!r} registered as a provider is not a subclass of authcore.Provider")
+        self._classes.setdefault(cls.type, cls)
+
+    def get(self, type_name: str) -> type[Provider]:
+        """The provider class for *type_name*, importing its package the first time."""
+        cls = self._classes.get(type_name)
+        if cls is not None:
+            return cls
+        entries = {e.name: e for e in installed_providers()}
+        entry = entries.get(type_name)
+        if entry is None:
+            raise UnknownProvider(_unknown_type_message(type_name, entries))
+        ep = next(ep for ep in _entry_points(PROVIDER_GROUP) if ep.name == type_name)
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken provider package must not look like a missing one
+            raise ConfigError(
+                f"provider type {type_name!r} from {entry.distribution!r} failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self._add_plugin(plugin, type_name)
+        cls = self._classes.get(type_name)
+        if cls is None:
+            raise ConfigError(
+                f"distribution {entry.distribution!r} declares provider type {type_name!r} "
+                f"but registers no provider class of that type"
+            )
+        return cls
+
+    def _add_plugin(self, plugin: Any, name: str) -> None:
+        if isinstance(plugin, type) and issubclass(plugin, Provider):
+            self._register(plugin)  # an entry point may name the class directly
+            return
+        if self._pm.is_registered(plugin):
+            return
+        self._pm.register(plugin, name=f"provider:{name}")
+        impls = [
+            impl for impl in self._pm.hook.authcore_register_providers.get_hookimpls() if impl.plugin is plugin
+        ]
+        for impl in impls:
+            impl.function(register=self._register)
+
+    def types(self) -> Iterable[str]:
+        """Types loaded so far."""
+        return tuple(self._classes)
+
+
+def _unknown_type_message(type_name: str, entries: dict[str, ProviderEntry]) -> str:
+    installed = ", ".join(sorted(entries)) or "none"
+    return (
+        f"provider type {type_name!r} is not installed (installed: {installed}); "
+        f"install it with: pip install auth-{type_name}"
+    )

@@ -1,0 +1,41 @@
+"""The pytest plugin behind the ``pytest11`` entry point: fixtures for authcore users.
+
+Kept import-light: authcore itself is imported when a fixture is used, not when
+pytest starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from authcore import AuthManager
+
+
+@pytest.fixture
+def authcore_state_dir(tmp_path: Path) -> Path:
+    """A private state directory (development secret, session database) for one test."""
+    path = tmp_path / "authcore-state"
+    path.mkdir(mode=0o700)
+    return path
+
+
+@pytest.fixture
+def authcore_manager_factory() -> Iterator[Callable[..., AuthManager]]:
+    """Build :class:`~authcore.AuthManager` objects from config dicts; all are closed after the test."""
+    from authcore import AuthManager
+
+    made: list[AuthManager] = []
+
+    def factory(config: Mapping[str, Any], **kwargs: Any) -> AuthManager:
+        manager = AuthManager.from_config(config, **kwargs)
+        made.append(manager)
+        return manager
+
+    yield factory
+    for manager in made:
+        manager.close()

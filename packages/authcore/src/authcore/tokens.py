@@ -1,0 +1,609 @@
+"""Access tokens: issuing and strictly verifying JWTs, key handling, JWKS, and the verified-token cache.
+
+Access tokens are compact JWS tokens with one pinned algorithm (``tokens.algorithm``).
+Verification is written here, not delegated to a general JWT library, because the rules
+are narrower than any library's defaults and because it sits on every request:
+
+* the token is a short ASCII string of exactly three non-empty base64url segments,
+  without padding, decoded strictly (``binascii.a2b_base64(..., strict_mode=True)``);
+* the header is ``{"alg": <pinned>, "typ": "at+jwt"}`` plus, for asymmetric keys, an
+  optional ``kid`` naming one of *our* keys; every other header member is refused, so
+  ``alg: none``, algorithm confusion, ``crit``, JWE and key-choosing headers
+  (``jku``, ``x5u``, ``jwk``, ``x5c``, ...) all fail;
+* the signature is checked before the payload is parsed;
+* the payload is a JSON object without duplicate keys, with ``iss``, ``aud``, ``sub``,
+  ``sid``, ``jti``, ``iat``, ``nbf`` and ``exp`` all present and well typed.
+
+Every failure is an :class:`~authcore.errors.InvalidToken` (or its subclass
+:class:`~authcore.errors.TokenExpired`); messages never contain the token or a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+from .config import TokenConfig
+from .errors import AuthError, ConfigError, InvalidToken, TokenExpired
+from .models import VerifiedToken
+
+__all__ = ["MAX_TOKEN_LENGTH", "TOKEN_TYPE", "TokenCache", "TokenService"]
+
+log = logging.getLogger(__name__)
+
+#: Longest token :meth:`TokenService.decode` looks at; longer input is refused unread.
+MAX_TOKEN_LENGTH: Final = 8192
+#: The ``typ`` header of every access token (RFC 9068).
+TOKEN_TYPE: Final = "at+jwt"
+
+#: Claims that :meth:`TokenService.issue` sets itself and a caller may not supply.
+_RESERVED_CLAIMS: Final = frozenset({"iss", "aud", "iat", "nbf", "jti"})
+#: The only header members a token may carry. Everything else (crit, jku, x5u, jwk, x5c,
+#: x5t, enc, zip, cty, ...) is refused: we never let a token choose or describe its key.
+_ALLOWED_HEADER: Final = frozenset({"alg", "typ", "kid"})
+#: Named in error messages so an operator sees why a third-party token was refused.
+_FORBIDDEN_HEADER: Final = frozenset({"crit", "jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "enc", "zip"})
+#: Timestamps beyond this are nonsense (year ~5138); the chained comparison also refuses NaN.
+_MAX_TIMESTAMP: Final = 1e11
+#: Distinct header segments whose parse result is remembered. Our own header is one string;
+#: a few more appear while keys rotate. Only headers of verified tokens are added.
+_HEADER_CACHE_SIZE: Final = 32
+
+_HASHES: Final[dict[str, Callable[[], Any]]] = {
+    "HS256": hashlib.sha256,
+    "HS384": hashlib.sha384,
+    "HS512": hashlib.sha512,
+}
+
+#: Padding to append per ``len(segment) % 4``; a remainder of 1 is never valid base64.
+_PADDING: Final = ("", "", "==", "=")
+#: Allowed last characters of a segment by ``len % 4``: the unused low bits must be zero,
+#: otherwise several strings decode to the same signature (a malleable token string).
+_CANONICAL_LAST: Final[tuple[str | None, ...]] = (None, None, "AQgw", "AEIMQUYcgkosw048")
+
+
+def _fail(message: str = "malformed token") -> NoReturn:
+    raise InvalidToken(message)
+
+
+def _b64url_decode(segment: str) -> bytes:
+    """Strictly decode one unpadded base64url segment (the caller has refused ``+ / =``)."""
+    remainder = len(segment) & 3
+    if remainder == 1:
+        _fail()
+    # base64url -> standard alphabet, then strict_mode refuses any character outside it
+    # (base64.urlsafe_b64decode would silently skip them). Two replace() calls are ~20x
+    # faster than str.translate on random text.
+    std = segment.replace("-", "+").replace("_", "/")
+    return binascii.a2b_base64(std + _PADDING[remainder], strict_mode=True)
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Duplicate keys are how parser-differential attacks smuggle a second "sub" or "alg".
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        _fail("malformed token: duplicate JSON member")
+    return obj
+
+
+def _no_constants(_name: str) -> NoReturn:
+    # NaN and Infinity are not JSON; an "exp": NaN would compare false and never expire.
+    _fail("malformed token: non-finite number")
+
+
+#: One decoder, built once: ``json.loads`` with hooks would build a new decoder per call.
+_JSON: Final = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_no_constants)
+
+
+def _int_b64(value: int, length: int | None = None) -> str:
+    size = length if length is not None else max(1, (value.bit_length() + 7) // 8)
+    return _b64url_encode(value.to_bytes(size, "big"))
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """A verification key: its id, its public JWK, and a ``verify(signature, data) -> bool``."""
+
+    kid: str
+    jwk: dict[str, str]
+    verify: Callable[[bytes, bytes], bool]
+
+    def __repr__(self) -> str:  # never show key material
+        return f"_Key(kid={self.kid!r})"
+
+
+_PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+_PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+_RSA_PADDING: Final = padding.PKCS1v15()
+_SHA256: Final = hashes.SHA256()
+_ECDSA: Final = ec.ECDSA(hashes.SHA256())
+_MIN_RSA_BITS: Final = 2048
+
+
+def _public_jwk(key: _PublicKey) -> dict[str, str]:
+    """The RFC 7638 required members of *key*'s JWK (exactly what the thumbprint hashes)."""
+    if isinstance(key, rsa.RSAPublicKey):
+        numbers = key.public_numbers()
+        return {"e": _int_b64(numbers.e), "kty": "RSA", "n": _int_b64(numbers.n)}
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        point = key.public_numbers()
+        return {"crv": "P-256", "kty": "EC", "x": _int_b64(point.x, 32), "y": _int_b64(point.y, 32)}
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"crv": "Ed25519", "kty": "OKP", "x": _b64url_encode(raw)}
+
+
+def _thumbprint(required: dict[str, str]) -> str:
+    """RFC 7638 JWK thumbprint: SHA-256 of the required members, sorted, compact JSON."""
+    canonical = json.dumps(required, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
+
+
+def _check_kind(key: object, algorithm: str, source: str) -> None:
+    """Refuse a key that cannot be used with *algorithm* (ConfigError naming *source*)."""
+    if algorithm == "RS256":
+        if not isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+            raise ConfigError(f"{source}: RS256 needs an RSA key")
+        if key.key_size < _MIN_RSA_BITS:
+            raise ConfigError(f"{source}: RSA keys shorter than {_MIN_RSA_BITS} bits are refused")
+    elif algorithm == "ES256":
+        if not isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+            raise ConfigError(f"{source}: ES256 needs an EC P-256 key")
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ConfigError(f"{source}: ES256 needs the P-256 curve")
+    elif algorithm == "EdDSA":
+        if not isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+            raise ConfigError(f"{source}: EdDSA needs an Ed25519 key")
+    else:  # pragma: no cover - the config model allows nothing else
+        raise ConfigError(f"unsupported algorithm {algorithm!r}")
+
+
+def _read_key_file(path: Path, setting: str) -> bytes:
+    # The message names the file, never its content (it may be a private key).
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"tokens.{setting}: cannot read key file {str(path)!r} ({reason})") from None
+    if len(data) > 1_000_000:
+        raise ConfigError(f"tokens.{setting}: {str(path)!r} is too large to be a PEM key")
+    return data
+
+
+def _load_private_key(path: Path, algorithm: str) -> _PrivateKey:
+    data = _read_key_file(path, "private_key_file")
+    source = f"tokens.private_key_file {str(path)!r}"
+    failure: str | None = None
+    key: object = None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        failure = "is an encrypted private key; give an unencrypted PEM key (protect it with file permissions)"
+    except (ValueError, UnsupportedAlgorithm):
+        failure = "is not a PEM private key"
+    if failure is not None:
+        raise ConfigError(f"{source} {failure}")
+    _check_kind(key, algorithm, source)
+    assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
+    return key
+
+
+def _load_public_key(path: Path, algorithm: str) -> _PublicKey:
+    data = _read_key_file(path, "public_key_files")
+    source = f"tokens.public_key_files {str(path)!r}"
+    key: object = None
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        key = None
+    if key is None:
+        raise ConfigError(f"{source} is not a PEM public key")
+    _check_kind(key, algorithm, source)
+    assert isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
+    return key
+
+
+def _verifier(key: _PublicKey) -> Callable[[bytes, bytes], bool]:
+    """A ``verify(signature, data) -> bool`` for an asymmetric public key."""
+    if isinstance(key, rsa.RSAPublicKey):
+        rsa_key = key
+
+        def verify_rs256(signature: bytes, data: bytes) -> bool:
+            try:
+                rsa_key.verify(signature, data, _RSA_PADDING, _SHA256)
+            except InvalidSignature:
+                return False
+            return True
+
+        return verify_rs256
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        ec_key = key
+
+        def verify_es256(signature: bytes, data: bytes) -> bool:
+            # JOSE carries ECDSA signatures as raw r || s (RFC 7518 3.4); cryptography wants DER.
+            if len(signature) != 64:
+                return False
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+            try:
+                ec_key.verify(der, data, _ECDSA)
+            except InvalidSignature:
+                return False
+            return True
+
+        return verify_es256
+    ed_key = key
+
+    def verify_eddsa(signature: bytes, data: bytes) -> bool:
+        try:
+            ed_key.verify(signature, data)
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify_eddsa
+
+
+# --------------------------------------------------------------------------- service
+
+
+class TokenService:
+    """Issues access tokens and verifies them strictly, with one pinned algorithm.
+
+    HS256/HS384/HS512 sign with ``config.secret`` (else *fallback_secret*, else a random
+    per-process secret and a warning). RS256/ES256/EdDSA sign with
+    ``config.private_key_file`` and accept its public key plus ``config.public_key_files``
+    (earlier keys, during a rotation); each key is named by its RFC 7638 thumbprint
+    (``kid``) and published by :meth:`jwks`.
+    """
+
+    #: The pinned signing algorithm; tokens with any other ``alg`` are refused.
+    algorithm: str
+
+    def __init__(self, config: TokenConfig, *, fallback_secret: bytes | None = None) -> None:
+        self.algorithm = config.algorithm
+        self._issuer = config.issuer
+        self._audience = config.audience
+        self._leeway = float(config.leeway)
+        self._keys: dict[str, _Key] = {}
+        self._sign: Callable[[bytes], bytes]
+        kid: str | None = None
+
+        if self.algorithm in _HASHES:
+            secret = self._symmetric_secret(config, fallback_secret)
+            # hmac.new(...).copy() reuses the keyed inner/outer state: no key schedule per call.
+            prototype = hmac.new(secret, digestmod=_HASHES[self.algorithm])
+
+            def sign_hmac(data: bytes) -> bytes:
+                mac = prototype.copy()
+                mac.update(data)
+                return mac.digest()
+
+            def verify_hmac(signature: bytes, data: bytes) -> bool:
+                mac = prototype.copy()
+                mac.update(data)
+                return hmac.compare_digest(signature, mac.digest())
+
+            self._sign = sign_hmac
+            candidates: tuple[_Key, ...] = (_Key(kid="", jwk={}, verify=verify_hmac),)
+        else:
+            assert config.private_key_file is not None  # guaranteed by TokenConfig
+            private = _load_private_key(config.private_key_file, self.algorithm)
+            self._sign = self._asymmetric_signer(private)
+            public_keys: list[_PublicKey] = [private.public_key()]
+            public_keys += [_load_public_key(path, self.algorithm) for path in config.public_key_files]
+            for public in public_keys:
+                required = _public_jwk(public)
+                key_id = _thumbprint(required)
+                if key_id in self._keys:  # the current key listed again among the old ones
+                    continue
+                jwk = {**required, "kid": key_id, "use": "sig", "alg": self.algorithm}
+                self._keys[key_id] = _Key(kid=key_id, jwk=jwk, verify=_verifier(public))
+            kid = next(iter(self._keys))  # the signing key comes first
+            candidates = (self._keys[kid],)
+
+        header: dict[str, str] = {"alg": self.algorithm, "typ": TOKEN_TYPE}
+        if kid is not None:
+            header["kid"] = kid
+        self._header_segment = _b64url_encode(json.dumps(header, separators=(",", ":")).encode("ascii"))
+        # Parsed-and-validated headers by their exact segment string. Ours is trusted from the start.
+        self._own_candidates = candidates
+        self._headers: dict[str, tuple[_Key, ...]] = {self._header_segment: candidates}
+
+    @staticmethod
+    def _symmetric_secret(config: TokenConfig, fallback_secret: bytes | None) -> bytes:
+        if config.secret is not None:
+            secret = config.secret.get_secret_value().encode("utf-8")
+            if not secret:
+                raise ConfigError("tokens.secret is empty")
+            return secret
+        if fallback_secret is not None:
+            if not fallback_secret:
+                raise ConfigError("the fallback token secret is empty")
+            return bytes(fallback_secret)
+        log.warning(
+            "no tokens.secret configured: using a random per-process secret; tokens die with this process"
+        )
+        return os.urandom(32)
+
+    def _asymmetric_signer(self, private: _PrivateKey) -> Callable[[bytes], bytes]:
+        if isinstance(private, rsa.RSAPrivateKey):
+            rsa_key = private
+            return lambda data: rsa_key.sign(data, _RSA_PADDING, _SHA256)
+        if isinstance(private, ec.EllipticCurvePrivateKey):
+            ec_key = private
+
+            def sign_es256(data: bytes) -> bytes:
+                r, s = decode_dss_signature(ec_key.sign(data, _ECDSA))
+                return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+            return sign_es256
+        ed_key = private
+        return lambda data: ed_key.sign(data)
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenService(algorithm={self.algorithm!r}, issuer={self._issuer!r}, "
+            f"audience={self._audience!r}, kids={list(self._keys)!r})"
+        )
+
+    # ----------------------------------------------------------------- issue
+
+    def issue(self, claims: Mapping[str, Any], *, now: float | None = None) -> str:
+        """Sign *claims* into an access token.
+
+        *claims* carries ``sub``, ``sid``, ``exp`` and the application claims; this adds
+        ``iss``, ``aud``, ``iat``, ``nbf`` (= ``iat``) and a random ``jti``. A caller claim
+        named like one of those raises :class:`ValueError`, as do a missing or mistyped
+        ``sub``/``sid``/``exp`` and a token longer than :data:`MAX_TOKEN_LENGTH` (it could
+        never be verified).
+        """
+        clash = _RESERVED_CLAIMS.intersection(claims)
+        if clash:
+            raise ValueError(f"claims set by the token service cannot be given: {sorted(clash)}")
+        missing = {"sub", "sid", "exp"}.difference(claims)
+        if missing:
+            raise ValueError(f"claims required to issue a token are missing: {sorted(missing)}")
+        sub, sid, exp = claims["sub"], claims["sid"], claims["exp"]
+        # Refuse what decode() would refuse, rather than hand out a token that never verifies.
+        if type(sub) is not str or not sub or type(sid) is not str:
+            raise TypeError("claims 'sub' and 'sid' must be strings ('sub' non-empty)")
+        if type(exp) not in (int, float) or not -_MAX_TIMESTAMP < exp < _MAX_TIMESTAMP:
+            raise TypeError("claim 'exp' must be a finite number (not a bool)")
+        issued_at = math.floor(time.time() if now is None else now)
+        payload = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            **claims,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "jti": secrets.token_urlsafe(16),
+        }
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        signing_input = f"{self._header_segment}.{_b64url_encode(body.encode('ascii'))}"
+        token = f"{signing_input}.{_b64url_encode(self._sign(signing_input.encode('ascii')))}"
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise ValueError(f"the token would be longer than {MAX_TOKEN_LENGTH} characters; issue fewer claims")
+        return token
+
+    # ----------------------------------------------------------------- verify
+
+    def decode(self, token: str, *, now: float | None = None) -> dict[str, Any]:
+        """Verify *token* completely and return its claims.
+
+        Raises :class:`~authcore.errors.TokenExpired` for a token past ``exp`` (+ leeway)
+        and :class:`~authcore.errors.InvalidToken` for anything else that is wrong. Nothing
+        is cached here except the parse of already-verified headers; see :class:`TokenCache`.
+        """
+        try:
+            return self._decode(token, time.time() if now is None else now)
+        except AuthError:
+            raise
+        except Exception:  # noqa: BLE001 - any surprise from hostile input is an invalid token
+            error = InvalidToken("malformed token")
+        # Raised outside the except block: no __context__ that could carry token bytes.
+        raise error
+
+    def _decode(self, token: str, now: float) -> dict[str, Any]:
+        # -- shape: cheap str checks first, so junk is refused before any decoding.
+        if type(token) is not str or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            _fail()
+        parts = token.split(".")
+        if len(parts) != 3:
+            _fail()
+        header_seg, payload_seg, signature_seg = parts
+        if not header_seg or not payload_seg or not signature_seg:
+            _fail()
+        # a2b_base64 would accept the standard alphabet and padding; base64url has neither.
+        if "+" in token or "/" in token or "=" in token:
+            _fail()
+        last = _CANONICAL_LAST[len(signature_seg) & 3]
+        if last is not None and signature_seg[-1] not in last:
+            _fail()
+
+        # -- header: our own is one exact string, parsed once.
+        candidates = self._headers.get(header_seg)
+        cached = candidates is not None
+        if candidates is None:
+            candidates = self._parse_header(header_seg)
+
+        # -- signature, before the payload is even decoded.
+        signature = _b64url_decode(signature_seg)
+        signing_input = token[: len(header_seg) + 1 + len(payload_seg)].encode("ascii")
+        for key in candidates:
+            if key.verify(signature, signing_input):
+                break
+        else:
+            _fail("token signature invalid")
+        if not cached and len(self._headers) < _HEADER_CACHE_SIZE:
+            # Only headers that came with a valid signature are remembered: a forger cannot fill this.
+            self._headers[header_seg] = candidates
+
+        # -- payload.
+        claims = _JSON.decode(_b64url_decode(payload_seg).decode("utf-8"))
+        if type(claims) is not dict:
+            _fail("malformed token: payload is not a JSON object")
+        if claims.get("iss") != self._issuer:
+            _fail("token issuer not accepted")
+        aud = claims.get("aud")
+        if aud != self._audience and not (type(aud) is list and self._audience in aud):
+            _fail("token audience not accepted")
+        sub = claims.get("sub")
+        if type(sub) is not str or not sub:
+            _fail("token subject missing")
+        if type(claims.get("sid")) is not str or type(claims.get("jti")) is not str:
+            _fail("token sid or jti missing")
+        exp: Any = claims.get("exp")
+        nbf: Any = claims.get("nbf")
+        iat: Any = claims.get("iat")
+        # type() rather than isinstance(): bool is an int subclass and "exp": true is not a time.
+        for value in (exp, nbf, iat):
+            if (type(value) is not int and type(value) is not float) or not -_MAX_TIMESTAMP < value < _MAX_TIMESTAMP:
+                _fail("token times missing or not numbers")
+        leeway = self._leeway
+        if now > exp + leeway:
+            raise TokenExpired()
+        if nbf > now + leeway:
+            _fail("token not valid yet")
+        if iat > now + leeway:
+            _fail("token issued in the future")
+        return claims
+
+    def _parse_header(self, segment: str) -> tuple[_Key, ...]:
+        """Decode and validate a header we have not seen; return the keys it may be verified with."""
+        try:
+            header = _JSON.decode(_b64url_decode(segment).decode("utf-8"))
+        except (ValueError, RecursionError):  # binascii.Error and JSON/Unicode errors are ValueErrors
+            header = None
+        if type(header) is not dict:
+            _fail("malformed token header")
+        forbidden = _FORBIDDEN_HEADER.intersection(header)
+        if forbidden:
+            _fail(f"token header member not accepted: {min(forbidden)}")
+        if not _ALLOWED_HEADER.issuperset(header):
+            _fail("token header has unknown members")
+        if header.get("alg") != self.algorithm:
+            _fail("token algorithm not accepted")
+        if header.get("typ") != TOKEN_TYPE:
+            _fail("token type not accepted")
+        if "kid" not in header:
+            # HMAC: the one secret. Asymmetric without kid: any of our keys (a rotation-era issuer).
+            return tuple(self._keys.values()) if self._keys else self._own_candidates
+        kid = header["kid"]
+        # A kid only ever selects among keys we hold; it is never used to fetch anything.
+        key = self._keys.get(kid) if type(kid) is str else None
+        if key is None:
+            _fail("token key id not accepted")
+        return (key,)
+
+    # ----------------------------------------------------------------- JWKS
+
+    def jwks(self) -> dict[str, Any]:
+        """The public verification keys as a JWK Set; ``{"keys": []}`` for HMAC algorithms."""
+        return {"keys": [dict(key.jwk) for key in self._keys.values()]}
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class TokenCache:
+    """Bounded map: token string -> (VerifiedToken, expires_at monotonic-free wall time, session_id).
+
+    Reads take no lock (a dict lookup is atomic under the GIL); writes and evictions hold
+    one :class:`threading.Lock`. When full, the oldest entry goes. ``max_entries == 0``
+    switches the cache off.
+    """
+
+    __slots__ = ("_by_session", "_entries", "_lock", "_max")
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 0:
+            raise ValueError("max_entries must be >= 0")
+        self._max = max_entries
+        # OrderedDict: popitem(last=False) is O(1); evicting the first key of a plain dict
+        # degrades to a scan over the deleted slots at its front.
+        self._entries: OrderedDict[str, tuple[VerifiedToken, float, str]] = OrderedDict()
+        self._by_session: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"TokenCache(entries={len(self._entries)}, max_entries={self._max})"
+
+    def get(self, token: str, now: float) -> VerifiedToken | None:
+        """The cached verification of *token*, or ``None`` if absent or past its deadline (then dropped)."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if now < entry[1]:
+            return entry[0]
+        with self._lock:
+            current = self._entries.get(token)
+            if current is not None and now >= current[1]:
+                self._remove(token, current[2])
+        return None
+
+    def put(self, token: str, value: VerifiedToken, deadline: float) -> None:
+        """Remember *value* for *token* until *deadline* (``min(exp, other limits)``); evict the oldest when full."""
+        if self._max == 0:
+            return
+        session_id = value.session_id
+        with self._lock:
+            previous = self._entries.get(token)
+            if previous is not None:
+                self._remove(token, previous[2])
+            while len(self._entries) >= self._max:
+                old_token, old_entry = self._entries.popitem(last=False)
+                self._unindex(old_token, old_entry[2])
+            self._entries[token] = (value, deadline, session_id)
+            self._by_session.setdefault(session_id, set()).add(token)
+
+    def drop_session(self, session_id: str) -> None:
+        """Forget every cached token of *session_id* (logout, revocation)."""
+        with self._lock:
+            for token in self._by_session.pop(session_id, ()):
+                self._entries.pop(token, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._entries.clear()
+            self._by_session.clear()
+
+    def _remove(self, token: str, session_id: str) -> None:
+        del self._entries[token]
+        self._unindex(token, session_id)
+
+    def _unindex(self, token: str, session_id: str) -> None:
+        tokens = self._by_session.get(session_id)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._by_session[session_id]

@@ -1,0 +1,42 @@
+"""Fixtures for authcore's own tests: synthetic installed distributions on sys.path."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from authcore import plugins
+
+
+@pytest.fixture
+def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Path]]:
+    """Install a distribution by writing its .dist-info (and module) into a directory on sys.path."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    plugins.refresh()
+    added_modules: list[str] = []
+
+    def make(name: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str] | None = None,
+             version: str = "1.0") -> Path:
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        lines = []
+        for group, eps in entry_points.items():
+            lines.append(f"[{group}]")
+            lines += [f"{k} = {v}" for k, v in eps.items()]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        for module, source in (modules or {}).items():
+            (site / f"{module}.py").write_text(source)
+            added_modules.append(module)
+        plugins.refresh()
+        return info
+
+    yield make
+    for module in added_modules:
+        sys.modules.pop(module, None)
+    plugins.refresh()
