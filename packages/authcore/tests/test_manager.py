@@ -25,7 +25,7 @@ from authcore import (
 from authcore.permission_store import SQLPermissionStore
 
 DUMMY = {"providers": [{"name": "dummy"}]}
-STRONG = "k7!Qz" * 8
+STRONG = "test-only-secret-0123456789abcdefghij"
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ from .providers import (
     UserManagement,
     WELL_KNOWN_SECRETS,
 )
-from .sessions import SessionRecord, Sessions, open_store
+from .sessions import RefreshTokenReused, SessionRecord, Sessions, open_store
 from .tokens import TokenCache, TokenService
 
 __all__ = ["AuthManager", "RESERVED_CLAIMS", "MIN_PRODUCTION_SECRET_BYTES"]
@@ -114,7 +114,7 @@ class AuthManager:
     def from_config(cls, config: Mapping[str, Any] | AuthcoreConfig, **kwargs: Any) -> AuthManager:
         """Build from a configuration dict (same schema as the file) or a validated config."""
         if not isinstance(config, AuthcoreConfig):
-            config = parse_config(config)
+            config = parse_config(config, interpolate=False)
         return cls(config, **kwargs)
 
     def _production_checks_for_tokens(self) -> None:
@@ -340,9 +340,13 @@ class AuthManager:
         if not isinstance(identity, Identity):
             raise ProviderUnavailable(f"provider {provider.name!r} returned no identity")
         identity = identity.model_copy(update={"provider": provider.name})
-        for updates in reversed(self.plugins.hook.authcore_identity_updates(identity=identity, provider=provider.name)):
-            if updates:
-                identity = Identity.model_validate({**_snapshot(identity), **dict(updates)})
+        try:
+            hook = self.plugins.hook.authcore_identity_updates
+            for updates in reversed(hook(identity=identity, provider=provider.name)):
+                if updates:
+                    identity = Identity.model_validate({**_snapshot(identity), **dict(updates)})
+        except InvalidCredentials:
+            raise InvalidCredentials() from None  # a plugin's refusal says no more than a provider's
         return identity.model_copy(update={"permissions": self._permissions_for(identity)})
 
     def _permissions_for(self, identity: Identity) -> tuple[str, ...]:
@@ -411,7 +415,13 @@ class AuthManager:
 
     def refresh(self, refresh_token: str) -> LoginResult:
         """Trade a refresh token for new tokens (rotation). A reused refresh token ends the session."""
-        record, new_refresh = self._sessions.refresh(refresh_token)
+        try:
+            record, new_refresh = self._sessions.refresh(refresh_token)
+        except RefreshTokenReused as exc:
+            # The store revoked the session; its cached access tokens must die with it.
+            if self._cache is not None:
+                self._cache.drop_session(exc.session_id)
+            raise
         identity = _restore(record)
         provider = self._providers.get(record.provider)
         if isinstance(provider, UpstreamSessions):

@@ -291,6 +291,7 @@ class TokenService:
         self._audience = config.audience
         self._leeway = float(config.leeway)
         self._keys: dict[str, _Key] = {}
+        self._hmac_prototype: hmac.HMAC | None = None
         self._sign: Callable[[bytes], bytes]
         kid: str | None = None
 
@@ -298,6 +299,7 @@ class TokenService:
             secret = self._symmetric_secret(config, fallback_secret)
             # hmac.new(...).copy() reuses the keyed inner/outer state: no key schedule per call.
             prototype = hmac.new(secret, digestmod=_HASHES[self.algorithm])
+            self._hmac_prototype = prototype
 
             def sign_hmac(data: bytes) -> bytes:
                 mac = prototype.copy()
@@ -346,9 +348,7 @@ class TokenService:
             if not fallback_secret:
                 raise ConfigError("the fallback token secret is empty")
             return bytes(fallback_secret)
-        log.warning(
-            "no tokens.secret configured: using a random per-process secret; tokens die with this process"
-        )
+        log.warning("no tokens.secret configured: using a random per-process secret; tokens die with this process")
         return os.urandom(32)
 
     def _asymmetric_signer(self, private: _PrivateKey) -> Callable[[bytes], bytes]:
@@ -424,7 +424,7 @@ class TokenService:
             return self._decode(token, time.time() if now is None else now)
         except AuthError:
             raise
-        except Exception:  # noqa: BLE001 - any surprise from hostile input is an invalid token
+        except Exception:  # any surprise from hostile input is an invalid token (rare path)
             error = InvalidToken("malformed token")
         # Raised outside the except block: no __context__ that could carry token bytes.
         raise error
@@ -455,11 +455,19 @@ class TokenService:
         # -- signature, before the payload is even decoded.
         signature = _b64url_decode(signature_seg)
         signing_input = token[: len(header_seg) + 1 + len(payload_seg)].encode("ascii")
-        for key in candidates:
-            if key.verify(signature, signing_input):
-                break
+        prototype = self._hmac_prototype
+        if prototype is not None:
+            # HMAC inlined: the hot path of the default configuration, one call less per request.
+            mac = prototype.copy()
+            mac.update(signing_input)
+            if not hmac.compare_digest(signature, mac.digest()):
+                _fail("token signature invalid")
         else:
-            _fail("token signature invalid")
+            for key in candidates:
+                if key.verify(signature, signing_input):
+                    break
+            else:
+                _fail("token signature invalid")
         if not cached and len(self._headers) < _HEADER_CACHE_SIZE:
             # Only headers that came with a valid signature are remembered: a forger cannot fill this.
             self._headers[header_seg] = candidates

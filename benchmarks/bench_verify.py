@@ -1,0 +1,264 @@
+"""Access-token verification speed, as ratios against a floor measured in the same run.
+
+The floor is the least work a correct HS256 verifier of our tokens can do, written inline
+with the standard library: split, compare the header segment with the expected string,
+strict base64url decoding (alphabet and padding checked), HMAC-SHA256 from a pre-keyed
+state, ``hmac.compare_digest``, ``json.loads``, and the same claim checks as
+``TokenService.decode`` (iss, aud, sub, sid, jti, numeric non-bool iat/nbf/exp, leeway).
+
+Measured:
+
+* ``TokenService.decode`` of an uncached HS256 token: target ratio <= 2.0;
+* PyJWT's ``jwt.decode`` with equivalent options, for reference (no target);
+* ``TokenCache.get`` on a hit: target <= 1 us per call and ratio <= 0.15.
+
+Each measurement is the best of several rounds (rounds of all measurements interleave, so
+a noisy neighbour affects them alike); every call gets a distinct but equal token string
+object, so string hashes are not cached between calls, as with tokens read from requests.
+
+Usage: ``python benchmarks/bench_verify.py [--quick] [results.json]``. Prints a table,
+writes JSON, exits 1 if a target is missed. The JSON goes to the path given, else to
+``$AUTHCORE_BENCH_RESULTS/bench_verify.json`` when run by ``benchmarks/run.py``, else to
+``benchmarks/results/verify.json``. Each entry carries both this script's keys
+(``per_call_us``, ``floor_us``) and the runner's (``measured``, ``floor``, ``unit``,
+``max_measured``), plus ``ratio`` and ``target``. ``--quick`` runs fewer rounds.
+"""
+
+from __future__ import annotations
+
+import binascii
+import gc
+import hashlib
+import hmac
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from authcore.config import TokenConfig
+from authcore.models import VerifiedToken
+from authcore.tokens import TokenCache, TokenService
+
+QUICK = "--quick" in sys.argv[1:]
+ROUNDS = 5 if QUICK else 15
+CALLS = 5_000 if QUICK else 20_000
+SECRET = "benchmark-secret-" + "k" * 47  # 64 bytes: what HS256 deserves
+ISSUER = "https://auth.example.org"
+AUDIENCE = "authcore"
+LEEWAY = 10.0
+_PADDING = ("", "", "==", "=")
+_MAX_TIME = 1e11
+
+
+def make_floor(secret: bytes, header_segment: str) -> Callable[[str], dict[str, Any]]:
+    """The inline minimal verifier (see the module docstring)."""
+    prototype = hmac.new(secret, digestmod=hashlib.sha256)
+    a2b = binascii.a2b_base64
+    loads = json.loads
+    compare = hmac.compare_digest
+    clock = time.time
+
+    def floor(token: str) -> dict[str, Any]:
+        if "+" in token or "/" in token or "=" in token:
+            raise ValueError("bad alphabet")
+        header, payload, signature = token.split(".")
+        if header != header_segment:
+            raise ValueError("bad header")
+        mac = prototype.copy()
+        mac.update(token[: len(header) + 1 + len(payload)].encode())
+        raw = a2b(signature.replace("-", "+").replace("_", "/") + _PADDING[len(signature) & 3], strict_mode=True)
+        if not compare(raw, mac.digest()):
+            raise ValueError("bad signature")
+        text = a2b(payload.replace("-", "+").replace("_", "/") + _PADDING[len(payload) & 3], strict_mode=True).decode()
+        claims = loads(text)  # a str: json.loads(bytes) would first sniff the encoding
+        now = clock()
+        if type(claims) is not dict:
+            raise ValueError("payload")
+        if claims.get("iss") != ISSUER:
+            raise ValueError("iss")
+        aud = claims.get("aud")
+        if aud != AUDIENCE and not (type(aud) is list and AUDIENCE in aud):
+            raise ValueError("aud")
+        sub = claims.get("sub")
+        if type(sub) is not str or not sub:
+            raise ValueError("sub")
+        if type(claims.get("sid")) is not str or type(claims.get("jti")) is not str:
+            raise ValueError("sid/jti")
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        for value in (exp, nbf, iat):
+            if (type(value) is not int and type(value) is not float) or not -_MAX_TIME < value < _MAX_TIME:
+                raise ValueError("times")
+        if now > exp + LEEWAY or nbf > now + LEEWAY or iat > now + LEEWAY:  # type: ignore[operator]
+            raise ValueError("time window")
+        return claims
+
+    return floor
+
+
+def copies(token: str, count: int) -> list[str]:
+    """*count* distinct str objects equal to *token* (no cached hash)."""
+    head, last = token[:-1], token[-1]
+    return [head + last for _ in range(count)]
+
+
+def run_round(function: Callable[[str], Any], token: str, calls: int = CALLS) -> float:
+    """Seconds per call over *calls* fresh copies of *token*."""
+    inputs = copies(token, calls)
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for item in inputs:
+            function(item)
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    return elapsed / calls
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark; return the process exit code."""
+    paths = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if paths:
+        output = Path(paths[0])
+    elif os.environ.get("AUTHCORE_BENCH_RESULTS"):
+        output = Path(os.environ["AUTHCORE_BENCH_RESULTS"]) / "bench_verify.json"
+    else:
+        output = Path(__file__).resolve().parent / "results" / "verify.json"
+    service = TokenService(TokenConfig(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, leeway=LEEWAY))
+    now = time.time()
+    token = service.issue(
+        {
+            "sub": "alice",
+            "sid": "Q_mDuyclQS6n5pWMJeoCsA",
+            "exp": int(now) + 3600,
+            "username": "alice",
+            "groups": ["staff", "mx-users", "proposal-mx1234"],
+            "permissions": ["all_proposals", "own_sessions", "contents:read", "contents:write", "kernels:execute"],
+            "provider": "site-ldap",
+        },
+        now=now,
+    )
+    floor = make_floor(SECRET.encode(), token.split(".")[0])
+
+    def pyjwt_decode(value: str) -> dict[str, Any]:
+        decoded: dict[str, Any] = jwt.decode(
+            value,
+            SECRET,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            leeway=LEEWAY,
+            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
+        )
+        return decoded
+
+    claims = service.decode(token)
+    cache = TokenCache(10_000)
+    verified = VerifiedToken(
+        login=claims["sub"],
+        provider=claims["provider"],
+        permissions=frozenset(claims["permissions"]),
+        groups=tuple(claims["groups"]),
+        session_id=claims["sid"],
+        token_id=claims["jti"],
+        issued_at=float(claims["iat"]),
+        expires_at=float(claims["exp"]),
+        claims=claims,
+    )
+    for index in range(999):  # a realistically populated cache
+        cache.put(f"{token}{index}", verified, now + 3600)
+    cache.put(token, verified, now + 3600)
+
+    def cache_get(value: str) -> VerifiedToken | None:
+        return cache.get(value, now)
+
+    # Every contender agrees on the result, and the floor really refuses a forgery.
+    assert floor(token) == service.decode(token) == pyjwt_decode(token)
+    assert cache_get(token) is verified
+    forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    for verifier in (floor, service.decode):
+        try:
+            verifier(forged)
+        except Exception:  # any refusal will do
+            pass
+        else:
+            raise AssertionError("a verifier accepted a forged token")
+
+    contenders: dict[str, Callable[[str], Any]] = {
+        "floor": floor,
+        "decode": service.decode,
+        "pyjwt": pyjwt_decode,
+        "cache": cache_get,
+    }
+    # PyJWT is only a reference and ~6x slower: fewer calls keep the run short.
+    calls = {"floor": CALLS, "decode": CALLS, "pyjwt": CALLS // 5, "cache": CALLS}
+    best = dict.fromkeys(contenders, float("inf"))
+    for _ in range(ROUNDS):
+        for name, function in contenders.items():
+            best[name] = min(best[name], run_round(function, token, calls[name]))
+
+    floor_us = best["floor"] * 1e6
+    entries: list[dict[str, Any]] = []
+
+    def entry(name: str, key: str, target: float | None, ceiling_us: float | None = None) -> dict[str, Any]:
+        per_call = best[key] * 1e6
+        item = {
+            "name": name,
+            "per_call_us": round(per_call, 4),
+            "floor_us": round(floor_us, 4),
+            "ratio": round(per_call / floor_us, 4),
+            "target": target,
+            # The same figures under benchmarks/run.py's names.
+            "measured": round(per_call, 4),
+            "floor": round(floor_us, 4),
+            "unit": "us",
+            "max_measured": ceiling_us,
+            "note": f"best of {ROUNDS} rounds x {calls[key]} calls; floor: inline stdlib HS256 verifier",
+        }
+        entries.append(item)
+        return item
+
+    entry("TokenService.decode HS256 (uncached)", "decode", 2.0)
+    entry("jwt.decode HS256 (PyJWT, reference)", "pyjwt", None)
+    entry("TokenCache.get hit", "cache", 0.15, ceiling_us=1.0)
+
+    failures: list[str] = []
+    for item in entries:
+        if item["target"] is not None and item["ratio"] > item["target"]:
+            failures.append(f"{item['name']}: ratio {item['ratio']:.3f} > {item['target']}")
+        limit = item["max_measured"]
+        if limit is not None and item["per_call_us"] > limit:
+            failures.append(f"{item['name']}: {item['per_call_us']:.3f} us > {limit} us")
+
+    print(f"token verification: best of {ROUNDS} rounds x {CALLS} calls, floor = {floor_us:.3f} us/call")
+    print(f"{'name':<40} {'us/call':>9} {'ratio':>7} {'target':>8}")
+    for item in entries:
+        target = "-" if item["target"] is None else f"<={item['target']}"
+        print(f"{item['name']:<40} {item['per_call_us']:>9.3f} {item['ratio']:>7.3f} {target:>8}")
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "verify",
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "rounds": ROUNDS,
+        "calls_per_round": CALLS,
+        "entries": entries,
+    }
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {output}")
+    for failure in failures:
+        print(f"TARGET MISSED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

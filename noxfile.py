@@ -1,0 +1,344 @@
+"""Development sessions for the authcore monorepo.
+
+    nox                          # lint, typecheck, tests (the default sessions)
+    nox -s tests                 # every package's tests + tests/ against built wheels, on 3.11-3.13
+    nox -s tests-3.12 -- -x -k cli   # one interpreter; arguments after -- go to pytest
+    nox -s build                 # wheels + sdists of every package into dist/, metadata checked
+    nox -s lint typecheck        # ruff check + ruff format --check; mypy (strict for authcore)
+    nox -s bench                 # benchmarks/run.py against the built wheels; fails on a missed target
+    nox -s demo                  # authcore login / token verify / logout with the dummy provider
+
+Everything that installs our packages installs the *wheels built from this checkout, by
+path*: the package index holds an unrelated, older distribution called ``authcore``
+(0.1.x) that must never be picked up.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import tomllib
+import zipfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PACKAGES = ROOT / "packages"
+DIST = ROOT / "dist"
+ARTIFACTS = ROOT / "test-artifacts"
+PYTHONS = ["3.11", "3.12", "3.13"]
+CORE = "authcore"
+#: Pinned so that `nox -s lint typecheck` gives the same answer everywhere.
+RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in {"", "0", "false", "no", "off"}
+
+
+IN_CI = _truthy(os.environ.get("CI"))
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+# A missing interpreter is a skip on a developer's machine and a failure in CI.
+nox.options.error_on_missing_interpreters = IN_CI
+# Never try to download an interpreter: only package registries are reachable.
+nox.options.download_python = "never"
+
+
+def _add_pyenv_interpreters() -> None:
+    """Make pyenv-installed interpreters findable even when pyenv's global version excludes them.
+
+    pyenv puts a ``python3.12`` shim on PATH that fails unless 3.12 is an active pyenv
+    version. We *append* each ``$PYENV_ROOT/versions/3.X.*/bin`` to PATH: an interpreter
+    that already works keeps precedence, and nox's discovery skips the failing shim.
+    """
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    extra: list[str] = []
+    for version in PYTHONS:
+        for candidate in sorted(root.glob(f"versions/{version}.*/bin"), reverse=True):
+            if (candidate / f"python{version}").exists():
+                extra.append(str(candidate))
+                break
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join(path + [d for d in extra if d not in path])
+
+
+_add_pyenv_interpreters()
+
+
+# --------------------------------------------------------------------------- packages
+
+
+def _package_dirs() -> list[Path]:
+    """Every distribution under packages/ (core first): authcore, auth-dummy, auth-noauth, auth-ldap, ..."""
+    dirs = [p.parent for p in PACKAGES.glob("*/pyproject.toml")]
+    return sorted(dirs, key=lambda d: (d.name != CORE, d.name))
+
+
+def _project(package_dir: Path) -> dict[str, object]:
+    with open(package_dir / "pyproject.toml", "rb") as handle:
+        project: dict[str, object] = tomllib.load(handle)["project"]
+    return project
+
+
+def _normalize(name: str) -> str:
+    """Distribution name as it appears in a wheel file name (PEP 427/503)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _import_name(package_dir: Path) -> str:
+    return _normalize(str(_project(package_dir)["name"]))
+
+
+def _wheel_for(wheelhouse: Path, package_dir: Path) -> Path:
+    project = _project(package_dir)
+    pattern = f"{_normalize(str(project['name']))}-{project['version']}-*.whl"
+    found = sorted(wheelhouse.glob(pattern))
+    if len(found) != 1:
+        raise RuntimeError(f"expected one wheel matching {pattern} in {wheelhouse}, found {found}")
+    return found[0]
+
+
+def _src_dirs() -> list[str]:
+    return [str(d / "src" / _import_name(d)) for d in _package_dirs() if (d / "src" / _import_name(d)).is_dir()]
+
+
+# Set when `build` ran in this nox invocation, so later sessions reuse its dist/.
+_BUILT_THIS_RUN: Path | None = None
+# Wheels built (once per nox invocation) for sessions that need them when `build` did not run.
+_WHEELHOUSE: Path | None = None
+
+
+def _build(session: nox.Session, outdir: Path, *, sdist: bool) -> None:
+    """Build every package into *outdir* with ``python -m build`` (isolated build environments)."""
+    session.install("build")
+    for package_dir in _package_dirs():
+        kinds = ["--sdist", "--wheel"] if sdist else ["--wheel"]
+        session.run("python", "-m", "build", *kinds, "--outdir", str(outdir), str(package_dir))
+
+
+def _wheelhouse(session: nox.Session) -> Path:
+    """A directory holding one freshly built wheel per package (dist/ if `build` ran this run)."""
+    global _WHEELHOUSE
+    if _BUILT_THIS_RUN is not None:
+        return _BUILT_THIS_RUN
+    if _WHEELHOUSE is None:
+        wheelhouse = ROOT / ".nox" / "_wheelhouse"
+        shutil.rmtree(wheelhouse, ignore_errors=True)
+        wheelhouse.mkdir(parents=True)
+        _build(session, wheelhouse, sdist=False)
+        _WHEELHOUSE = wheelhouse
+    return _WHEELHOUSE
+
+
+def _install_wheels(session: nox.Session, *extra: str, only: list[str] | None = None) -> Path:
+    """Install our wheels BY PATH (never by name from the index) plus *extra* requirements.
+
+    Returns the wheelhouse. A reused virtualenv gets our wheels force-reinstalled, so it
+    never keeps stale code of the same version.
+    """
+    wheelhouse = _wheelhouse(session)
+    dirs = [d for d in _package_dirs() if only is None or d.name in only]
+    wheels = [str(_wheel_for(wheelhouse, d)) for d in dirs]
+    session.install("--find-links", str(wheelhouse), *wheels, *extra)
+    session.install("--force-reinstall", "--no-deps", *wheels)
+    # Prove it: what is importable is the installed wheel, not a src/ tree.
+    names = [_import_name(d) for d in dirs]
+    session.run(
+        "python",
+        "-c",
+        textwrap.dedent(
+            f"""
+            import importlib.util, sysconfig
+            site = sysconfig.get_paths()["purelib"]
+            for name in {names!r}:
+                spec = importlib.util.find_spec(name)
+                where = spec.origin if spec else None
+                assert where and where.startswith(site), f"{{name}} imported from {{where}}, not {{site}}"
+                print(f"{{name}}: {{where}}")
+            """
+        ),
+        env={"PYTHONPATH": None},
+    )
+    return wheelhouse
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of every package into dist/, with their metadata checked."""
+    global _BUILT_THIS_RUN
+    shutil.rmtree(DIST, ignore_errors=True)
+    DIST.mkdir()
+    _build(session, DIST, sdist=True)
+    session.install("twine")
+    session.run("twine", "check", "--strict", *sorted(glob.glob(str(DIST / "*"))))
+    _check_dists(session, DIST)
+    _BUILT_THIS_RUN = DIST
+
+
+def _check_dists(session: nox.Session, dist: Path) -> None:
+    """Light content checks twine does not do: py.typed shipped, entry points declared, no stray files."""
+    problems: list[str] = []
+    for package_dir in _package_dirs():
+        project = _project(package_dir)
+        name, version, module = str(project["name"]), str(project["version"]), _import_name(package_dir)
+        wheel = _wheel_for(dist, package_dir)
+        with zipfile.ZipFile(wheel) as archive:
+            files = archive.namelist()
+            info = f"{_normalize(name)}-{version}.dist-info"
+            if f"{module}/py.typed" not in files:
+                problems.append(f"{wheel.name}: {module}/py.typed missing")
+            if f"{module}/__init__.py" not in files:
+                problems.append(f"{wheel.name}: {module}/__init__.py missing")
+            stray = [f for f in files if not (f.startswith((f"{module}/", f"{info}/")))]
+            if stray:
+                problems.append(f"{wheel.name}: unexpected files {stray}")
+            groups = project.get("entry-points", {})
+            if groups:
+                entry_points = archive.read(f"{info}/entry_points.txt").decode()
+                for group in groups:  # type: ignore[union-attr]
+                    if f"[{group}]" not in entry_points:
+                        problems.append(f"{wheel.name}: entry-point group {group} missing")
+        sdists = sorted(dist.glob(f"{_normalize(name)}-{version}.tar.gz"))
+        if len(sdists) != 1:
+            problems.append(f"no sdist for {name} {version}")
+    if problems:
+        session.error("distribution check failed:\n  " + "\n  ".join(problems))
+    session.log(f"checked {len(_package_dirs())} wheels and sdists in {dist}")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Every package's tests and the integration tests in tests/, against the installed wheels."""
+    wheelhouse = _install_wheels(session, "pytest>=8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    junit = ARTIFACTS / f"junit-{session.python}.xml"
+    session.run(
+        "pytest",
+        f"--junitxml={junit}",
+        *session.posargs,
+        env={
+            "PYTHONPATH": None,  # nothing from src/ on sys.path: the wheels are what is tested
+            "AUTHCORE_WHEELHOUSE": str(wheelhouse),  # tests/test_install.py reuses these wheels
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        },
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over every Python file of the repository."""
+    session.install(RUFF)
+    targets = [t for t in ("packages", "tests", "benchmarks", "examples", "noxfile.py") if (ROOT / t).exists()]
+    failed = False
+    try:
+        session.run("ruff", "check", "--output-format", "concise", *targets, *session.posargs)
+    except nox.command.CommandFailed:
+        failed = True
+    try:
+        session.run("ruff", "format", "--check", "--output-format", "concise", *targets)
+    except nox.command.CommandFailed:
+        failed = True
+    if failed:
+        session.error("lint failed (see above); `ruff check --fix` and `ruff format` fix most of it")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's src/ (config in the root pyproject.toml)."""
+    dependencies: set[str] = set()
+    for package_dir in _package_dirs():
+        project = _project(package_dir)
+        for requirement in project.get("dependencies", []):  # type: ignore[attr-defined]
+            # Our own distributions come from mypy_path (src/), not from the index.
+            if _normalize(re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]) not in {
+                _normalize(str(_project(d)["name"])) for d in _package_dirs()
+            }:
+                dependencies.add(requirement)
+        for extra in project.get("optional-dependencies", {}).values():  # type: ignore[attr-defined]
+            dependencies.update(extra)
+    session.install(MYPY, "types-PyYAML", *sorted(dependencies))
+    session.run("mypy", *_src_dirs(), *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run benchmarks/run.py against the installed wheels; fails when a target is missed."""
+    _install_wheels(session)
+    session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs, env={"PYTHONPATH": None})
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Install authcore + auth-dummy wheels, then log in, verify, log out and verify again."""
+    _install_wheels(session, only=[CORE, "auth-dummy"])
+    workdir = Path(session.create_tmp()).resolve() / "demo"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir()
+    config = workdir / "authcore.yml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            # A development configuration: the dummy provider grants the permissions the password names.
+            providers:
+              - name: dummy
+                type: dummy
+            """
+        )
+    )
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(session.bin), os.environ.get("PATH", "")]),
+        "VIRTUAL_ENV": str(session.virtualenv.location),
+        "AUTHCORE_STATE_DIR": str(workdir / "state"),  # development secret + SQLite sessions
+    }
+    env.pop("PYTHONPATH", None)
+    authcore = str(Path(session.bin) / "authcore")
+
+    shown_token: dict[str, str] = {}
+
+    def step(title: str, args: list[str], *, stdin: str | None = None, expect: int = 0) -> str:
+        shown = " ".join(["authcore", *args])
+        for value, name in shown_token.items():
+            shown = shown.replace(value, name)
+        if stdin is not None:
+            shown = f"echo {stdin} | {shown}"
+        print(f"\n=== {title}\n$ {shown}", flush=True)
+        proc = subprocess.run(
+            [authcore, *args], input=stdin, env=env, capture_output=True, text=True, cwd=workdir, timeout=120
+        )
+        sys.stdout.write(proc.stdout)
+        sys.stdout.write("".join(f"  (stderr) {line}\n" for line in proc.stderr.splitlines()))
+        print(f"-> exit code {proc.returncode} (expected {expect})", flush=True)
+        if proc.returncode != expect:
+            session.error(f"{title}: exit code {proc.returncode}, expected {expect}")
+        return proc.stdout
+
+    print(f"\nconfiguration {config}:\n{config.read_text()}", flush=True)
+    step("installed providers", ["providers"])
+    step("configuration check", ["check", "--config", str(config)])
+    login = json.loads(
+        step(
+            "log in as 'test' with password 'Admin' (the dummy grants the permissions the password names)",
+            ["login", "--config", str(config), "--provider", "dummy", "--login", "test", "--password-stdin", "--json"],
+            stdin="Admin",
+        )
+    )
+    token = login["token"]
+    shown_token[token] = '"$TOKEN"'
+    print(f"\nTOKEN={token[:24]}... (the access token above, {len(token)} characters)", flush=True)
+    step("verify the access token in a separate process", ["token", "verify", "--config", str(config), "--json", token])
+    step("log out: the session is revoked", ["logout", "--config", str(config), token])
+    step("verify again: refused", ["token", "verify", "--config", str(config), "--json", token], expect=1)
+    print(f"\ndemo finished: login -> verify -> logout -> verify refused (state in {workdir})", flush=True)

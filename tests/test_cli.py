@@ -1,0 +1,342 @@
+"""The ``authcore`` command line, each command a real child process.
+
+Exit codes: 0 ok, 1 authentication failed, 2 usage or configuration error. Tokens
+issued by one process verify in the next (development secret and SQLite sessions in
+``$AUTHCORE_STATE_DIR``); expected errors print a message, never a traceback; tokens
+never reach standard error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+# py-ispyb's documentation (the seed), verbatim: the dummy plugin enabled ...
+SEED_AUTH_YML = """\
+AUTH:
+  - dummy:
+      ENABLED: true
+      AUTH_MODULE: "pyispyb.app.extensions.auth.DummyAuthentication"
+      AUTH_CLASS: "DummyAuthentication"
+"""
+
+# ... and the same plugin, disabled, as the "List of plugins" section shows it.
+SEED_AUTH_YML_DISABLED = """\
+AUTH:
+  - dummy: # /!\\/!\\/!\\ ONLY USE FOR TESTS /!\\/!\\/!\\
+      ENABLED: false
+      AUTH_MODULE: "pyispyb.app.extensions.auth.DummyAuthentication"
+      AUTH_CLASS: "DummyAuthentication"
+"""
+
+NATIVE_YML = """\
+providers:
+  - name: dev
+    type: dummy
+"""
+
+TRACEBACK = "Traceback (most recent call last)"
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    def write(text: str, name: str = "auth.yml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def seed_config(write) -> Path:
+    return write(SEED_AUTH_YML)
+
+
+def login(run_cli, config: Path, provider: str = "dummy", user: str = "test", password: str = "Admin"):
+    return run_cli(
+        "login",
+        "--config",
+        str(config),
+        "--provider",
+        provider,
+        "--login",
+        user,
+        "--password-stdin",
+        "--json",
+        input=password + "\n",
+    )
+
+
+def assert_clean_failure(proc, code: int) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert TRACEBACK not in proc.stderr, proc.stderr
+    assert proc.stderr.strip(), "an error must say what went wrong"
+
+
+# --------------------------------------------------------------------------- the happy path
+
+
+def test_help_exits_zero(run_cli):
+    proc = run_cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("providers", "check", "login", "token", "logout"):
+        assert command in proc.stdout
+
+
+def test_version(run_cli):
+    proc = run_cli("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"authcore \d+\.\d+\.\d+\S*\n", proc.stdout), proc.stdout
+
+
+def test_seed_login_verify_logout_verify(run_cli, seed_config: Path):
+    """The acceptance path, with py-ispyb's own auth.yml: each step in a separate process."""
+    before = time.time()
+    proc = login(run_cli, seed_config)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["login"] == "test"
+    assert result["permissions"] == ["Admin"]
+    token, refresh_token = result["token"], result["refresh_token"]
+    assert isinstance(token, str) and token.count(".") == 2
+    assert isinstance(refresh_token, str) and refresh_token and refresh_token != token
+    stderr = proc.stderr
+
+    proc = run_cli("token", "verify", "--config", str(seed_config), "--json", token)
+    assert proc.returncode == 0, proc.stderr
+    verified = json.loads(proc.stdout)
+    assert verified["login"] == "test"
+    assert verified["provider"] == "dummy"
+    assert verified["permissions"] == ["Admin"]
+    assert before < verified["expires_at"] <= time.time() + 24 * 3600
+    stderr += proc.stderr
+
+    proc = run_cli("logout", "--config", str(seed_config), token)
+    assert proc.returncode == 0, proc.stderr
+    stderr += proc.stderr
+
+    proc = run_cli("token", "verify", "--config", str(seed_config), "--json", token)
+    assert_clean_failure(proc, 1)
+    assert proc.stdout.strip() == "" or "login" not in proc.stdout
+    stderr += proc.stderr
+
+    proc = run_cli("logout", "--config", str(seed_config), token)
+    assert_clean_failure(proc, 1)
+    stderr += proc.stderr
+
+    assert token not in stderr
+    assert refresh_token not in stderr
+    for segment in token.split("."):
+        assert segment not in stderr
+
+
+def test_native_config_and_token_from_stdin(run_cli, write):
+    config = write(NATIVE_YML)
+    proc = login(run_cli, config, provider="dev", user="alice", password="read,write")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["login"], result["permissions"]) == ("alice", ["read", "write"])
+    # '-' reads the token from standard input: it never has to appear in argv.
+    proc = run_cli("token", "verify", "--config", str(config), "--json", "-", input=result["token"] + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["login"] == "alice"
+    proc = run_cli("logout", "--config", str(config), "-", input=result["token"] + "\n")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("token", "verify", "--config", str(config), "-", input=result["token"] + "\n")
+    assert_clean_failure(proc, 1)
+    assert result["token"] not in proc.stderr
+
+
+def test_plain_output_has_no_token_on_stderr(run_cli, seed_config: Path):
+    proc = run_cli(
+        "login",
+        "--config",
+        str(seed_config),
+        "--provider",
+        "dummy",
+        "--login",
+        "test",
+        "--password-stdin",
+        input="Admin\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Admin" in proc.stdout
+    tokens = re.findall(r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}", proc.stdout)
+    assert tokens, proc.stdout
+    assert tokens[0] not in proc.stderr
+    proc = run_cli("token", "verify", "--config", str(seed_config), tokens[0])
+    assert proc.returncode == 0, proc.stderr
+    assert "test" in proc.stdout
+
+
+def test_token_from_another_state_dir_is_refused(run_cli, seed_config: Path, tmp_path: Path):
+    """The development secret lives in AUTHCORE_STATE_DIR: another state dir, another secret."""
+    token = json.loads(login(run_cli, seed_config).stdout)["token"]
+    other = tmp_path / "other-state"
+    proc = run_cli("token", "verify", "--config", str(seed_config), token, env={"AUTHCORE_STATE_DIR": str(other)})
+    assert_clean_failure(proc, 1)
+    assert token not in proc.stderr
+
+
+def test_disabled_seed_example_loads_but_offers_no_login(run_cli, write):
+    config = write(SEED_AUTH_YML_DISABLED)
+    proc = run_cli("check", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    proc = login(run_cli, config)
+    assert_clean_failure(proc, 2)
+    assert "dummy" in proc.stderr
+
+
+def test_check_reports_provider_health(run_cli, seed_config: Path):
+    proc = run_cli("check", "--config", str(seed_config), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True
+    assert "dummy" in report["providers"]
+
+
+# --------------------------------------------------------------------------- failures: exit 1
+
+
+@pytest.mark.parametrize("password", ["a b", "not a permission", ""])
+def test_failed_login_exits_1(run_cli, seed_config: Path, password: str):
+    proc = login(run_cli, seed_config, password=password)
+    assert_clean_failure(proc, 1)
+    assert proc.stdout.strip() == ""
+    if password:
+        assert password not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-token",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0ZXN0In0.",
+        "a.b.c",
+        "x" * 10000,
+    ],
+)
+def test_garbage_tokens_exit_1(run_cli, seed_config: Path, token: str):
+    proc = run_cli("token", "verify", "--config", str(seed_config), "--json", token)
+    assert_clean_failure(proc, 1)
+    assert token not in proc.stderr
+
+
+# --------------------------------------------------------------------------- failures: exit 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("frobnicate",),
+        ("login",),
+        ("login", "--config", "auth.yml"),
+        ("token",),
+        ("token", "verify", "--config", "auth.yml"),
+        ("logout", "--config", "auth.yml"),
+        ("providers", "--no-such-option"),
+    ],
+    ids=lambda a: " ".join(a) or "no-arguments",
+)
+def test_wrong_usage_exits_2(run_cli, seed_config: Path, args: tuple[str, ...]):
+    proc = run_cli(*args)
+    assert_clean_failure(proc, 2)
+
+
+def test_missing_config_file_exits_2(run_cli, tmp_path: Path):
+    missing = tmp_path / "nowhere.yml"
+    proc = run_cli("check", "--config", str(missing))
+    assert_clean_failure(proc, 2)
+    assert "nowhere.yml" in proc.stderr
+
+
+def test_unknown_provider_name_exits_2(run_cli, seed_config: Path):
+    proc = login(run_cli, seed_config, provider="nope")
+    assert_clean_failure(proc, 2)
+    assert "nope" in proc.stderr
+
+
+def test_duplicate_key_names_file_and_line(run_cli, write):
+    config = write(
+        "providers:\n"  # line 1
+        "  - name: dummy\n"  # line 2
+        "    type: dummy\n"  # line 3
+        "    type: noauth\n"  # line 4: the duplicate
+    )
+    for args in (("check", "--config", str(config)), ("login", "--config", str(config), "--provider", "dummy")):
+        proc = run_cli(*args, input="Admin\n")
+        assert_clean_failure(proc, 2)
+        assert "auth.yml" in proc.stderr
+        assert re.search(r"\b4\b", proc.stderr), proc.stderr
+        assert "type" in proc.stderr
+
+
+def test_unknown_key_names_file_line_and_key(run_cli, write):
+    config = write(
+        "providers:\n"  # line 1
+        "  - name: dummy\n"  # line 2
+        "    config:\n"  # line 3
+        "      token_login: robot\n"  # line 4
+        "      colour: blue\n"  # line 5: not a dummy setting
+    )
+    proc = run_cli("check", "--config", str(config))
+    assert_clean_failure(proc, 2)
+    assert "auth.yml" in proc.stderr
+    assert re.search(r"\b5\b", proc.stderr), proc.stderr
+    assert "colour" in proc.stderr
+
+
+def test_unknown_top_level_key(run_cli, write):
+    config = write("providers:\n  - name: dummy\nsesions: {}\n")
+    proc = run_cli("check", "--config", str(config))
+    assert_clean_failure(proc, 2)
+    assert "auth.yml" in proc.stderr
+    assert "sesions" in proc.stderr
+    assert re.search(r"\b3\b", proc.stderr), proc.stderr
+
+
+def test_unresolved_environment_variable(run_cli, write):
+    config = write("tokens:\n  secret: ${AUTHCORE_TEST_UNSET_SECRET}\nproviders:\n  - name: dummy\n")
+    proc = run_cli("check", "--config", str(config))
+    assert_clean_failure(proc, 2)
+    assert "AUTHCORE_TEST_UNSET_SECRET" in proc.stderr
+    assert "auth.yml" in proc.stderr
+
+
+def test_python_yaml_tags_are_refused_and_not_executed(run_cli, write, tmp_path: Path):
+    marker = tmp_path / "pwned"
+    config = write(f"providers:\n  - name: !!python/object/apply:os.system ['touch {marker}']\n")
+    proc = run_cli("check", "--config", str(config))
+    assert_clean_failure(proc, 2)
+    assert not marker.exists()
+
+
+def test_unknown_provider_type_names_package(run_cli, write):
+    config = write("providers:\n  - name: corp\n    type: kerberos-nope\n")
+    proc = run_cli("check", "--config", str(config))
+    assert_clean_failure(proc, 2)
+    assert "pip install auth-kerberos-nope" in proc.stderr
+    assert "dummy" in proc.stderr  # the installed types are listed
+
+
+def test_two_instances_with_one_name(run_cli, write):
+    config = write("providers:\n  - name: dev\n    type: dummy\n  - name: dev\n    type: noauth\n")
+    proc = run_cli("check", "--config", str(config))
+    assert_clean_failure(proc, 2)
+    assert "dev" in proc.stderr
+
+
+def test_production_refuses_dummy(run_cli, write):
+    config = write("production: true\ntokens:\n  secret: ${AUTHCORE_TEST_SECRET}\nproviders:\n  - name: dummy\n")
+    proc = run_cli(
+        "check", "--config", str(config), env={"AUTHCORE_TEST_SECRET": "Qm9v-x7T1pL2sZ8kW4nR6yH3cJ5vB0aE9dF"}
+    )
+    assert_clean_failure(proc, 2)
+    assert "dummy" in proc.stderr
+    assert "Qm9v-x7T1pL2sZ8kW4nR6yH3cJ5vB0aE9dF" not in proc.stderr
