@@ -78,7 +78,11 @@ def test_seed_auth_yml_loads_and_logs_in(tmp_path: Path):
 
 
 def test_refused_in_production():
-    config = {"production": True, "tokens": {"secret": "test-only-secret-0123456789abcdefghij"}, "providers": [{"name": "dummy"}]}
+    config = {
+        "production": True,
+        "tokens": {"secret": "test-only-secret-0123456789abcdefghij"},
+        "providers": [{"name": "dummy"}],
+    }
     with pytest.raises(ConfigError, match="development only"):
         AuthManager.from_config(config)
 

@@ -42,7 +42,11 @@ def test_configurable_login():
 
 
 def test_refused_in_production():
-    config = {"production": True, "tokens": {"secret": "test-only-secret-0123456789abcdefghij"}, "providers": [{"name": "noauth"}]}
+    config = {
+        "production": True,
+        "tokens": {"secret": "test-only-secret-0123456789abcdefghij"},
+        "providers": [{"name": "noauth"}],
+    }
     with pytest.raises(ConfigError, match="development only"):
         AuthManager.from_config(config)
 

@@ -20,8 +20,9 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
     plugins.refresh()
     added_modules: list[str] = []
 
-    def make(name: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str] | None = None,
-             version: str = "1.0") -> Path:
+    def make(
+        name: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str] | None = None, version: str = "1.0"
+    ) -> Path:
         info = site / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")

@@ -60,7 +60,9 @@ def test_disabled_provider_is_not_started():
 
 
 def test_several_instances_of_one_type():
-    config = {"providers": [{"name": "a", "type": "dummy"}, {"name": "b", "type": "dummy", "config": {"token_login": "bot"}}]}
+    config = {
+        "providers": [{"name": "a", "type": "dummy"}, {"name": "b", "type": "dummy", "config": {"token_login": "bot"}}]
+    }
     with AuthManager.from_config(config) as m:
         assert m.login("a", login="x", password="p").identity.provider == "a"
         assert m.login("b", token="p").login == "bot"
@@ -134,7 +136,10 @@ def test_group_mapping_and_default_permissions():
     }
     with AuthManager.from_config(config) as m:
         assert m.login("dummy", login="a", password="Admin").permissions == (
-            "Admin", "all_proposals", "all_sessions", "own_proposals",
+            "Admin",
+            "all_proposals",
+            "all_sessions",
+            "own_proposals",
         )
 
 

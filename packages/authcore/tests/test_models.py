@@ -22,7 +22,12 @@ def test_identity_views():
     identity = Identity(
         login="jd", given_name="Jane", family_name="Doe", email="jd@example.org", groups=("g",), roles=("r",)
     )
-    assert identity.to_person() == {"login": "jd", "givenName": "Jane", "familyName": "Doe", "emailAddress": "jd@example.org"}
+    assert identity.to_person() == {
+        "login": "jd",
+        "givenName": "Jane",
+        "familyName": "Doe",
+        "emailAddress": "jd@example.org",
+    }
     assert identity.to_client_data() == {"client_id": "jd", "roles": ["g", "r"]}
 
 
@@ -113,13 +118,16 @@ def test_user_management_defaults_raise_not_supported():
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("15m", 900), (90, 90), ("90", 90), ("1h30m", 5400), ("1d", 86400), ("250ms", 0.25), (1.5, 1.5)]
+    ("text", "seconds"),
+    [("15m", 900), (90, 90), ("90", 90), ("1h30m", 5400), ("1d", 86400), ("250ms", 0.25), (1.5, 1.5)],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "x", "15 minutes", "-1", -1, True, None, "9" * 100, "1e9", float("nan"), "100000d"])
+@pytest.mark.parametrize(
+    "bad", ["", "x", "15 minutes", "-1", -1, True, None, "9" * 100, "1e9", float("nan"), "100000d"]
+)
 def test_bad_durations(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)

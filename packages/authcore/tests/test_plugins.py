@@ -9,7 +9,7 @@ import pytest
 from authcore import AuthManager, ConfigError, UnknownProvider
 from authcore.plugins import installed_providers, load_class
 
-PROVIDER_MODULE = '''
+PROVIDER_MODULE = """
 from authcore import Identity, PasswordCredentials, Provider, hookimpl
 
 class EchoProvider(Provider):
@@ -20,7 +20,7 @@ class EchoProvider(Provider):
 @hookimpl
 def authcore_register_providers(register):
     register(EchoProvider)
-'''
+"""
 
 
 def test_listing_reads_metadata_only(fake_dist):
@@ -68,13 +68,19 @@ def test_entry_point_that_registers_nothing(fake_dist):
 
 
 def test_entry_point_that_fails_to_import(fake_dist):
-    fake_dist("auth-broken", {"authcore.providers": {"broken": "broken_plugin"}}, {"broken_plugin": "raise RuntimeError('boom')\n"})
+    fake_dist(
+        "auth-broken",
+        {"authcore.providers": {"broken": "broken_plugin"}},
+        {"broken_plugin": "raise RuntimeError('boom')\n"},
+    )
     with pytest.raises(ConfigError, match="failed to import"):
         AuthManager.from_config({"providers": [{"name": "broken"}]})
 
 
 def test_entry_point_may_name_the_class(fake_dist):
-    fake_dist("auth-echo", {"authcore.providers": {"echo": "echo_plugin:EchoProvider"}}, {"echo_plugin": PROVIDER_MODULE})
+    fake_dist(
+        "auth-echo", {"authcore.providers": {"echo": "echo_plugin:EchoProvider"}}, {"echo_plugin": PROVIDER_MODULE}
+    )
     with AuthManager.from_config({"providers": [{"name": "echo"}]}) as manager:
         assert manager.login("echo", login="a", password="b").login == "a"
 
@@ -101,13 +107,13 @@ def test_class_in_config(fake_dist):
 
 
 def test_other_plugins_group_and_blocking(fake_dist, monkeypatch):
-    audit = '''
+    audit = """
 from authcore import hookimpl
 EVENTS = []
 @hookimpl
 def authcore_login_succeeded(identity, provider):
     EVENTS.append((identity.login, provider))
-'''
+"""
     fake_dist("authcore-audit", {"authcore.plugins": {"audit": "audit_plugin"}}, {"audit_plugin": audit})
     with AuthManager.from_config({"providers": [{"name": "dummy"}]}) as manager:
         manager.login("dummy", login="t", password="read")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import ClassVar
 
 from pydantic import Field, ValidationError
 
@@ -42,14 +41,16 @@ class DummyConfig(ProviderConfig):
 class DummyProvider(Provider):
     """Accepts any login; the password (or token) lists the permissions, comma-separated."""
 
-    type: ClassVar[str] = "dummy"
-    Config: ClassVar[type[ProviderConfig]] = DummyConfig
-    credential_types: ClassVar[tuple[type[Credentials], ...]] = (PasswordCredentials, TokenCredentials)
-    development_only: ClassVar[bool] = True
+    type = "dummy"
+    Config = DummyConfig
+    credential_types = (PasswordCredentials, TokenCredentials)
+    development_only = True
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         super().__init__(name, config)
-        log.warning("provider %r (dummy) accepts any login and grants what the password names: never use it in production", name)
+        log.warning(
+            "provider %r (dummy) accepts any login and grants what the password names: never use it in production", name
+        )
 
     def authenticate(self, credentials: Credentials) -> Identity:
         """Grant the permissions the password or token lists."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import ClassVar
 
 from pydantic import Field
 
@@ -41,14 +40,14 @@ class NoAuthConfig(ProviderConfig):
 class NoAuthProvider(Provider):
     """Everyone is the same anonymous user with every permission."""
 
-    type: ClassVar[str] = "noauth"
-    Config: ClassVar[type[ProviderConfig]] = NoAuthConfig
-    credential_types: ClassVar[tuple[type[Credentials], ...]] = (
+    type = "noauth"
+    Config = NoAuthConfig
+    credential_types = (
         AnonymousCredentials,
         PasswordCredentials,
         TokenCredentials,
     )
-    development_only: ClassVar[bool] = True
+    development_only = True
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         super().__init__(name, config)

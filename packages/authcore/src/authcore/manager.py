@@ -34,6 +34,7 @@ from .errors import (
 from .models import Identity, LoginResult, VerifiedToken
 from .plugins import ProviderRegistry, create_plugin_manager, load_class
 from .providers import (
+    WELL_KNOWN_SECRETS,
     AnonymousCredentials,
     AuthorizationCodeCredentials,
     Credentials,
@@ -43,7 +44,6 @@ from .providers import (
     TokenCredentials,
     UpstreamSessions,
     UserManagement,
-    WELL_KNOWN_SECRETS,
 )
 from .sessions import RefreshTokenReused, SessionRecord, Sessions, open_store
 from .tokens import TokenCache, TokenService
@@ -262,9 +262,7 @@ class AuthManager:
         """
         instance = self.provider(provider)
         try:
-            credentials = self._credentials(
-                instance, login, password, token, code, redirect_uri, code_verifier, nonce
-            )
+            credentials = self._credentials(instance, login, password, token, code, redirect_uri, code_verifier, nonce)
         except InvalidCredentials as exc:
             self.plugins.hook.authcore_login_failed(provider=provider, login=_printable(login), error=exc)
             raise
@@ -459,7 +457,9 @@ class AuthManager:
                 log.warning("logout at provider %r failed: %s", record.provider, exc.code)
         self.plugins.hook.authcore_logout(session_id=record.session_id, login=record.login)
 
-    def require(self, subject: VerifiedToken | Identity | Iterable[str], permissions: _permissions.PermissionSpec) -> None:
+    def require(
+        self, subject: VerifiedToken | Identity | Iterable[str], permissions: _permissions.PermissionSpec
+    ) -> None:
         """Raise :class:`~authcore.errors.Forbidden` unless *subject* holds every permission."""
         granted = subject.permissions if isinstance(subject, VerifiedToken | Identity) else subject
         _permissions.require(granted, permissions)

@@ -54,7 +54,7 @@ class SQLPermissionStore:
         """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``sqlite://:memory:``."""
         if not url.startswith("sqlite://"):
             raise ConfigError(f"permissions.store: only sqlite:// URLs are supported, not {url.split(':')[0]!r}")
-        path = url[len("sqlite://"):]
+        path = url[len("sqlite://") :]
         if path.startswith("/"):
             path = path[1:]
         if not path:

@@ -170,8 +170,7 @@ class ProviderRegistry:
             plugin = ep.load()
         except Exception as exc:  # a broken provider package must not look like a missing one
             raise ConfigError(
-                f"provider type {type_name!r} from {entry.distribution!r} failed to import: "
-                f"{type(exc).__name__}: {exc}"
+                f"provider type {type_name!r} from {entry.distribution!r} failed to import: {type(exc).__name__}: {exc}"
             ) from exc
         self._add_plugin(plugin, type_name)
         cls = self._classes.get(type_name)
@@ -189,9 +188,7 @@ class ProviderRegistry:
         if self._pm.is_registered(plugin):
             return
         self._pm.register(plugin, name=f"provider:{name}")
-        impls = [
-            impl for impl in self._pm.hook.authcore_register_providers.get_hookimpls() if impl.plugin is plugin
-        ]
+        impls = [impl for impl in self._pm.hook.authcore_register_providers.get_hookimpls() if impl.plugin is plugin]
         for impl in impls:
             impl.function(register=self._register)
 

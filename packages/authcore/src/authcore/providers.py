@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -56,10 +56,29 @@ MAX_TOKEN_LENGTH = 16384
 #: Values that appear in documentation and examples; refused under ``production: true``.
 WELL_KNOWN_SECRETS = frozenset(
     {
-        "secret", "changeme", "change-me", "changeit", "password", "admin", "your_secret",
-        "your-secret", "asecretkey", "mysecret", "my-secret", "supersecret", "secretkey",
-        "secret_key", "default", "test", "testing", "development", "dev", "example",
-        "keepitsecretkeepitsafe", "your-256-bit-secret", "please-change-me",
+        "secret",
+        "changeme",
+        "change-me",
+        "changeit",
+        "password",
+        "admin",
+        "your_secret",
+        "your-secret",
+        "asecretkey",
+        "mysecret",
+        "my-secret",
+        "supersecret",
+        "secretkey",
+        "secret_key",
+        "default",
+        "test",
+        "testing",
+        "development",
+        "dev",
+        "example",
+        "keepitsecretkeepitsafe",
+        "your-256-bit-secret",
+        "please-change-me",
     }
 )
 
@@ -85,9 +104,11 @@ def _bearer(value: str) -> str:
 #: A login name: 1-256 printable characters.
 LoginName = Annotated[str, Field(min_length=1, max_length=MAX_LOGIN_LENGTH), AfterValidator(_login)]
 #: A password: 1-1024 characters, no NUL. Kept as a :class:`~pydantic.SecretStr`.
-Password = Annotated[SecretStr, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH), AfterValidator(
-    lambda s: SecretStr(_password(s.get_secret_value()))
-)]
+Password = Annotated[
+    SecretStr,
+    Field(min_length=1, max_length=MAX_PASSWORD_LENGTH),
+    AfterValidator(lambda s: SecretStr(_password(s.get_secret_value()))),
+]
 #: A bearer token or code: 1-16384 printable ASCII characters.
 BearerString = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_LENGTH), AfterValidator(_bearer)]
 
@@ -172,6 +193,11 @@ class Health:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Aliases: inside Provider the name ``type`` is the class attribute, not the builtin.
+ConfigClass = type[ProviderConfig]
+CredentialClasses = tuple[type[Credentials], ...]
+
+
 class Provider(ABC):
     """An identity source. Subclass it, set :attr:`type` and :attr:`Config`, fill in :meth:`authenticate`.
 
@@ -182,9 +208,9 @@ class Provider(ABC):
     #: The provider type: the entry-point name under ``authcore.providers``.
     type: ClassVar[str] = ""
     #: The pydantic model the ``config:`` mapping is validated against.
-    Config: ClassVar[type[ProviderConfig]] = ProviderConfig
+    Config: ClassVar[ConfigClass] = ProviderConfig
     #: The credential packages :meth:`authenticate` accepts, in order of preference.
-    credential_types: ClassVar[tuple[type[Credentials], ...]] = (PasswordCredentials,)
+    credential_types: ClassVar[CredentialClasses] = (PasswordCredentials,)
     #: Development-only providers are refused under ``production: true``.
     development_only: ClassVar[bool] = False
 
@@ -219,6 +245,7 @@ class Provider(ABC):
 
     def close(self) -> None:
         """Release connections; called once when the manager closes."""
+        return None  # optional: most providers hold nothing to release
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} type={self.type!r}>"
@@ -293,8 +320,18 @@ class SelfUpdate(BaseModel):
 
 
 UserOperation = Literal[
-    "list_users", "get_user", "create_user", "update_user", "enable_user", "disable_user",
-    "delete_user", "set_password", "add_roles", "remove_roles", "self_register", "self_update",
+    "list_users",
+    "get_user",
+    "create_user",
+    "update_user",
+    "enable_user",
+    "disable_user",
+    "delete_user",
+    "set_password",
+    "add_roles",
+    "remove_roles",
+    "self_register",
+    "self_update",
 ]
 
 
@@ -319,9 +356,7 @@ class UserManagement:
 
     def supported_user_operations(self) -> tuple[str, ...]:
         """The operations this provider overrides, in the order of :attr:`USER_OPERATIONS`."""
-        return tuple(
-            op for op in self.USER_OPERATIONS if getattr(type(self), op) is not getattr(UserManagement, op)
-        )
+        return tuple(op for op in self.USER_OPERATIONS if getattr(type(self), op) is not getattr(UserManagement, op))
 
     def list_users(self, *, search: str | None = None, limit: int = 100, offset: int = 0) -> list[Identity]:
         """Users, optionally filtered by a substring of the login/name, at most *limit*."""
@@ -370,4 +405,3 @@ class UserManagement:
     def self_update(self, login: str, changes: SelfUpdate) -> Identity:
         """A user changes their own attributes."""
         raise self._unsupported("self_update")
-

@@ -255,7 +255,9 @@ class ProviderConformance:
         from authcore import Forbidden
 
         for case in valid_logins:
-            verified = conformance_manager.verify(conformance_manager.login(self.provider_name, **case.kwargs()).access_token)
+            verified = conformance_manager.verify(
+                conformance_manager.login(self.provider_name, **case.kwargs()).access_token
+            )
             conformance_manager.require(verified, list(case.expect_permissions))
             if "*" in verified.permissions:
                 conformance_manager.require(verified, ["anything:at-all"])
@@ -289,8 +291,12 @@ class ProviderConformance:
         from authcore import AuthError
 
         caplog.set_level(logging.DEBUG)
-        shown = [repr(conformance_manager), repr(conformance_provider), repr(conformance_provider.config),
-                 str(conformance_provider.config)]
+        shown = [
+            repr(conformance_manager),
+            repr(conformance_provider),
+            repr(conformance_provider.config),
+            str(conformance_provider.config),
+        ]
         tokens = []
         for case in valid_logins:
             result = conformance_manager.login(self.provider_name, **case.kwargs())
@@ -368,7 +374,8 @@ class ProviderConformance:
                 assert self.provider_name in str(caught.value)
         if isinstance(conformance_provider, UpstreamSessions):
             overridden = {
-                op for op in ("refresh_upstream", "logout_upstream")
+                op
+                for op in ("refresh_upstream", "logout_upstream")
                 if getattr(type(conformance_provider), op) is not getattr(UpstreamSessions, op)
             }
             assert overridden == {"refresh_upstream", "logout_upstream"}, "implement both upstream operations"
