@@ -32,10 +32,10 @@ log = logging.getLogger("auth_dummy")
 class DummyConfig(ProviderConfig):
     """Settings of the dummy provider (all optional)."""
 
-    #: Login given to identities that log in with a token only.
     token_login: str = Field(default="dummy", min_length=1, max_length=256)
-    #: Separator between the permissions in the password or token.
+    """Login given to identities that log in with a token only."""
     separator: str = Field(default=",", min_length=1, max_length=4)
+    """Separator between the permissions in the password or token."""
 
 
 class DummyProvider(Provider):

@@ -31,10 +31,10 @@ log = logging.getLogger("auth_noauth")
 class NoAuthConfig(ProviderConfig):
     """Settings of the noauth provider."""
 
-    #: The login every caller gets.
     login: str = Field(default="anonymous", min_length=1, max_length=256)
-    #: Display name of that user.
+    """The login every caller gets."""
     display_name: str = Field(default="Anonymous", max_length=256)
+    """Display name of that user."""
 
 
 class NoAuthProvider(Provider):

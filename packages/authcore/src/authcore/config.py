@@ -359,33 +359,35 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True, use_attribute_docstrings=True
+    )
 
 
 class TokenConfig(_Section):
     """``tokens:``: how access tokens are signed and checked."""
 
-    #: Signing algorithm, pinned: tokens signed any other way are refused.
     algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
-    #: HMAC secret for HS*; at least 32 bytes in production. Without one, development uses a random secret.
+    """Signing algorithm, pinned: tokens signed any other way are refused."""
     secret: SecretStr | None = None
-    #: PEM private key for RS256/ES256/EdDSA; its public key is published in the JWKS.
+    """HMAC secret for HS*; at least 32 bytes in production. Without one, development uses a random secret."""
     private_key_file: Path | None = None
-    #: PEM public keys of earlier signing keys, still accepted while tokens they signed live (rotation).
+    """PEM private key for RS256/ES256/EdDSA; its public key is published in the JWKS."""
     public_key_files: tuple[Path, ...] = ()
-    #: ``iss`` of issued tokens, and the only issuer accepted.
+    """PEM public keys of earlier signing keys, still accepted while tokens they signed live (rotation)."""
     issuer: str = Field(default="authcore", min_length=1, max_length=512)
-    #: ``aud`` of issued tokens, and the audience required.
+    """``iss`` of issued tokens, and the only issuer accepted."""
     audience: str = Field(default="authcore", min_length=1, max_length=512)
-    #: Lifetime of an access token.
+    """``aud`` of issued tokens, and the audience required."""
     access_ttl: Duration = 900.0
-    #: Clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (at most 5 minutes).
+    """Lifetime of an access token."""
     leeway: Duration = 10.0
-    #: Verified tokens remembered (0 switches the cache off).
+    """Clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (at most 5 minutes)."""
     cache_size: int = Field(default=10_000, ge=0, le=10_000_000)
-    #: With a session store shared between processes, how long a cached verification is
-    #: trusted before the session is looked up again (a logout elsewhere shows within this).
+    """Verified tokens remembered (0 switches the cache off)."""
     revocation_check_interval: Duration = 5.0
+    """With a session store shared between processes, how long a cached verification is trusted
+    before the session is looked up again (a logout elsewhere shows within this)."""
 
     @field_validator("leeway")
     @classmethod
@@ -416,12 +418,12 @@ class TokenConfig(_Section):
 class SessionConfig(_Section):
     """``sessions:``: refresh tokens and how long a session lives."""
 
-    #: A session unused for this long ends; each refresh pushes the end back (sliding expiry).
     idle_timeout: Duration = 8 * 3600.0
-    #: No session outlives this, however active.
+    """A session unused for this long ends; each refresh pushes the end back (sliding expiry)."""
     max_lifetime: Duration = 24 * 3600.0
-    #: Where sessions are kept: ``memory://``, ``sqlite:///path/to/sessions.db``, or a plugin's scheme.
+    """No session outlives this, however active."""
     store: str = Field(default="memory://", min_length=1, max_length=4096)
+    """Where sessions are kept: ``memory://``, ``sqlite:///path/to/sessions.db``, or a plugin's scheme."""
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionConfig:
@@ -433,16 +435,16 @@ class SessionConfig(_Section):
 class ProviderSettings(_Section):
     """One entry of ``providers:``: a provider instance."""
 
-    #: Instance name: what a login request names (``plugin`` in py-ispyb).
     name: str
-    #: Provider type (entry-point name); defaults to the instance name.
+    """Instance name: what a login request names (``plugin`` in py-ispyb)."""
     type: str | None = None
-    #: ``"package.module:Class"``: load a provider class directly instead of by type.
+    """Provider type (entry-point name); defaults to the instance name."""
     class_: str | None = Field(default=None, alias="class")
-    #: A disabled entry is validated for shape but not started.
+    """``"package.module:Class"``: load a provider class directly instead of by type."""
     enabled: bool = True
-    #: The provider's own settings, validated by its ``Config`` model.
+    """A disabled entry is validated for shape but not started."""
     config: dict[str, Any] = Field(default_factory=dict)
+    """The provider's own settings, validated by its ``Config`` model."""
 
     @field_validator("name")
     @classmethod
@@ -463,23 +465,27 @@ class ProviderSettings(_Section):
 class PermissionsConfig(_Section):
     """``permissions:``: how groups become permissions."""
 
-    #: Group (or role) name → permissions granted to its members.
     groups: dict[str, list[str]] = Field(default_factory=dict)
-    #: Permissions every authenticated identity gets.
+    """Group (or role) name → permissions granted to its members."""
     authenticated: list[str] = Field(default_factory=list)
-    #: ``sqlite:///path.db``: py-ispyb's UserGroup/Permission tables, read by the SQL permission store.
+    """Permissions every authenticated identity gets."""
     store: str | None = None
+    """``sqlite:///path.db``: py-ispyb's UserGroup/Permission tables, read by the SQL permission store."""
 
 
 class AuthcoreConfig(_Section):
     """The whole configuration file."""
 
-    #: Refuse development providers, weak secrets and disabled TLS verification.
     production: bool = False
+    """Refuse development providers, weak secrets and disabled TLS verification."""
     tokens: TokenConfig = Field(default_factory=TokenConfig)
+    """How access tokens are signed and checked."""
     sessions: SessionConfig = Field(default_factory=SessionConfig)
+    """Refresh tokens and session lifetimes."""
     providers: list[ProviderSettings] = Field(default_factory=list)
+    """The provider instances; several of one type may be enabled at once."""
     permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
+    """How groups and roles become permissions."""
 
     _source: ConfigSource = PrivateAttr(default_factory=ConfigSource)
 

@@ -1,0 +1,101 @@
+"""Write docs/configuration.md from the pydantic models (``python docs/generate_config_reference.py``).
+
+The reference is generated so it cannot drift from the code: a test compares the file
+with a fresh rendering. Provider sections are rendered for the provider packages
+installed in the running environment, in the order given below.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from authcore.config import AuthcoreConfig, PermissionsConfig, ProviderSettings, SessionConfig, TokenConfig
+from authcore.durations import parse_duration
+
+OUTPUT = Path(__file__).with_name("configuration.md")
+SECTIONS: list[tuple[str, type[BaseModel]]] = [
+    ("Top level", AuthcoreConfig),
+    ("tokens", TokenConfig),
+    ("sessions", SessionConfig),
+    ("providers[]", ProviderSettings),
+    ("permissions", PermissionsConfig),
+]
+#: Provider packages documented when installed: (type, module, class).
+PROVIDERS = [
+    ("dummy", "auth_dummy", "DummyConfig"),
+    ("noauth", "auth_noauth", "NoAuthConfig"),
+    ("ldap", "auth_ldap", "LdapConfig"),
+    ("keycloak", "auth_keycloak", "KeycloakConfig"),
+]
+
+
+def _type_name(annotation: object) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return " | ".join(f"`{a}`" for a in typing.get_args(annotation))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(annotation) if a is not Ellipsis)
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field: typing.Any) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+        return "`{}`" if isinstance(value, BaseModel) else f"`{value!r}`"
+    if field.default is PydanticUndefined:
+        return "required"
+    return f"`{field.default!r}`"
+
+
+def render_model(title: str, model: type[BaseModel]) -> list[str]:
+    """One markdown section with a table of the model's keys."""
+    summary = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
+    lines = [f"## {title}", "", summary, ""]
+    lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        description = " ".join((field.description or "").split()).replace("``", "`")
+        is_duration = any(getattr(m, "func", None) is parse_duration for m in field.metadata)
+        kind = "duration" if is_duration else _type_name(field.annotation)
+        cells = [f"`{key}`", kind, _default(field), description]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return [*lines, ""]
+
+
+def render() -> str:
+    """The whole reference."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the pydantic models by `docs/generate_config_reference.py`; do not edit by hand.",
+        "Durations are seconds or strings such as `90s`, `15m`, `8h`, `1d`. String values may use `${VAR}`",
+        "and `${VAR:-default}` (environment variables) in files; `$$` is a literal `$`.",
+        "",
+    ]
+    for title, model in SECTIONS:
+        lines += render_model(title, model)
+    for type_name, module_name, class_name in PROVIDERS:
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        lines += render_model(f"providers[].config for `type: {type_name}`", getattr(module, class_name))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render())
+    sys.stdout.write(f"wrote {OUTPUT}\n")
