@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from auth_static import UserNotFound, hash_password
+from auth_static import hash_password
 
-from authcore import AuthManager, NotSupported
+from authcore import AuthManager, NotSupported, UserNotFound
 from authcore.testing import Login, ProviderConformance
 
 # Few iterations keep the tests fast; the format is the same.

@@ -20,11 +20,11 @@ from authcore import (
     Provider,
     ProviderConfig,
     UserManagement,
+    UserNotFound,
     hookimpl,
 )
-from authcore.errors import AuthError
 
-__all__ = ["StaticProvider", "StaticConfig", "StaticUser", "hash_password", "UserNotFound"]
+__all__ = ["StaticProvider", "StaticConfig", "StaticUser", "hash_password"]
 __version__ = "0.1.0"
 
 _ITERATIONS = 600_000
@@ -41,13 +41,6 @@ def _check(password: str, encoded: str) -> bool:
     scheme, iterations, salt, expected = encoded.split("$")
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
     return scheme == "pbkdf2_sha256" and hmac.compare_digest(digest.hex(), expected)
-
-
-class UserNotFound(AuthError):
-    """No user with that login (user management only; logins never say so)."""
-
-    status_code = 404
-    code = "user_not_found"
 
 
 class StaticUser(BaseModel):

@@ -17,6 +17,8 @@ from .errors import (
     ProviderUnavailable,
     TokenExpired,
     UnknownProvider,
+    UserExists,
+    UserNotFound,
 )
 from .hookspecs import hookimpl
 from .manager import AuthManager
@@ -66,7 +68,9 @@ __all__ = [
     "TokenExpired",
     "UnknownProvider",
     "UpstreamSessions",
+    "UserExists",
     "UserManagement",
+    "UserNotFound",
     "UserUpdate",
     "VerifiedToken",
     "hookimpl",

@@ -17,6 +17,8 @@ __all__ = [
     "ProviderUnavailable",
     "NotSupported",
     "UnknownProvider",
+    "UserNotFound",
+    "UserExists",
 ]
 
 
@@ -127,3 +129,26 @@ class NotSupported(AuthError):
         self.provider = provider
         self.operation = operation
         super().__init__(f"provider {provider!r} does not support {operation!r}")
+
+
+class UserNotFound(AuthError):
+    """User management: no user with that login. Never raised by a login, which says only
+    :class:`InvalidCredentials`."""
+
+    status_code = 404
+    code = "user_not_found"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "no such user"
+
+
+class UserExists(AuthError):
+    """User management: a user with that login already exists."""
+
+    status_code = 409
+    code = "user_exists"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "user already exists"

@@ -365,7 +365,7 @@ class UserManagement:
         raise self._unsupported("list_users")
 
     def get_user(self, login: str) -> Identity:
-        """One user; :class:`~authcore.errors.AuthError` ``UserNotFound`` if absent."""
+        """One user; :class:`~authcore.errors.UserNotFound` if absent."""
         raise self._unsupported("get_user")
 
     def create_user(self, user: NewUser) -> Identity:
