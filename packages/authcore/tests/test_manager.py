@@ -6,6 +6,7 @@ import asyncio
 import os
 import stat
 import threading
+import time
 
 import pytest
 
@@ -359,3 +360,57 @@ def test_threads_share_one_manager(manager):
     for t in threads:
         t.join()
     assert errors == [] and mixups == []
+
+
+def _bearer_provider_class():
+    from authcore import BearerIdentity, BearerTokens, PasswordCredentials, Provider, ProviderConfig
+
+    class TableConfig(ProviderConfig):
+        tokens: dict[str, str] = {}
+
+    class TableProvider(Provider, BearerTokens):
+        type = "table"
+        Config = TableConfig
+        credential_types = (PasswordCredentials,)
+        calls = 0
+
+        def authenticate(self, credentials):
+            raise InvalidCredentials()
+
+        def verify_bearer(self, token):
+            type(self).calls += 1
+            if not token.startswith("ext-"):
+                return None
+            login = self.config.tokens.get(token)
+            if login is None:
+                raise InvalidToken()
+            return BearerIdentity(identity=Identity(login=login, groups=("staff",)), expires_at=time.time() + 60)
+
+    return TableProvider
+
+
+def test_bearer_tokens_of_an_identity_provider(fake_dist):
+    import sys
+    import types
+
+    module = types.ModuleType("table_bearer_provider")
+    module.TableProvider = _bearer_provider_class()
+    sys.modules["table_bearer_provider"] = module
+    try:
+        config = {
+            "providers": [
+                {"name": "sso", "class": "table_bearer_provider:TableProvider", "config": {"tokens": {"ext-1": "ann"}}}
+            ],
+            "permissions": {"groups": {"staff": ["read"]}},
+        }
+        with AuthManager.from_config(config) as m:
+            verified = m.verify("ext-1")
+            assert (verified.login, verified.provider, verified.permissions) == ("ann", "sso", frozenset({"read"}))
+            calls = module.TableProvider.calls
+            assert m.verify("ext-1") is verified and module.TableProvider.calls == calls  # cached
+            with pytest.raises(InvalidToken):
+                m.verify("ext-unknown")
+            with pytest.raises(InvalidToken):
+                m.verify("not-anyones")
+    finally:
+        del sys.modules["table_bearer_provider"]

@@ -27,6 +27,8 @@ from .permissions import require
 from .providers import (
     AnonymousCredentials,
     AuthorizationCodeCredentials,
+    BearerIdentity,
+    BearerTokens,
     Credentials,
     Health,
     NewUser,
@@ -48,6 +50,8 @@ __all__ = [
     "AuthError",
     "AuthManager",
     "AuthorizationCodeCredentials",
+    "BearerIdentity",
+    "BearerTokens",
     "ConfigError",
     "Credentials",
     "Forbidden",

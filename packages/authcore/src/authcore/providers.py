@@ -33,6 +33,8 @@ __all__ = [
     "AuthorizationCodeCredentials",
     "AnonymousCredentials",
     "UpstreamSessions",
+    "BearerTokens",
+    "BearerIdentity",
     "UserManagement",
     "NewUser",
     "UserUpdate",
@@ -267,6 +269,37 @@ class UpstreamSessions:
     def logout_upstream(self, identity: Identity) -> None:
         """End the upstream session."""
         raise NotSupported(getattr(self, "name", type(self).__name__), "logout_upstream")
+
+
+@dataclass(frozen=True)
+class BearerIdentity:
+    """What :meth:`BearerTokens.verify_bearer` returns for a token it accepts."""
+
+    identity: Identity
+    #: Unix time at which the token expires; the manager caches the result until then.
+    expires_at: float
+    #: The identity provider's session id (``sid``), if the token names one.
+    session_id: str = ""
+    token_id: str = ""
+    issued_at: float = 0.0
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class BearerTokens:
+    """Capability: the provider checks bearer tokens its identity source issued.
+
+    :meth:`AuthManager.verify <authcore.AuthManager.verify>` asks providers with this
+    capability about tokens that are not authcore's own, so a Keycloak access token from
+    a front-end that did single sign-on verifies like one of ours.
+    """
+
+    name: str
+
+    def verify_bearer(self, token: str) -> BearerIdentity | None:
+        """Check *token*: ``None`` when it was not issued by this provider's source;
+        :class:`~authcore.errors.InvalidToken` (or ``TokenExpired``) when it was but fails
+        a check; :class:`~authcore.errors.ProviderUnavailable` when that cannot be told."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "verify_bearer")
 
 
 class NewUser(BaseModel):
