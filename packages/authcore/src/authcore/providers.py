@@ -35,6 +35,8 @@ __all__ = [
     "UpstreamSessions",
     "BearerTokens",
     "BearerIdentity",
+    "SingleSignOn",
+    "AuthorizationRequest",
     "UserManagement",
     "NewUser",
     "UserUpdate",
@@ -300,6 +302,42 @@ class BearerTokens:
         :class:`~authcore.errors.InvalidToken` (or ``TokenExpired``) when it was but fails
         a check; :class:`~authcore.errors.ProviderUnavailable` when that cannot be told."""
         raise NotSupported(getattr(self, "name", type(self).__name__), "verify_bearer")
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """Where to send a browser for single sign-on, and what to keep until it comes back.
+
+    The web layer keeps ``state``, ``nonce`` and ``code_verifier`` server-side (or in a
+    signed, HttpOnly cookie) and, on the callback, checks ``state`` and passes the code
+    with ``code_verifier`` and ``nonce`` to :meth:`AuthManager.login
+    <authcore.AuthManager.login>`.
+    """
+
+    url: str
+    state: str
+    nonce: str
+    code_verifier: str
+    redirect_uri: str
+
+    def __repr__(self) -> str:  # the verifier is a secret until the callback
+        return f"AuthorizationRequest(redirect_uri={self.redirect_uri!r})"
+
+
+class SingleSignOn:
+    """Capability: the provider sends browsers to an identity provider (OpenID Connect
+    authorization code flow with PKCE S256, state and nonce) and takes the code back as
+    :class:`AuthorizationCodeCredentials`."""
+
+    name: str
+
+    def authorization_request(self, redirect_uri: str) -> AuthorizationRequest:
+        """A fresh request: random state, nonce and PKCE verifier, and the URL to redirect to."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "authorization_request")
+
+    def logout_url(self, identity: Identity, post_logout_redirect_uri: str | None = None) -> str | None:
+        """Where to send the browser to end the identity provider's session (``None``: nowhere)."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "logout_url")
 
 
 class NewUser(BaseModel):
