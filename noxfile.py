@@ -78,8 +78,9 @@ _add_pyenv_interpreters()
 
 
 def _package_dirs() -> list[Path]:
-    """Every distribution under packages/ (core first): authcore, auth-dummy, auth-noauth, auth-ldap, ..."""
+    """Every distribution under packages/ (core first), then the example provider packages under examples/."""
     dirs = [p.parent for p in PACKAGES.glob("*/pyproject.toml")]
+    dirs += [p.parent for p in (ROOT / "examples").glob("*/pyproject.toml")]
     return sorted(dirs, key=lambda d: (d.name != CORE, d.name))
 
 
@@ -117,38 +118,55 @@ _BUILT_THIS_RUN: Path | None = None
 _WHEELHOUSE: Path | None = None
 
 
-def _build(session: nox.Session, outdir: Path, *, sdist: bool) -> None:
-    """Build every package into *outdir* with ``python -m build`` (isolated build environments)."""
+def _build(session: nox.Session, outdir: Path, *, sdist: bool, dirs: list[Path] | None = None) -> None:
+    """Build packages (default: all) into *outdir* with ``python -m build`` (isolated build environments)."""
     session.install("build")
-    for package_dir in _package_dirs():
+    for package_dir in _package_dirs() if dirs is None else dirs:
         kinds = ["--sdist", "--wheel"] if sdist else ["--wheel"]
         session.run("python", "-m", "build", *kinds, "--outdir", str(outdir), str(package_dir))
 
 
-def _wheelhouse(session: nox.Session) -> Path:
-    """A directory holding one freshly built wheel per package (dist/ if `build` ran this run)."""
+# Packages whose wheel is in _WHEELHOUSE, built during this nox invocation.
+_BUILT_WHEELS: set[str] = set()
+
+
+def _wheelhouse(session: nox.Session, dirs: list[Path]) -> Path:
+    """A directory holding a wheel, built during this nox run, of each package in *dirs*.
+
+    That is dist/ if the `build` session ran earlier in this invocation; otherwise
+    .nox/_wheelhouse, emptied at its first use in the invocation and filled on demand.
+    """
     global _WHEELHOUSE
     if _BUILT_THIS_RUN is not None:
         return _BUILT_THIS_RUN
     if _WHEELHOUSE is None:
-        wheelhouse = ROOT / ".nox" / "_wheelhouse"
-        shutil.rmtree(wheelhouse, ignore_errors=True)
-        wheelhouse.mkdir(parents=True)
-        _build(session, wheelhouse, sdist=False)
-        _WHEELHOUSE = wheelhouse
+        _WHEELHOUSE = ROOT / ".nox" / "_wheelhouse"
+        shutil.rmtree(_WHEELHOUSE, ignore_errors=True)
+        _WHEELHOUSE.mkdir(parents=True)
+    missing = [d for d in dirs if d.name not in _BUILT_WHEELS]
+    if missing:
+        _build(session, _WHEELHOUSE, sdist=False, dirs=missing)
+        _BUILT_WHEELS.update(d.name for d in missing)
     return _WHEELHOUSE
 
 
-def _install_wheels(session: nox.Session, *extra: str, only: list[str] | None = None) -> Path:
+def _install_wheels(
+    session: nox.Session, *extra: str, only: list[str] | None = None, test_extras: bool = False
+) -> Path:
     """Install our wheels BY PATH (never by name from the index) plus *extra* requirements.
 
+    With *test_extras*, each package's ``[test]`` extra (if it declares one) comes along.
     Returns the wheelhouse. A reused virtualenv gets our wheels force-reinstalled, so it
     never keeps stale code of the same version.
     """
-    wheelhouse = _wheelhouse(session)
     dirs = [d for d in _package_dirs() if only is None or d.name in only]
+    wheelhouse = _wheelhouse(session, dirs)
     wheels = [str(_wheel_for(wheelhouse, d)) for d in dirs]
-    session.install("--find-links", str(wheelhouse), *wheels, *extra)
+    requirements = [
+        f"{wheel}[test]" if test_extras and "test" in _project(d).get("optional-dependencies", {}) else wheel  # type: ignore[operator]
+        for wheel, d in zip(wheels, dirs, strict=True)
+    ]
+    session.install("--find-links", str(wheelhouse), *requirements, *extra)
     session.install("--force-reinstall", "--no-deps", *wheels)
     # Prove it: what is importable is the installed wheel, not a src/ tree.
     names = [_import_name(d) for d in dirs]
@@ -221,7 +239,7 @@ def _check_dists(session: nox.Session, dist: Path) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Every package's tests and the integration tests in tests/, against the installed wheels."""
-    wheelhouse = _install_wheels(session, "pytest>=8")
+    wheelhouse = _install_wheels(session, "pytest>=8", test_extras=True)
     ARTIFACTS.mkdir(exist_ok=True)
     junit = ARTIFACTS / f"junit-{session.python}.xml"
     session.run(

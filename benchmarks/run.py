@@ -79,7 +79,7 @@ def render(documents: list[tuple[str, dict[str, Any], list[dict[str, Any]]]], fa
         "Every ratio is against a floor measured in the same run, by the same interpreter, on the same machine;",
         "how each figure is aggregated (median of alternating runs, best of rounds, ...) is in the notes.",
         "",
-        f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python {platform.python_version()}, "
+        f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs.",
         "",
         "| name | measured | floor | ratio | target | ok |",
@@ -100,6 +100,10 @@ def render(documents: list[tuple[str, dict[str, Any], list[dict[str, Any]]]], fa
                 f"{fmt(ratio, 3)}{'x' if ratio is not None else ''} | {', '.join(targets) or '-'} | "
                 f"{'n/a' if ok is None else ('yes' if ok else '**no**')} |"
             )
+    lines += ["", "Sources:", ""]
+    for script, context, _entries in documents:
+        details = ", ".join(f"{key} {context[key]}" for key in ("python", "timestamp") if context.get(key) is not None)
+        lines.append(f"- `benchmarks/{script}`" + (f" ({details})" if details else ""))
     notes = [(e["name"], e["note"]) for _, _, entries in documents for e in entries if e.get("note")]
     if notes:
         lines += ["", "Notes:", ""]
@@ -128,7 +132,6 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "AUTHCORE_BENCH_RESULTS": str(RESULTS)}
     env.pop("PYTHONPATH", None)
 
-    documents: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
     failures: list[str] = []
     exit_code = 0
     for script in scripts:
@@ -144,10 +147,17 @@ def main(argv: list[str]) -> int:
             failures.append(f"{script.name} (exit {proc.returncode}, no {result_file.name})")
             exit_code = 1
             continue
-        context, entries = load_entries(result_file)
-        documents.append((script.name, context, entries))
+        _context, entries = load_entries(result_file)
         if any(verdict(e) is False for e in entries):
             exit_code = 1
+
+    # The table shows every script's latest results: a partial run keeps the others' rows.
+    documents: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
+    for script in sorted(HERE.glob("bench_*.py")):
+        result_file = RESULTS / f"{script.stem}.json"
+        if result_file.exists():
+            context, entries = load_entries(result_file)
+            documents.append((script.name, context, entries))
 
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(render(documents, failures))

@@ -7,7 +7,10 @@ installed in the running environment, in the order given below.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -60,14 +63,39 @@ def _default(field: typing.Any) -> str:
     return f"`{field.default!r}`"
 
 
+def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """Field name -> the docstring written under it, for the model and its bases.
+
+    Read from the source here rather than by pydantic's ``use_attribute_docstrings``,
+    which parses source at import time and would slow every ``import authcore``.
+    """
+    docs: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or cls is BaseModel:
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for field, following in zip(body, body[1:], strict=False):
+            if (
+                isinstance(field, ast.AnnAssign)
+                and isinstance(field.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[field.target.id] = following.value.value
+    return docs
+
+
 def render_model(title: str, model: type[BaseModel]) -> list[str]:
     """One markdown section with a table of the model's keys."""
     summary = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
     lines = [f"## {title}", "", summary, ""]
     lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+    docs = attribute_docstrings(model)
     for name, field in model.model_fields.items():
         key = field.alias or name
-        description = " ".join((field.description or "").split()).replace("``", "`")
+        description = " ".join((field.description or docs.get(name, "")).split()).replace("``", "`")
         is_duration = any(getattr(m, "func", None) is parse_duration for m in field.metadata)
         kind = "duration" if is_duration else _type_name(field.annotation)
         cells = [f"`{key}`", kind, _default(field), description]

@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_configuration_reference_is_current():
-    spec = importlib.util.spec_from_file_location("generate_config_reference", ROOT / "docs/generate_config_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "generate_config_reference", ROOT / "docs/generate_config_reference.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-PROVIDER_DISTS = ("auth-dummy", "auth-noauth")
-
 
 class Venv:
     """A virtualenv with authcore installed from its wheel, and helpers to swap providers."""
@@ -85,11 +83,6 @@ def venv(
     yield venv
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    return tmp_path
-
-
 def providers_json(venv: Venv) -> list[dict[str, str]]:
     proc = venv.run("providers", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -143,11 +136,11 @@ def test_no_provider_installed(venv: Venv):
     assert providers_json(venv) == []
 
 
-def test_login_works_in_the_installed_venv(venv: Venv, config_dir: Path):
+def test_login_works_in_the_installed_venv(venv: Venv, tmp_path: Path):
     venv.use("auth-dummy")
-    config = config_dir / "authcore.yml"
+    config = tmp_path / "authcore.yml"
     config.write_text("providers:\n  - name: dummy\n")
-    state = str(config_dir / "state")
+    state = str(tmp_path / "state")
     proc = venv.run(
         "login",
         "--config",
@@ -168,9 +161,9 @@ def test_login_works_in_the_installed_venv(venv: Venv, config_dir: Path):
     assert json.loads(proc.stdout)["permissions"] == ["Admin"]
 
 
-def test_uninstalled_provider_fails_with_install_hint(venv: Venv, config_dir: Path):
+def test_uninstalled_provider_fails_with_install_hint(venv: Venv, tmp_path: Path):
     venv.use("auth-dummy", "auth-noauth")
-    config = config_dir / "authcore.yml"
+    config = tmp_path / "authcore.yml"
     config.write_text("providers:\n  - name: dev\n    type: dummy\n")
     assert venv.run("check", "--config", str(config)).returncode == 0
 
@@ -188,9 +181,9 @@ def test_uninstalled_provider_fails_with_install_hint(venv: Venv, config_dir: Pa
     assert "pip install auth-dummy" in proc.stderr
 
 
-def test_class_path_that_is_not_a_provider_fails(venv: Venv, config_dir: Path):
+def test_class_path_that_is_not_a_provider_fails(venv: Venv, tmp_path: Path):
     venv.use("auth-dummy")
-    modules = config_dir / "modules"
+    modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "some_module.py").write_text(
         textwrap.dedent(
@@ -204,7 +197,7 @@ def test_class_path_that_is_not_a_provider_fails(venv: Venv, config_dir: Path):
         )
     )
     for target in ("some_module:SomeClass", "some_module:some_function", "some_module:Missing", "no_such_module:X"):
-        config = config_dir / "authcore.yml"
+        config = tmp_path / "authcore.yml"
         config.write_text(f'providers:\n  - name: custom\n    class: "{target}"\n')
         proc = venv.run("check", "--config", str(config), PYTHONPATH=str(modules))
         assert proc.returncode == 2, (target, proc.stdout, proc.stderr)
@@ -212,9 +205,9 @@ def test_class_path_that_is_not_a_provider_fails(venv: Venv, config_dir: Path):
         assert target.split(":")[0] in proc.stderr, proc.stderr
 
 
-def test_class_path_to_a_provider_loads(venv: Venv, config_dir: Path):
+def test_class_path_to_a_provider_loads(venv: Venv, tmp_path: Path):
     venv.use("auth-dummy")
-    config = config_dir / "authcore.yml"
+    config = tmp_path / "authcore.yml"
     config.write_text('providers:\n  - name: custom\n    class: "auth_dummy:DummyProvider"\n')
     proc = venv.run("check", "--config", str(config))
     assert proc.returncode == 0, proc.stderr

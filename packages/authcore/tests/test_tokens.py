@@ -741,7 +741,7 @@ def test_jwks_is_public_only(keys: dict[str, KeyPair], algorithm: str) -> None:
 
 def test_rfc7638_thumbprint_example() -> None:
     """The worked example of RFC 7638 section 3.1."""
-    from authcore.tokens import _thumbprint
+    from authcore.keys import _thumbprint
 
     n = (
         "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"

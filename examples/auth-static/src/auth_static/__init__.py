@@ -46,7 +46,7 @@ def _check(password: str, encoded: str) -> bool:
 class StaticUser(BaseModel):
     """One configured user."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     password_hash: str = Field(pattern=r"^pbkdf2_sha256\$\d{4,7}\$[0-9a-f]{32}\$[0-9a-f]{64}$")
     """``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`` (see :func:`hash_password`)."""

@@ -360,7 +360,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 class _Section(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True, use_attribute_docstrings=True
+        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True
     )
 
 

@@ -7,15 +7,14 @@ Safe to share between threads; ``a*`` methods serve asynchronous hosts.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 from pydantic import ValidationError
@@ -59,6 +58,7 @@ RESERVED_CLAIMS = frozenset(
     {"iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "username", "groups", "permissions", "provider"}
 )
 MIN_PRODUCTION_SECRET_BYTES = 32
+_T = TypeVar("_T")
 
 
 class AuthManager:
@@ -501,7 +501,7 @@ class AuthManager:
 
     async def alogin(self, provider: str, **credentials: str | None) -> LoginResult:
         """:meth:`login` for asynchronous hosts: the provider runs in a worker thread."""
-        return await asyncio.to_thread(lambda: self.login(provider, **credentials))
+        return await _to_thread(lambda: self.login(provider, **credentials))
 
     async def averify(self, token: str) -> VerifiedToken:
         """:meth:`verify` for asynchronous hosts: in-line when the answer needs no I/O."""
@@ -510,16 +510,16 @@ class AuthManager:
             if hit is not None:
                 return hit
         if self._sessions.store.blocking:
-            return await asyncio.to_thread(self.verify, token)
+            return await _to_thread(self.verify, token)
         return self.verify(token)
 
     async def arefresh(self, refresh_token: str) -> LoginResult:
         """:meth:`refresh` in a worker thread."""
-        return await asyncio.to_thread(self.refresh, refresh_token)
+        return await _to_thread(self.refresh, refresh_token)
 
     async def alogout(self, token: str) -> None:
         """:meth:`logout` in a worker thread."""
-        await asyncio.to_thread(self.logout, token)
+        await _to_thread(self.logout, token)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -542,6 +542,13 @@ class AuthManager:
 
     def __repr__(self) -> str:
         return f"<AuthManager providers={sorted(getattr(self, '_providers', {}))}>"
+
+
+async def _to_thread(function: Callable[..., _T], *args: Any) -> _T:
+    # asyncio is imported here: a host that never uses the a* methods does not pay for it.
+    import asyncio
+
+    return await asyncio.to_thread(function, *args)
 
 
 def _printable(value: str | None) -> str | None:

@@ -20,7 +20,7 @@ class Identity(BaseModel):
     lowball's views of the same data.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     login: str = Field(min_length=1, max_length=256)
     provider: str = ""
@@ -69,7 +69,7 @@ class Identity(BaseModel):
 class LoginResult(BaseModel):
     """What a successful login returns: the identity and the tokens for its session."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     identity: Identity
     access_token: str

@@ -62,11 +62,25 @@ _scan: dict[str, list[metadata.EntryPoint]] | None = None
 
 
 def _entry_points(group: str) -> list[metadata.EntryPoint]:
-    # One scan of all distributions serves both groups; the metadata walk is the cost.
+    # One pass over the installed distributions serves both groups. Only distributions
+    # whose entry_points.txt mentions an authcore group are parsed: with hundreds of
+    # packages installed, parsing every file is most of the cost of a full scan.
     global _scan
     if _scan is None:
-        everything = metadata.entry_points()
-        _scan = {g: list(everything.select(group=g)) for g in (PROVIDER_GROUP, PLUGIN_GROUP)}
+        scan: dict[str, list[metadata.EntryPoint]] = {PROVIDER_GROUP: [], PLUGIN_GROUP: []}
+        seen: set[str] = set()
+        for dist in metadata.distributions():
+            text = dist.read_text("entry_points.txt")
+            if not text or "[authcore." not in text:
+                continue
+            name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+            if name in seen:  # the same distribution further down sys.path is shadowed
+                continue
+            seen.add(name)
+            for ep in dist.entry_points:
+                if ep.group in scan:
+                    scan[ep.group].append(ep)
+        _scan = scan
     return _scan[group]
 
 

@@ -120,7 +120,7 @@ BearerString = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_LENGTH), 
 class Credentials(BaseModel):
     """Base of the credential packages a provider accepts (lowball's ``AuthPackage``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     #: What the credentials are called in messages and ``public_config()``.
     kind: ClassVar[str] = "credentials"
@@ -172,7 +172,7 @@ class ProviderConfig(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True, use_attribute_docstrings=True
+        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True
     )
 
     #: Names of boolean fields that switch TLS certificate verification; ``False`` is refused in production.
@@ -343,7 +343,7 @@ class SingleSignOn:
 class NewUser(BaseModel):
     """What an administrator gives to create a user (lowball's ``CreateClientPackage``)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     login: LoginName
     password: Password | None = None
@@ -359,7 +359,7 @@ class NewUser(BaseModel):
 class UserUpdate(BaseModel):
     """What an administrator may change on a user (lowball's ``UpdateClientPackage``)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     given_name: str | None = Field(default=None, max_length=256)
     family_name: str | None = Field(default=None, max_length=256)
@@ -371,7 +371,7 @@ class UserUpdate(BaseModel):
 class Registration(BaseModel):
     """What a user gives to register themselves (lowball's ``ClientRegistrationPackage``)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     login: LoginName
     password: Password
@@ -383,7 +383,7 @@ class Registration(BaseModel):
 class SelfUpdate(BaseModel):
     """What a user may change about themselves (lowball's ``SelfUpdateClientPackage``)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
 
     given_name: str | None = Field(default=None, max_length=256)
     family_name: str | None = Field(default=None, max_length=256)

@@ -1,0 +1,218 @@
+"""LDAP login speed: ``AuthManager.login`` through auth-ldap against hand-written ldap3, same slapd, same run.
+
+The floor is the best plain ldap3 sequence for the same work (what a careful application
+writes without a framework): a reused ``Server(get_info=NONE)``; per login a new
+connection bound as the service account, a search for the user (with ``memberOf``), a new
+connection bound as the user, unbind, a group search (member/uniqueMember/memberUid),
+unbind. Measured: ``AuthManager.login`` with the ``ldap`` provider configured for the same
+search (reader account, ``group_base_dn``, memberOf), which also issues a token and opens
+a session; the provider reuses pooled connections.
+
+Entries (``ratio`` = measured time per login / floor time per login; target <= 1.0, i.e. at
+least the floor's throughput; the aim is <= 0.67, i.e. 1.5x):
+
+* single-thread login: median over alternating rounds (floor, measured, floor, ...);
+* 4-thread login: wall time per login with 4 threads (informational);
+* first URI dead (connection refused): the first login's wait, and the median of the next
+  logins while the dead server is in back-off (informational, ms).
+
+Usage: ``python benchmarks/bench_ldap.py [--quick] [results.json]``. Needs slapd
+(``apt-get install slapd ldap-utils``) and auth-ldap installed. JSON goes to the path
+given, else ``$AUTHCORE_BENCH_RESULTS/bench_ldap.json`` (``benchmarks/run.py``), else
+``benchmarks/results/ldap.json``. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ldap3 import NONE, SUBTREE, Connection, Server
+from ldap3.utils.conv import escape_filter_chars
+
+from auth_ldap.testing import LOAD_USERS, SlapdServer, free_port
+from authcore import AuthManager
+
+QUICK = "--quick" in sys.argv[1:]
+ROUNDS = 5 if QUICK else 15
+LOGINS = 100 if QUICK else 300
+THREADS = 4
+USERS = [(f"u{i:03d}", f"u{i:03d}-pw") for i in range(LOAD_USERS)]
+
+
+def make_floor(server: SlapdServer) -> Callable[[str, str], tuple[str, list[str]]]:
+    """The hand-written ldap3 login (see the module docstring)."""
+    srv = Server("127.0.0.1", port=server.port, get_info=NONE)
+    reader, reader_pw = server.reader_dn, server.reader_password
+    people, groups = server.people_dn, server.groups_dn
+
+    def login(name: str, password: str) -> tuple[str, list[str]]:
+        service = Connection(srv, reader, reader_pw, auto_bind=True, auto_referrals=False)
+        service.search(people, f"(uid={escape_filter_chars(name)})", SUBTREE, attributes=["uid", "cn", "givenName",
+                       "sn", "mail", "displayName", "memberOf"], size_limit=2)  # fmt: skip
+        if len(service.response) != 1:
+            raise RuntimeError("not found")
+        dn = service.response[0]["dn"]
+        user = Connection(srv, dn, password, auto_referrals=False)
+        if not user.bind():
+            raise RuntimeError("wrong password")
+        user.unbind()
+        value = escape_filter_chars(dn)
+        service.search(groups, f"(|(member={value})(uniqueMember={value})(memberUid={escape_filter_chars(name)}))",
+                       SUBTREE, attributes=["cn"])  # fmt: skip
+        names = [str(e["attributes"]["cn"][0]) for e in service.response if e.get("type") == "searchResEntry"]
+        service.unbind()
+        return dn, names
+
+    return login
+
+
+def per_login(function: Callable[[str, str], Any], count: int = LOGINS) -> float:
+    start = time.perf_counter()
+    for i in range(count):
+        function(*USERS[i % len(USERS)])
+    return (time.perf_counter() - start) / count
+
+
+def threaded(function: Callable[[str, str], Any], count: int) -> float:
+    """Wall seconds per login with THREADS threads sharing *count* logins."""
+
+    def work(n: int) -> None:
+        for i in range(n, count, THREADS):
+            function(*USERS[i % len(USERS)])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return (time.perf_counter() - start) / count
+
+
+def main(argv: list[str]) -> int:
+    paths = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if paths:
+        output = Path(paths[0])
+    elif os.environ.get("AUTHCORE_BENCH_RESULTS"):
+        output = Path(os.environ["AUTHCORE_BENCH_RESULTS"]) / "bench_ldap.json"
+    else:
+        output = Path(__file__).resolve().parent / "results" / "ldap.json"
+    SlapdServer.check_installed()
+    entries: list[dict[str, Any]] = []
+    with SlapdServer() as server:
+        provider = {
+            "uri": server.uri,
+            "base_dn": server.people_dn,
+            "group_base_dn": server.groups_dn,
+            "bind_dn": server.reader_dn,
+            "bind_password": server.reader_password,
+        }
+        config = {
+            "tokens": {"secret": "bench-" + "k" * 58},
+            "providers": [{"name": "ldap", "type": "ldap", "config": provider}],
+            "permissions": {"groups": {"loadtest": ["load"]}},
+        }
+        floor = make_floor(server)
+        with AuthManager.from_config(config) as manager:
+
+            def measured(name: str, password: str) -> Any:
+                return manager.login("ldap", login=name, password=password)
+
+            # Same answers: the floor's DN and groups equal the provider's.
+            for name, password in USERS[:3]:
+                dn, names = floor(name, password)
+                identity = measured(name, password).identity
+                assert identity.attributes["dn"] == dn and set(identity.groups) == set(names), (identity, names)
+            per_login(floor, 50)
+            per_login(measured, 50)
+            floors, times = [], []
+            for _ in range(ROUNDS):
+                floors.append(per_login(floor))
+                times.append(per_login(measured))
+            floor_ms, measured_ms = statistics.median(floors) * 1e3, statistics.median(times) * 1e3
+            entries.append(
+                {
+                    "name": "LDAP login, 1 thread (AuthManager.login vs hand-written ldap3)",
+                    "measured": round(measured_ms, 4),
+                    "floor": round(floor_ms, 4),
+                    "ratio": round(measured_ms / floor_ms, 4),
+                    "target": 1.0,
+                    "unit": "ms",
+                    "speedup": round(floor_ms / measured_ms, 3),
+                    "best_measured": round(min(times) * 1e3, 4),
+                    "best_floor": round(min(floors) * 1e3, 4),
+                    "note": f"median of {ROUNDS} alternating rounds x {LOGINS} logins; aim ratio <= 0.67 (1.5x)",
+                }
+            )
+            tf, tm = [], []
+            for _ in range(max(3, ROUNDS // 3)):
+                tf.append(threaded(floor, LOGINS * 2))
+                tm.append(threaded(measured, LOGINS * 2))
+            t_floor, t_measured = statistics.median(tf) * 1e3, statistics.median(tm) * 1e3
+            entries.append(
+                {
+                    "name": f"LDAP login, {THREADS} threads (wall time per login)",
+                    "measured": round(t_measured, 4),
+                    "floor": round(t_floor, 4),
+                    "ratio": round(t_measured / t_floor, 4),
+                    "target": None,
+                    "unit": "ms",
+                    "logins_per_second": round(1e3 / t_measured, 1),
+                    "floor_logins_per_second": round(1e3 / t_floor, 1),
+                }
+            )
+        dead_config = {**config, "providers": [{"name": "ldap", "type": "ldap", "config": {
+            **provider, "uri": [f"ldap://127.0.0.1:{free_port()}", server.uri]}}]}  # fmt: skip
+        with AuthManager.from_config(dead_config) as manager:
+            start = time.perf_counter()
+            manager.login("ldap", login="alice", password="alice-pw")
+            first_ms = (time.perf_counter() - start) * 1e3
+            later = []
+            for name, password in USERS * 3:
+                start = time.perf_counter()
+                manager.login("ldap", login=name, password=password)
+                later.append(time.perf_counter() - start)
+            entries.append(
+                {
+                    "name": "LDAP login with the first URI dead: first login's wait",
+                    "measured": round(first_ms, 4),
+                    "floor": round(floor_ms, 4),
+                    "ratio": round(first_ms / floor_ms, 4),
+                    "target": None,
+                    "unit": "ms",
+                    "next_logins_median_ms": round(statistics.median(later) * 1e3, 4),
+                    "note": "connection refused; the dead server is then skipped for failure_backoff seconds",
+                }
+            )
+    failures = [e["name"] for e in entries if e["target"] is not None and e["ratio"] > e["target"]]
+    print(f"{'name':<66} {'measured':>9} {'floor':>9} {'ratio':>7}")
+    for e in entries:
+        print(f"{e['name']:<66} {e['measured']:>9.3f} {e['floor']:>9.3f} {e['ratio']:>7.3f}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "ldap",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "rounds": ROUNDS,
+        "logins_per_round": LOGINS,
+        "entries": entries,
+    }
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {output}")
+    for failure in failures:
+        print(f"TARGET MISSED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

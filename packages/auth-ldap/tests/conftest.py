@@ -1,0 +1,70 @@
+"""Fixtures: real slapd servers (see :mod:`auth_ldap.testing`).
+
+A missing slapd FAILS the tests (CI installs it): ``apt-get install slapd ldap-utils``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from auth_ldap.testing import INSTALL_HINT, SlapdError, SlapdServer
+
+
+def _start(**kwargs: Any) -> SlapdServer:
+    try:
+        SlapdServer.check_installed()
+    except SlapdError as exc:
+        pytest.fail(f"{exc} (the LDAP tests need a real slapd: {INSTALL_HINT})", pytrace=False)
+    return SlapdServer(**kwargs).start()
+
+
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[SlapdServer]:
+    """One shared slapd for tests that do not disturb it (no restarts, no writes)."""
+    server = _start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def private_slapd() -> Iterator[SlapdServer]:
+    """A slapd of the test's own: may be written to, stopped, paused, restarted."""
+    server = _start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def search_config(server: SlapdServer, **overrides: Any) -> dict[str, Any]:
+    """Search-then-bind configuration against *server* with the reader account."""
+    return {
+        "uri": server.uri,
+        "base_dn": server.people_dn,
+        "group_base_dn": server.groups_dn,
+        "bind_dn": server.reader_dn,
+        "bind_password": server.reader_password,
+        "timeout": 2,
+        "connect_timeout": 2,
+        **overrides,
+    }
+
+
+def manager_config(provider: dict[str, Any], name: str = "ldap", **top: Any) -> dict[str, Any]:
+    """A whole authcore configuration with one ldap provider called *name*."""
+    return {
+        "providers": [{"name": name, "type": "ldap", "config": provider}],
+        "permissions": {"groups": {"admins": ["all_proposals"], "staff": ["own_proposals"], "developers": ["code"]}},
+        **top,
+    }
+
+
+@pytest.fixture(scope="session")
+def configs() -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]]:
+    """``(search_config, manager_config)`` helpers (conftest modules are not importable under importlib mode)."""
+    return search_config, manager_config
