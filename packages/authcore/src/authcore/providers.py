@@ -171,9 +171,7 @@ class ProviderConfig(BaseModel):
     :class:`~pydantic.SecretStr` so they never show in a repr.
     """
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
 
     #: Names of boolean fields that switch TLS certificate verification; ``False`` is refused in production.
     tls_verify_fields: ClassVar[tuple[str, ...]] = ()
