@@ -293,14 +293,20 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run benchmarks/run.py against the installed wheels; fails when a target is missed."""
-    _install_wheels(session)
+    wheelhouse = _install_wheels(session, "httpx", "PyJWT")  # bench_web's ASGI client; bench_verify's reference
+    session.install("--find-links", str(wheelhouse), f"{_wheel_for(wheelhouse, PACKAGES / CORE)}[server]")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs, env={"PYTHONPATH": None})
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Install authcore + auth-dummy wheels, then log in, verify, log out and verify again."""
-    _install_wheels(session, only=[CORE, "auth-dummy"])
+    """The service with the development default (a login and a token check over HTTP), then the CLI.
+
+    ``nox -s demo -- --keep-running`` leaves the service up on http://127.0.0.1:8000/ so a
+    person can open the login page (test / Admin) in a browser; Ctrl-C stops it.
+    """
+    wheelhouse = _install_wheels(session, only=[CORE, "auth-dummy"])
+    session.install("--find-links", str(wheelhouse), f"{_wheel_for(wheelhouse, PACKAGES / CORE)}[server]")
     workdir = Path(session.create_tmp()).resolve() / "demo"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir()
@@ -343,6 +349,8 @@ def demo(session: nox.Session) -> None:
             session.error(f"{title}: exit code {proc.returncode}, expected {expect}")
         return proc.stdout
 
+    _demo_service(session, authcore, env, keep_running="--keep-running" in session.posargs)
+
     print(f"\nconfiguration {config}:\n{config.read_text()}", flush=True)
     step("installed providers", ["providers"])
     step("configuration check", ["check", "--config", str(config)])
@@ -360,3 +368,56 @@ def demo(session: nox.Session) -> None:
     step("log out: the session is revoked", ["logout", "--config", str(config), token])
     step("verify again: refused", ["token", "verify", "--config", str(config), "--json", token], expect=1)
     print(f"\ndemo finished: login -> verify -> logout -> verify refused (state in {workdir})", flush=True)
+
+
+def _demo_service(session: nox.Session, authcore: str, env: dict[str, str], *, keep_running: bool) -> None:
+    """Start `authcore serve` with no configuration, log in over HTTP and check the token."""
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = 8000
+    if not keep_running:
+        with socket.socket() as probe:  # any free port, so the demo never clashes with a running service
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    print(f"\n=== the service with the development default\n$ authcore serve --port {port}", flush=True)
+    server = subprocess.Popen([authcore, "serve", "--port", str(port)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                session.error("authcore serve did not start")
+            time.sleep(0.2)
+
+        def call(method: str, path: str, body: object = None, token: str | None = None) -> object:
+            data = json.dumps(body).encode() if body is not None else None
+            request = urllib.request.Request(f"{base}{path}", data=data, method=method)
+            request.add_header("Content-Type", "application/json")
+            if token:
+                request.add_header("Authorization", f"Bearer {token}")
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return json.loads(reply.read())
+
+        body = {"plugin": "dummy", "login": "test", "password": "Admin", "token": "Admin"}
+        print(f"\n=== log in (py-ispyb's request)\n$ curl -X POST {base}/auth/login -d '{json.dumps(body)}'")
+        login = call("POST", "/auth/login", body)
+        assert isinstance(login, dict)
+        shown = {**login, "token": login["token"][:24] + "...", "refresh_token": "..."}
+        print(json.dumps(shown, indent=2), flush=True)
+        print(f'\n=== check the token\n$ curl {base}/auth/me -H "Authorization: Bearer $TOKEN"')
+        print(json.dumps(call("GET", "/auth/me", token=login["token"]), indent=2), flush=True)
+        if keep_running:
+            print(f"\nthe login page is at {base}/ (log in as test / Admin); Ctrl-C stops the service", flush=True)
+            server.wait()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

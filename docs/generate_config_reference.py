@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import sys
 import textwrap
 import types
@@ -75,7 +76,7 @@ def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
             continue
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for field, following in zip(body, body[1:], strict=False):
+        for field, following in itertools.pairwise(body):
             if (
                 isinstance(field, ast.AnnAssign)
                 and isinstance(field.target, ast.Name)

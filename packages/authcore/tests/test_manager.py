@@ -414,3 +414,85 @@ def test_bearer_tokens_of_an_identity_provider(fake_dist):
                 m.verify("not-anyones")
     finally:
         del sys.modules["table_bearer_provider"]
+
+
+def _upstream_provider_class():
+    from authcore import PasswordCredentials, Provider, ProviderUnavailable, UpstreamSessions
+
+    class Upstream(Provider, UpstreamSessions):
+        type = "upstream"
+        credential_types = (PasswordCredentials,)
+        mode = "ok"
+
+        def authenticate(self, credentials):
+            return Identity(login=credentials.login, groups=("viewers",), session_state={"n": 0})
+
+        def refresh_upstream(self, identity):
+            if type(self).mode == "down":
+                raise ProviderUnavailable()
+            if type(self).mode == "ended":
+                raise InvalidToken()
+            state = identity.session_state or {}
+            return identity.model_copy(update={"groups": ("editors",), "session_state": {"n": state["n"] + 1}})
+
+        def logout_upstream(self, identity):
+            return None
+
+    return Upstream
+
+
+@pytest.fixture
+def upstream_manager():
+    import sys
+    import types
+
+    module = types.ModuleType("upstream_test_provider")
+    module.Upstream = _upstream_provider_class()
+    sys.modules["upstream_test_provider"] = module
+    config = {
+        "providers": [{"name": "up", "class": "upstream_test_provider:Upstream"}],
+        "permissions": {"groups": {"viewers": ["read"], "editors": ["read", "write"]}},
+    }
+    with AuthManager.from_config(config) as m:
+        yield m, module.Upstream
+    del sys.modules["upstream_test_provider"]
+
+
+def test_upstream_refresh_recomputes_permissions(upstream_manager):
+    manager, _ = upstream_manager
+    first = manager.login("up", login="u", password="p")
+    assert first.permissions == ("read",)
+    second = manager.refresh(first.refresh_token)
+    assert second.identity.groups == ("editors",) and second.permissions == ("read", "write")
+    assert manager.verify(second.access_token).permissions == frozenset({"read", "write"})
+    third = manager.refresh(second.refresh_token)
+    assert third.identity.session_state == {"n": 2}
+
+
+def test_upstream_down_keeps_the_session(upstream_manager):
+    manager, cls = upstream_manager
+    first = manager.login("up", login="u", password="p")
+    cls.mode = "down"
+    second = manager.refresh(first.refresh_token)  # identity kept as it was
+    assert second.permissions == ("read",)
+    cls.mode = "ok"
+    assert manager.refresh(second.refresh_token).permissions == ("read", "write")
+
+
+def test_upstream_session_ended_ends_ours(upstream_manager):
+    manager, cls = upstream_manager
+    first = manager.login("up", login="u", password="p")
+    cls.mode = "ended"
+    with pytest.raises(InvalidToken):
+        manager.refresh(first.refresh_token)
+    with pytest.raises(InvalidToken):
+        manager.verify(first.access_token)
+
+
+def test_login_blocks(tmp_path):
+    with AuthManager.from_config({"providers": [{"name": "dummy"}]}) as m:
+        assert m.login_blocks("dummy") is False
+        assert m.login_blocks("nope") is True
+    config = {"providers": [{"name": "dummy"}], "sessions": {"store": f"sqlite:///{tmp_path}/s.db"}}
+    with AuthManager.from_config(config) as m:
+        assert m.login_blocks("dummy") is True

@@ -45,6 +45,7 @@ class DummyProvider(Provider):
     Config = DummyConfig
     credential_types = (PasswordCredentials, TokenCredentials)
     development_only = True
+    blocking = False  # pure computation: async hosts may run it on the event loop
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         super().__init__(name, config)

@@ -77,7 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
     logout = commands.add_parser("logout", help="end the session of an access token")
     logout.add_argument("--config", required=True, metavar="FILE")
     logout.add_argument("token", metavar="TOKEN", help="access token ('-' reads it from standard input)")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the standalone auth service with its login page (needs authcore[server])",
+        description="Run the auth service. Without --config: the development default (dummy provider, loopback only).",
+    )
+    serve.add_argument("--config", metavar="FILE", help="configuration file (default: the development default)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--prefix", default="", help="prefix of the auth endpoints, e.g. /ispyb/api/v1")
+    serve.add_argument("--public-url", metavar="URL", help="external base URL (SSO redirect URIs)")
+    serve.add_argument(
+        "--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable)"
+    )
+    serve.add_argument("--no-throttle", action="store_true", help="do not throttle failed logins")
     return parser
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}")
+    return int(value)
 
 
 def _manager(path: str) -> AuthManager:
@@ -178,6 +199,44 @@ def _cmd_logout(args: argparse.Namespace) -> int:
     return 0
 
 
+DEVELOPMENT_REFUSAL = (
+    "authcore serve: the development default (no --config) listens on loopback only; "
+    "give --config FILE to listen on {host}"
+)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .web.common import is_loopback
+
+    development = args.config is None
+    if development and not is_loopback(args.host):
+        print(DEVELOPMENT_REFUSAL.format(host=args.host), file=sys.stderr)
+        return 2
+    try:
+        import uvicorn  # noqa: F401
+
+        from .web import service
+        from .web.common import Throttle, WebSettings
+    except ImportError as exc:
+        print(f"authcore serve needs the server extra ({exc.name} is missing): pip install 'authcore[server]'")
+        return 2
+    settings = WebSettings(
+        prefix=args.prefix,
+        cookie_auth=True,
+        cors_origins=tuple(args.cors_origin),
+        throttle=None if args.no_throttle else Throttle(),
+        public_url=args.public_url,
+    )
+    if development:
+        manager = service.development_manager(state_dir())
+        print(f"authcore serve: {service.DEVELOPMENT_BANNER}", file=sys.stderr)
+    else:
+        manager = _manager(args.config)
+    print(f"authcore serve: login page at http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    service.serve(manager, host=args.host, port=args.port, settings=settings, development=development)
+    return 0
+
+
 class _Usage(Exception):
     pass
 
@@ -188,6 +247,7 @@ _COMMANDS = {
     "login": _cmd_login,
     "token": _cmd_token,
     "logout": _cmd_logout,
+    "serve": _cmd_serve,
 }
 
 

@@ -457,13 +457,23 @@ class AuthManager:
         provider = self._providers.get(record.provider)
         if isinstance(provider, UpstreamSessions):
             try:
-                identity = provider.refresh_upstream(identity)
+                refreshed = provider.refresh_upstream(identity)
             except NotSupported:
-                pass
-            except AuthError:
+                refreshed = identity
+            except InvalidToken:
+                # The identity provider ended its session: ours ends with it.
                 self._end_session(record)
                 raise
-            self._sessions.store.update_identity(record.session_id, _snapshot(identity))
+            except AuthError as exc:
+                # The provider is down, say. The refresh token has already rotated, so failing
+                # here would leave the client with a used token: keep the identity as it was and
+                # try upstream again at the next refresh.
+                log.warning("refresh at provider %r failed (%s); identity kept as it was", record.provider, exc.code)
+                refreshed = identity
+            if refreshed is not identity:
+                # Roles or groups may have changed upstream: the permissions follow them.
+                identity = refreshed.model_copy(update={"permissions": self._permissions_for(refreshed)})
+                self._sessions.store.update_identity(record.session_id, _snapshot(identity))
         return self._result(identity, record, new_refresh)
 
     def logout(self, token: str) -> None:
@@ -500,8 +510,25 @@ class AuthManager:
     # ----------------------------------------------------------------- async
 
     async def alogin(self, provider: str, **credentials: str | None) -> LoginResult:
-        """:meth:`login` for asynchronous hosts: the provider runs in a worker thread."""
+        """:meth:`login` for asynchronous hosts: in a worker thread unless nothing in it blocks."""
+        if not self.login_blocks(provider):
+            return self.login(provider, **credentials)
         return await _to_thread(lambda: self.login(provider, **credentials))
+
+    def login_blocks(self, provider: str) -> bool:
+        """Whether a login through *provider* may wait on I/O (so async hosts use a thread).
+
+        False only when the provider declares ``blocking = False``, the session store does
+        no I/O and no SQL permission store is configured. Plugin hooks then run on the
+        caller's event loop too: keep them free of I/O, or configure a blocking store.
+        """
+        instance = self._providers.get(provider)
+        return (
+            instance is None
+            or instance.blocking
+            or self._sessions.store.blocking
+            or self.config.permissions.store is not None
+        )
 
     async def averify(self, token: str) -> VerifiedToken:
         """:meth:`verify` for asynchronous hosts: in-line when the answer needs no I/O."""

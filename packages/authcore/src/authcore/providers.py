@@ -217,6 +217,10 @@ class Provider(ABC):
     credential_types: ClassVar[CredentialClasses] = (PasswordCredentials,)
     #: Development-only providers are refused under ``production: true``.
     development_only: ClassVar[bool] = False
+    #: Whether :meth:`authenticate` does I/O (network, disk). Asynchronous hosts run blocking
+    #: providers in a worker thread; a provider that only computes sets this to ``False`` and
+    #: its logins run on the event loop, saving the thread hand-off.
+    blocking: ClassVar[bool] = True
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

@@ -1,0 +1,307 @@
+"""Keycloak provider speed, as ratios against floors measured in the same run.
+
+* Bearer verification of a Keycloak access token, uncached (``KeycloakProvider.verify_bearer``),
+  against an RS256 floor written here: split, strict base64url, ``json.loads``,
+  cryptography's RSA PKCS#1 v1.5 verify with a pre-loaded key, and the same claim checks
+  (iss, typ, exp/nbf/iat with leeway, azp/aud). Target <= 1.5x. python-keycloak's
+  ``decode_token`` with the key given is measured for reference. The test server's request
+  counter must not move during the timed loops (the keys are cached).
+* Cached verification (``AuthManager.verify`` of a Keycloak token seen before): <= 1 us per call.
+* Password-grant login through ``AuthManager.login`` against a bare HTTP POST of the same
+  form to the same server (requests, keep-alive): target <= 1.2x (median of alternating rounds).
+
+Usage: ``python benchmarks/bench_keycloak.py [--quick] [results.json]``; JSON goes to the path
+given, else ``$AUTHCORE_BENCH_RESULTS/bench_keycloak.json``, else ``benchmarks/results/keycloak.json``.
+Exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from jwcrypto import jwk
+from keycloak import KeycloakOpenID
+
+from auth_keycloak import KeycloakProvider
+from auth_keycloak.testing import CLIENT_ID, CLIENT_SECRET, USERS, KeycloakTestServer, standard_realm
+from authcore import AuthManager
+
+QUICK = "--quick" in sys.argv[1:]
+ROUNDS = 5 if QUICK else 11
+CALLS = 2_000 if QUICK else 5_000
+LOGIN_ROUNDS = 7 if QUICK else 15
+LOGINS = 20 if QUICK else 40
+LEEWAY = 10.0
+_PADDING = ("", "", "==", "=")
+_MAX_TIME = 1e11
+
+
+def make_floor(public_key: Any, issuer: str, client_id: str) -> Callable[[str], dict[str, Any]]:
+    """The inline minimal RS256 verifier of a Keycloak access token."""
+    a2b = binascii.a2b_base64
+    loads = json.loads
+    clock = time.time
+    pad, digest = padding.PKCS1v15(), hashes.SHA256()
+    verify = public_key.verify
+
+    def b64(segment: str) -> bytes:
+        if "+" in segment or "/" in segment or "=" in segment:
+            raise ValueError("bad alphabet")
+        return a2b(segment.replace("-", "+").replace("_", "/") + _PADDING[len(segment) & 3], strict_mode=True)
+
+    def floor(token: str) -> dict[str, Any]:
+        header, payload, signature = token.split(".")
+        claims = loads(b64(payload))
+        if type(claims) is not dict or claims.get("iss") != issuer:
+            raise ValueError("iss")
+        verify(b64(signature), token[: len(header) + 1 + len(payload)].encode(), pad, digest)
+        if claims.get("typ") != "Bearer":
+            raise ValueError("typ")
+        now = clock()
+        exp = claims.get("exp")
+        if (type(exp) is not int and type(exp) is not float) or not -_MAX_TIME < exp < _MAX_TIME:
+            raise ValueError("exp")
+        if now > exp + LEEWAY:
+            raise ValueError("expired")
+        for name in ("nbf", "iat"):
+            value = claims.get(name)
+            if value is not None and ((type(value) is not int and type(value) is not float) or value > now + LEEWAY):
+                raise ValueError(name)
+        aud = claims.get("aud")
+        if claims.get("azp") != client_id and aud != client_id and not (type(aud) is list and client_id in aud):
+            raise ValueError("client")
+        return claims
+
+    return floor
+
+
+def copies(token: str, count: int) -> list[str]:
+    """*count* distinct str objects equal to *token* (no cached hash)."""
+    head, last = token[:-1], token[-1]
+    return [head + last for _ in range(count)]
+
+
+def run_round(function: Callable[[str], Any], token: str, calls: int) -> float:
+    """Seconds per call over *calls* fresh copies of *token*."""
+    inputs = copies(token, calls)
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for item in inputs:
+            function(item)
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    return elapsed / calls
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark; return the exit code."""
+    paths = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if paths:
+        output = Path(paths[0])
+    elif os.environ.get("AUTHCORE_BENCH_RESULTS"):
+        output = Path(os.environ["AUTHCORE_BENCH_RESULTS"]) / "bench_keycloak.json"
+    else:
+        output = Path(__file__).resolve().parent / "results" / "keycloak.json"
+
+    server = KeycloakTestServer().start()
+    realm = standard_realm(server)
+    provider_config = {
+        "server_url": server.url,
+        "realm": realm.name,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "leeway": LEEWAY,
+    }
+    config = {
+        "providers": [{"name": "sso", "type": "keycloak", "config": provider_config}],
+        "permissions": {"groups": {"user": ["own_proposals"], "staff": ["staff_area"]}},
+    }
+    manager = AuthManager.from_config(config)
+    provider = manager.provider("sso")
+    assert isinstance(provider, KeycloakProvider)
+    token = realm.issue("alice", CLIENT_ID)["access_token"]
+    now = time.time()
+
+    key = realm.active_key.private.public_key()
+    floor = make_floor(key, realm.issuer, CLIENT_ID)
+    openid = KeycloakOpenID(server_url=server.url, realm_name=realm.name, client_id=CLIENT_ID)
+    jwcrypto_key = jwk.JWK(**realm.active_key.jwk())
+
+    def keycloak_decode(value: str) -> dict[str, Any]:
+        decoded: dict[str, Any] = openid.decode_token(
+            value, key=jwcrypto_key, check_claims={"iss": realm.issuer, "azp": CLIENT_ID, "exp": None}
+        )
+        return decoded
+
+    def verify_bearer(value: str) -> Any:
+        return provider.verify_bearer(value)
+
+    # Every contender agrees, and the warm-up fetched the keys.
+    bearer = provider.verify_bearer(token)
+    assert bearer is not None and bearer.identity.login == "alice"
+    assert floor(token)["preferred_username"] == keycloak_decode(token)["preferred_username"] == "alice"
+    assert manager.verify(token).login == "alice"  # now cached
+
+    def cached(value: str) -> Any:
+        return manager.verify(value)
+
+    contenders: dict[str, Callable[[str], Any]] = {
+        "floor": floor,
+        "verify_bearer": verify_bearer,
+        "decode_token": keycloak_decode,
+        "cached": cached,
+    }
+    calls = {"floor": CALLS, "verify_bearer": CALLS, "decode_token": CALLS // 5, "cached": CALLS * 4}
+    best = dict.fromkeys(contenders, float("inf"))
+    server.reset_hits()
+    for _ in range(ROUNDS):
+        for name, function in contenders.items():
+            best[name] = min(best[name], run_round(function, token, calls[name]))
+    requests_seen = server.hits()
+
+    # Logins: AuthManager.login vs a bare POST of the same form (one keep-alive session each).
+    session = requests.Session()
+    url = realm.issuer + "/protocol/openid-connect/token"
+    password = USERS["alice"][0]
+    form = {
+        "username": "alice",
+        "password": password,
+        "client_id": CLIENT_ID,
+        "grant_type": "password",
+        "code": "",
+        "redirect_uri": "",
+        "scope": "openid",
+        "client_secret": CLIENT_SECRET,
+    }
+
+    def bare_login() -> None:
+        reply = session.post(url, data=form, timeout=10)
+        assert reply.status_code == 200
+        reply.json()
+
+    def manager_login() -> None:
+        manager.login("sso", login="alice", password=password)
+
+    for login_call in (bare_login, manager_login):
+        for _ in range(5):
+            login_call()
+    bare_rounds: list[float] = []
+    login_rounds: list[float] = []
+    for _ in range(LOGIN_ROUNDS):
+        for login_call, sink in ((bare_login, bare_rounds), (manager_login, login_rounds)):
+            start = time.perf_counter()
+            for _ in range(LOGINS):
+                login_call()
+            sink.append((time.perf_counter() - start) / LOGINS)
+    bare_ms = statistics.median(bare_rounds) * 1e3
+    login_ms = statistics.median(login_rounds) * 1e3
+    manager.close()
+    server.stop()
+
+    floor_us = best["floor"] * 1e6
+    entries: list[dict[str, Any]] = []
+
+    def entry(
+        name: str, measured: float, base: float, unit: str, target: float | None, ceiling: float | None, note: str
+    ) -> None:
+        entries.append(
+            {
+                "name": name,
+                "measured": round(measured, 4),
+                "floor": round(base, 4),
+                "ratio": round(measured / base, 4),
+                "target": target,
+                "max_measured": ceiling,
+                "unit": unit,
+                "note": note,
+            }
+        )
+
+    rounds_note = f"best of {ROUNDS} rounds; floor: inline cryptography RS256 verifier with the same claim checks"
+    entry(
+        "keycloak verify_bearer RS256 (uncached)",
+        best["verify_bearer"] * 1e6,
+        floor_us,
+        "us",
+        1.5,
+        None,
+        f"{rounds_note}; HTTP requests during the timed loops: {requests_seen}",
+    )
+    entry(
+        "python-keycloak decode_token, key given (reference)",
+        best["decode_token"] * 1e6,
+        floor_us,
+        "us",
+        None,
+        None,
+        rounds_note,
+    )
+    entry(
+        "AuthManager.verify of a cached Keycloak token",
+        best["cached"] * 1e6,
+        floor_us,
+        "us",
+        None,
+        1.0,
+        f"best of {ROUNDS} rounds x {calls['cached']} calls",
+    )
+    entry(
+        "keycloak password login via AuthManager.login",
+        login_ms,
+        bare_ms,
+        "ms",
+        1.2,
+        None,
+        f"median of {LOGIN_ROUNDS} alternating rounds x {LOGINS} logins; floor: bare requests POST of the same form",
+    )
+
+    failures = []
+    if requests_seen:
+        failures.append(f"{requests_seen} HTTP requests reached the server during the timed verification loops")
+    for item in entries:
+        if item["target"] is not None and item["ratio"] > item["target"]:
+            failures.append(f"{item['name']}: ratio {item['ratio']:.3f} > {item['target']}")
+        if item["max_measured"] is not None and item["measured"] > item["max_measured"]:
+            failures.append(f"{item['name']}: {item['measured']:.3f} {item['unit']} > {item['max_measured']}")
+        if item is entries[0]:
+            item["ok"] = not requests_seen and item["ratio"] <= 1.5
+
+    print(f"keycloak: floor = {floor_us:.2f} us/verify, bare login = {bare_ms:.3f} ms, requests seen = {requests_seen}")
+    print(f"{'name':<54} {'measured':>10} {'ratio':>7} {'target':>8}")
+    for item in entries:
+        target = "-" if item["target"] is None else f"<={item['target']}"
+        print(f"{item['name']:<54} {item['measured']:>8.3f}{item['unit']:>2} {item['ratio']:>7.3f} {target:>8}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "keycloak",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "started": now,
+        "requests_during_verify_loops": requests_seen,
+        "entries": entries,
+    }
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {output}")
+    for failure in failures:
+        print(f"TARGET MISSED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

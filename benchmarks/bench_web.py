@@ -1,0 +1,187 @@
+"""Web-layer speed, as ratios against floors measured in the same run, in-process (httpx.ASGITransport).
+
+Measured (requests per second; the runner's ``ratio`` is time per request against the floor,
+so a throughput target of at least X is a ``target`` of 1/X):
+
+* ``GET /protected`` guarded by ``current_user(["read"])`` with a cached token, against the same
+  endpoint unprotected: throughput at least 0.85x (time ratio at most 1/0.85);
+* ``POST /auth/login`` with the dummy provider (session started, token signed, async worker
+  thread for the provider), against a FastAPI endpoint that only parses the same body and signs a
+  token: throughput at least 0.8x (time ratio at most 1.25).
+
+Each figure is the best of several rounds; rounds of every contender interleave.
+
+Usage: ``python benchmarks/bench_web.py [--quick] [results.json]``. The JSON goes to the path
+given, else ``$AUTHCORE_BENCH_RESULTS/bench_web.json`` (set by ``benchmarks/run.py``), else
+``benchmarks/results/web.json``. Exit 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from authcore import AuthManager, VerifiedToken
+from authcore.tokens import TokenService
+from authcore.web.common import LoginBody, parse_json
+from authcore.web.fastapi import FastAPIAuth
+
+QUICK = "--quick" in sys.argv[1:]
+ROUNDS = 5 if QUICK else 9
+REQUESTS = 300 if QUICK else 1000
+SECRET = "benchmark-web-secret-" + "k" * 43
+PROTECTED_TARGET = 0.85
+LOGIN_TARGET = 0.8
+
+
+def build() -> tuple[FastAPI, AuthManager]:
+    manager = AuthManager.from_config({"tokens": {"secret": SECRET}, "providers": [{"name": "dummy"}]})
+    auth = FastAPIAuth(manager)
+    app = FastAPI()
+    auth.install(app)
+    floor_tokens = TokenService(manager.config.tokens)
+
+    @app.get("/protected")
+    async def protected(user: VerifiedToken = Depends(auth.current_user(["read"]))) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @app.get("/open")
+    async def unprotected() -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @app.post("/floor/login")
+    async def floor_login(request: Request) -> JSONResponse:
+        body = parse_json(await request.body(), LoginBody)
+        now = time.time()
+        token = floor_tokens.issue(
+            {"sub": body.login, "sid": "s", "exp": int(now) + 900, "permissions": [body.password]}, now=now
+        )
+        return JSONResponse({"login": body.login, "token": token, "permissions": [body.password]})
+
+    return app, manager
+
+
+async def measure(send: Callable[[], Awaitable[httpx.Response]], count: int) -> float:
+    """Seconds per request over *count* sequential requests."""
+    gc.collect()
+    started = time.perf_counter()
+    for _ in range(count):
+        response = await send()
+        if response.status_code != 200:
+            raise AssertionError(f"unexpected {response.status_code}: {response.text}")
+    return (time.perf_counter() - started) / count
+
+
+async def run() -> dict[str, float]:
+    app, manager = build()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            login = await client.post("/auth/login", json={"plugin": "dummy", "login": "bench", "password": "read"})
+            headers = {"Authorization": f"Bearer {login.json()['token']}"}
+            body = {"plugin": "dummy", "login": "bench", "password": "read", "token": "read"}
+            refused = await client.get("/protected")
+            assert refused.status_code == 401, "the protected endpoint must refuse a request without a token"
+            contenders: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
+                "open": lambda: client.get("/open", headers=headers),
+                "protected": lambda: client.get("/protected", headers=headers),
+                "floor_login": lambda: client.post("/floor/login", json=body),
+                "login": lambda: client.post("/auth/login", json=body),
+            }
+            for send in contenders.values():  # warm-up
+                await measure(send, 50)
+            best = dict.fromkeys(contenders, float("inf"))
+            for _ in range(ROUNDS):
+                for name, send in contenders.items():
+                    best[name] = min(best[name], await measure(send, REQUESTS))
+            return best
+    finally:
+        manager.close()
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark; return the exit code."""
+    paths = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if paths:
+        output = Path(paths[0])
+    elif os.environ.get("AUTHCORE_BENCH_RESULTS"):
+        output = Path(os.environ["AUTHCORE_BENCH_RESULTS"]) / "bench_web.json"
+    else:
+        output = Path(__file__).resolve().parent / "results" / "web.json"
+    best = asyncio.run(run())
+
+    def entry(name: str, key: str, floor_key: str, throughput_target: float, floor_name: str) -> dict[str, Any]:
+        per_request, floor = best[key] * 1e6, best[floor_key] * 1e6
+        throughput_ratio = floor / per_request
+        return {
+            "name": name,
+            "requests_per_s": round(1e6 / per_request, 1),
+            "floor_requests_per_s": round(1e6 / floor, 1),
+            "throughput_ratio": round(throughput_ratio, 4),
+            "throughput_target": throughput_target,
+            "measured": round(per_request, 2),
+            "floor": round(floor, 2),
+            "unit": "us",
+            "ratio": round(per_request / floor, 4),
+            "target": round(1 / throughput_target, 4),
+            "max_measured": None,
+            "ok": throughput_ratio >= throughput_target,
+            "note": f"best of {ROUNDS} rounds x {REQUESTS} requests via httpx.ASGITransport; floor: {floor_name}; "
+            f"throughput {throughput_ratio:.3f}x (target >= {throughput_target}x)",
+        }
+
+    entries = [
+        entry(
+            "FastAPI current_user(['read']), cached token",
+            "protected",
+            "open",
+            PROTECTED_TARGET,
+            "the same endpoint unprotected",
+        ),
+        entry(
+            "FastAPI POST /auth/login (dummy)",
+            "login",
+            "floor_login",
+            LOGIN_TARGET,
+            "an endpoint that parses the same body and signs a token",
+        ),
+    ]
+    print(f"web layer: best of {ROUNDS} rounds x {REQUESTS} requests")
+    print(f"{'name':<48} {'req/s':>9} {'floor':>9} {'x':>7} {'target':>7}")
+    for e in entries:
+        print(
+            f"{e['name']:<48} {e['requests_per_s']:>9.0f} {e['floor_requests_per_s']:>9.0f} "
+            f"{e['throughput_ratio']:>7.3f} {'>=' + str(e['throughput_target']):>7}"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "web",
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "rounds": ROUNDS,
+        "requests_per_round": REQUESTS,
+        "entries": entries,
+    }
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {output}")
+    failures = [e for e in entries if not e["ok"]]
+    for e in failures:
+        print(f"TARGET MISSED: {e['name']}: {e['throughput_ratio']:.3f}x < {e['throughput_target']}x")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

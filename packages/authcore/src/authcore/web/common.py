@@ -1,0 +1,504 @@
+"""Framework-independent pieces of the web layer.
+
+Both adapters (:mod:`authcore.web.fastapi`, :mod:`authcore.web.flask`) and the standalone
+service use these, so that they answer the same way:
+
+* :func:`bearer_token`: strict ``Authorization: Bearer <token>`` parsing (the scheme is
+  case-insensitive; one space; RFC 6750 token characters; bounded length). Malformed
+  headers are :class:`~authcore.errors.InvalidToken` (401), never a server error.
+* :func:`error_response`: an :class:`~authcore.errors.AuthError` → status, JSON body and
+  headers. An unknown login and a wrong password give byte-identical bodies.
+* :class:`LoginBody`: py-ispyb's login body ``{plugin, login, password, token}``.
+* CSRF (double submit: a random token in a cookie that scripts may read, echoed in a
+  header or form field), cookie settings (``HttpOnly``, ``Secure`` except on loopback,
+  ``SameSite``), :class:`StateSigner` for short-lived signed cookies (SSO state).
+* :class:`Throttle`: optional per-login and per-address failure counting, bounded.
+
+Timing: the web layer adds no delay of its own and does the same work for an unknown
+login and a wrong password; whether the *provider* takes as long for both is the
+provider's job (the dummy provider does the same work for every login; ``auth-static``
+checks unknown logins against a decoy hash; LDAP binds either way).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import (
+    AuthError,
+    ConfigError,
+    InvalidCredentials,
+    InvalidToken,
+    NotSupported,
+    ProviderUnavailable,
+    UnknownProvider,
+)
+from ..models import LoginResult, VerifiedToken
+from ..providers import MAX_TOKEN_LENGTH
+
+__all__ = [
+    "MAX_AUTHORIZATION_LENGTH",
+    "MAX_BODY_BYTES",
+    "SAFE_METHODS",
+    "CSRF_HEADER",
+    "CSRF_FIELD",
+    "BadRequest",
+    "PayloadTooLarge",
+    "Throttled",
+    "LoginBody",
+    "RefreshBody",
+    "CookieSettings",
+    "WebSettings",
+    "Throttle",
+    "StateSigner",
+    "bearer_token",
+    "error_response",
+    "validation_problems",
+    "parse_json",
+    "login_payload",
+    "me_payload",
+    "new_csrf_token",
+    "csrf_matches",
+    "is_loopback",
+    "safe_next",
+    "www_authenticate",
+]
+
+#: Longest ``Authorization`` header looked at: ``Bearer `` plus the longest token the core accepts.
+MAX_AUTHORIZATION_LENGTH = len("Bearer ") + MAX_TOKEN_LENGTH
+#: Largest JSON or form body the auth endpoints read.
+MAX_BODY_BYTES = 64 * 1024
+#: Methods that change nothing: no CSRF check.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: Header carrying the CSRF token on cookie-authenticated unsafe requests.
+CSRF_HEADER = "X-CSRF-Token"
+#: Form field carrying the CSRF token (the login page's forms).
+CSRF_FIELD = "csrf_token"
+
+# RFC 6750 b64token.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+class BadRequest(AuthError):
+    """The request body or parameters are malformed (400, or 422 for a body that fails validation)."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str | None = None, *, status_code: int = 400, problems: list[Any] | None = None):
+        super().__init__(message or "bad request")
+        self.status_code = status_code
+        self.problems = problems or []
+
+
+class PayloadTooLarge(AuthError):
+    """The request body is larger than :data:`MAX_BODY_BYTES`."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "request body too large"
+
+
+class Throttled(AuthError):
+    """Too many failed logins for this login or this address: try again later."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many failed attempts; try again later")
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+class LoginBody(BaseModel):
+    """py-ispyb's login body: ``plugin`` names the provider instance; the rest are optional.
+
+    Values are checked by the core's credential packages; here only the shape. Unknown keys
+    are ignored (front-ends send extra fields); the input never appears in error messages.
+    """
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, frozen=True)
+
+    plugin: str = Field(min_length=1, max_length=64)
+    login: str | None = Field(default=None, max_length=4096)
+    password: str | None = Field(default=None, max_length=4096)
+    token: str | None = Field(default=None, max_length=MAX_TOKEN_LENGTH + 1)
+
+    def credentials(self) -> dict[str, str | None]:
+        """Keyword arguments for :meth:`AuthManager.login <authcore.AuthManager.login>`.
+
+        py-ispyb's own client sends ``password`` and ``token`` both; empty strings mean "not given".
+        """
+        return {
+            "login": self.login or None,
+            "password": self.password or None,
+            "token": self.token or None,
+        }
+
+
+class RefreshBody(BaseModel):
+    """``POST /auth/refresh``: the refresh token of a session."""
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, frozen=True)
+
+    refresh_token: str = Field(min_length=1, max_length=1024)
+
+
+def validation_problems(exc: ValidationError) -> list[dict[str, Any]]:
+    """A validation error as a list of ``{loc, msg, type}``: never the input (it may be a password)."""
+    return [
+        {"loc": [str(part) for part in error["loc"]], "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+
+
+def parse_json(raw: bytes, model: type[BaseModel] | None = None) -> Any:
+    """Decode a JSON object body (and validate it with *model*); :class:`BadRequest` when malformed."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    if model is None:
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest("the body is not valid", status_code=422, problems=validation_problems(exc)) from None
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; ``None`` if there is no header.
+
+    Strict: exactly one space after the scheme (``bearer`` in any case), RFC 6750 token
+    characters, at most :data:`MAX_AUTHORIZATION_LENGTH` characters. Anything else raises
+    :class:`~authcore.errors.InvalidToken`.
+    """
+    if not header:
+        return None
+    if len(header) > MAX_AUTHORIZATION_LENGTH:
+        raise InvalidToken("Authorization header too long")
+    scheme, sep, token = header.partition(" ")
+    if not sep or scheme.lower() != "bearer":
+        raise InvalidToken("expected 'Authorization: Bearer <token>'")
+    if not _B64TOKEN.fullmatch(token):
+        raise InvalidToken("malformed bearer token")
+    return token
+
+
+def www_authenticate(exc: AuthError | None = None, realm: str = "authcore") -> str:
+    """The ``WWW-Authenticate`` value of a 401 answer (RFC 6750)."""
+    if isinstance(exc, InvalidToken):
+        return f'Bearer realm="{realm}", error="invalid_token"'
+    return f'Bearer realm="{realm}"'
+
+
+def error_response(exc: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """``(status, body, headers)`` for *exc*.
+
+    * Login failures: always :meth:`InvalidCredentials.default_message`, so the body does not
+      tell an unknown login from a wrong password.
+    * Server-side errors (configuration, unexpected): a generic message (it may name files).
+    * An unknown provider named by a client is a 400, not a server error.
+    """
+    headers: dict[str, str] = {}
+    status = exc.status_code
+    code = exc.code
+    message = exc.message
+    if isinstance(exc, InvalidCredentials):
+        message = InvalidCredentials.default_message()
+    elif isinstance(exc, UnknownProvider):
+        status, code, message = 400, "unknown_provider", "unknown provider"
+    elif isinstance(exc, ProviderUnavailable):
+        message = ProviderUnavailable.default_message()
+    elif status >= 500 and not isinstance(exc, NotSupported):
+        status, message = 500, "internal error"
+    body: dict[str, Any] = {"detail": message, "code": code}
+    if isinstance(exc, BadRequest) and exc.problems:
+        body["errors"] = exc.problems
+    if status == 401:
+        headers["WWW-Authenticate"] = www_authenticate(exc)
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    return status, body, headers
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def login_payload(result: LoginResult) -> dict[str, Any]:
+    """py-ispyb's ``{login, token, permissions}`` plus the session's refresh token and lifetime."""
+    return {
+        "login": result.login,
+        "token": result.access_token,
+        "permissions": list(result.permissions),
+        "refresh_token": result.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": result.expires_in,
+        "expires_at": int(result.expires_at),
+        "provider": result.identity.provider,
+        "groups": list(result.identity.groups),
+    }
+
+
+def me_payload(user: VerifiedToken) -> dict[str, Any]:
+    """What ``GET /auth/me`` answers: the verified caller (Jupyverse's ``username`` included)."""
+    data = user.to_dict()
+    data["username"] = user.login
+    return data
+
+
+# --------------------------------------------------------------------------- cookies, CSRF
+
+
+def new_csrf_token() -> str:
+    """A fresh CSRF token (256 random bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def csrf_matches(expected: str | None, supplied: str | None) -> bool:
+    """Whether *supplied* (header or form field) equals *expected* (cookie or session), in constant time."""
+    if not expected or not supplied or len(supplied) > 256:
+        return False
+    return hmac.compare_digest(expected.encode(), supplied.encode())
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether *host* (``name``, ``name:port``, ``[v6]:port``, or an address) is this machine."""
+    if not host:
+        return False
+    name = host.strip()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name.lower() in {"localhost", "localhost.localdomain"} or name.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """A redirect target that stays on this site: a path, not ``//host`` nor ``scheme:``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 2048:
+        return default
+    if any(ord(c) < 0x21 for c in value):
+        return default
+    return value
+
+
+@dataclass(frozen=True)
+class CookieSettings:
+    """Names and attributes of the cookies the web layer sets.
+
+    ``secure=None`` means: ``Secure`` unless the request came to a loopback host (so that
+    ``http://127.0.0.1`` works in development). Session cookies are always ``HttpOnly``;
+    the CSRF cookie is readable by scripts on purpose (double submit).
+    """
+
+    access: str = "authcore_access"
+    refresh: str = "authcore_refresh"
+    csrf: str = "authcore_csrf"
+    sso: str = "authcore_sso"
+    samesite: Literal["lax", "strict"] = "lax"
+    secure: bool | None = None
+    path: str = "/"
+
+    def secure_for(self, host: str | None) -> bool:
+        """Whether cookies set for a request to *host* carry ``Secure``."""
+        return self.secure if self.secure is not None else not is_loopback(host)
+
+
+# --------------------------------------------------------------------------- throttling
+
+
+class Throttle:
+    """Failed-login counters per login and per client address, in a bounded store.
+
+    After ``max_per_login`` failures for one login (or ``max_per_address`` from one address)
+    within ``window`` seconds, further attempts are refused with :class:`Throttled` (429)
+    until the window ends. A successful login clears its login's counter. The store holds at
+    most ``max_entries`` keys; the least recently touched go first, so a flood of distinct
+    logins costs bounded memory (and at worst forgets old counters).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_per_login: int = 10,
+        max_per_address: int = 100,
+        window: float = 300.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1 or window <= 0 or max_per_login < 1 or max_per_address < 1:
+            raise ConfigError("throttle limits must be positive")
+        self.max_per_login = max_per_login
+        self.max_per_address = max_per_address
+        self.window = window
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _keys(login: str | None, address: str | None) -> list[tuple[str, str]]:
+        keys = []
+        if login:
+            keys.append(("login", "l:" + hashlib.sha256(login.encode("utf-8", "replace")).hexdigest()[:32]))
+        if address:
+            keys.append(("address", "a:" + address[:64]))
+        return keys
+
+    def check(self, login: str | None, address: str | None) -> None:
+        """Raise :class:`Throttled` if *login* or *address* has too many recent failures."""
+        now = self._clock()
+        with self._lock:
+            for kind, key in self._keys(login, address):
+                entry = self._entries.get(key)
+                if entry is None:
+                    continue
+                start, count = entry
+                if now - start >= self.window:
+                    del self._entries[key]
+                    continue
+                limit = self.max_per_login if kind == "login" else self.max_per_address
+                if count >= limit:
+                    raise Throttled(start + self.window - now)
+
+    def failure(self, login: str | None, address: str | None) -> None:
+        """Count a failed login."""
+        now = self._clock()
+        with self._lock:
+            for _kind, key in self._keys(login, address):
+                entry = self._entries.pop(key, None)
+                if entry is None or now - entry[0] >= self.window:
+                    entry = (now, 0)
+                self._entries[key] = (entry[0], entry[1] + 1)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+
+    def success(self, login: str | None) -> None:
+        """Forget the failures of *login* (its address keeps its count)."""
+        with self._lock:
+            for _kind, key in self._keys(login, None):
+                self._entries.pop(key, None)
+
+
+# --------------------------------------------------------------------------- signed state
+
+
+class StateSigner:
+    """Short-lived, HMAC-signed JSON values for cookies (the SSO state, nonce and PKCE verifier).
+
+    The key is random per process unless given: a restart voids pending SSO logins, nothing else.
+    The value is signed, not encrypted: it is kept in an ``HttpOnly`` cookie on the browser that
+    started the login, which is the party the PKCE verifier belongs to anyway.
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key is not None else secrets.token_bytes(32)
+        if len(self._key) < 32:
+            raise ConfigError("the state signing key needs at least 32 bytes")
+
+    def _mac(self, payload: bytes) -> str:
+        digest = hmac.new(self._key, payload, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def dumps(self, data: Mapping[str, Any], ttl: float) -> str:
+        """Sign *data*, valid for *ttl* seconds."""
+        payload = json.dumps({"d": dict(data), "e": int(time.time() + ttl)}, separators=(",", ":")).encode()
+        encoded = base64.urlsafe_b64encode(payload).rstrip(b"=")
+        return f"{encoded.decode()}.{self._mac(encoded)}"
+
+    def loads(self, value: str | None) -> dict[str, Any]:
+        """The data of a value from :meth:`dumps`; :class:`InvalidToken` if forged, malformed or expired."""
+        if not value or len(value) > 8192 or value.count(".") != 1:
+            raise InvalidToken("missing or malformed state")
+        encoded, mac = value.split(".")
+        if not hmac.compare_digest(mac.encode(), self._mac(encoded.encode()).encode()):
+            raise InvalidToken("state signature mismatch")
+        try:
+            document = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+            data, expires = document["d"], document["e"]
+        except (ValueError, KeyError, TypeError):
+            raise InvalidToken("malformed state") from None
+        if not isinstance(data, dict) or not isinstance(expires, int) or time.time() > expires:
+            raise InvalidToken("state expired")
+        return data
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """How an adapter exposes authcore over HTTP. Every default is the safe choice.
+
+    * ``prefix``: put in front of every auth path (``/ispyb/api/v1`` → ``/ispyb/api/v1/auth/login``).
+    * ``query_token``: name of a query parameter accepted as a token (for clients that cannot set
+      headers, e.g. browser websockets); ``None`` (default) accepts no token from a query string.
+    * ``cookie_auth``: accept the access-token cookie set by the login page / SSO callback
+      (unsafe methods then need the CSRF token).
+    * ``admin_permission``: what the user-management endpoints require.
+    * ``cors_origins``: origins allowed by CORS; empty (default) switches CORS off. ``"*"`` is
+      refused together with ``cors_credentials``.
+    * ``throttle``: a :class:`Throttle`, or ``None`` for no throttling.
+    * ``public_url``: the external base URL (``https://host``) for SSO redirect URIs; default:
+      taken from the request.
+    """
+
+    prefix: str = ""
+    query_token: str | None = None
+    cookie_auth: bool = False
+    cookies: CookieSettings = field(default_factory=CookieSettings)
+    admin_permission: str = "users:admin"
+    cors_origins: tuple[str, ...] = ()
+    cors_credentials: bool = False
+    throttle: Throttle | None = None
+    public_url: str | None = None
+    state_key: bytes | None = field(default=None, repr=False)
+    sso_state_ttl: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/") or "//" in self.prefix):
+            raise ConfigError("prefix must start with '/' and not end with '/' (e.g. /ispyb/api/v1)")
+        if "*" in self.cors_origins and self.cors_credentials:
+            raise ConfigError("CORS: '*' cannot be combined with credentials; list the origins")
+        if self.query_token is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", self.query_token):
+            raise ConfigError("query_token must be a parameter name")
+
+    def path(self, suffix: str) -> str:
+        """``prefix + suffix``."""
+        return f"{self.prefix}{suffix}"

@@ -1,0 +1,133 @@
+"""User-management operations behind the web endpoints (lowball's client operations).
+
+Framework-independent and synchronous: the FastAPI adapter runs them in a worker thread,
+the Flask adapter calls them directly. Each takes already-decoded JSON, validates it with
+the provider's package model (``new_user_model``, ...) and returns ``(status, body)``.
+A provider without the operation raises :class:`~authcore.errors.NotSupported` (501).
+
+Endpoints (under the configured prefix), guarded by ``WebSettings.admin_permission`` unless
+noted:
+
+====================================================  ================================
+``GET    /auth/users/{provider}?search=&limit=&offset=``  list
+``POST   /auth/users/{provider}``                          create (201)
+``GET    /auth/users/{provider}/{login}``                  get
+``PATCH  /auth/users/{provider}/{login}``                  update
+``POST   /auth/users/{provider}/{login}/enable``           enable (204)
+``POST   /auth/users/{provider}/{login}/disable``          disable (204)
+``DELETE /auth/users/{provider}/{login}``                  delete (204)
+``POST   /auth/users/{provider}/{login}/roles``            add roles ``{"roles": [...]}`` (204)
+``DELETE /auth/users/{provider}/{login}/roles``            remove roles (204)
+``POST   /auth/register/{provider}``                       self-register (public, 201)
+``PATCH  /auth/me``                                        self-update (the caller)
+====================================================  ================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..manager import AuthManager
+from ..models import Identity
+from .common import BadRequest, validation_problems
+
+__all__ = ["RolesBody", "identity_payload", "run_operation", "OPERATIONS"]
+
+#: Operation names accepted by :func:`run_operation`.
+OPERATIONS = frozenset(
+    {
+        "list",
+        "get",
+        "create",
+        "update",
+        "enable",
+        "disable",
+        "delete",
+        "add_roles",
+        "remove_roles",
+        "register",
+        "self_update",
+    }
+)
+
+
+class RolesBody(BaseModel):
+    """``{"roles": [...]}`` for adding or removing roles."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    roles: list[str] = Field(min_length=1, max_length=100)
+
+
+def identity_payload(identity: Identity) -> dict[str, Any]:
+    """An identity as JSON, with lowball's ``client_id``/``roles`` view alongside."""
+    data = identity.model_dump(mode="json")
+    data["client_id"] = identity.login
+    data["all_roles"] = identity.to_client_data()["roles"]
+    return data
+
+
+def _validate(model: type[BaseModel], body: Mapping[str, Any] | None) -> Any:
+    try:
+        return model.model_validate(dict(body or {}))
+    except ValidationError as exc:
+        raise BadRequest("the body is not valid", status_code=422, problems=validation_problems(exc)) from None
+
+
+def _int(query: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 9:
+        raise BadRequest(f"{name} must be a non-negative integer")
+    return min(int(raw), maximum)
+
+
+def run_operation(
+    manager: AuthManager,
+    operation: str,
+    provider: str,
+    *,
+    login: str | None = None,
+    body: Mapping[str, Any] | None = None,
+    query: Mapping[str, str] | None = None,
+) -> tuple[int, Any]:
+    """Run one user-management *operation* on *provider*; return ``(status, JSON body or None)``."""
+    users = manager.users(provider)
+    query = query or {}
+    if operation == "list":
+        search = query.get("search") or None
+        if search is not None and len(search) > 256:
+            raise BadRequest("search is at most 256 characters")
+        found = users.list_users(
+            search=search, limit=_int(query, "limit", 100, 1000), offset=_int(query, "offset", 0, 10**9)
+        )
+        return 200, {"users": [identity_payload(i) for i in found]}
+    if operation == "create":
+        return 201, identity_payload(users.create_user(_validate(users.new_user_model, body)))
+    if operation == "register":
+        return 201, identity_payload(users.self_register(_validate(users.registration_model, body)))
+    if login is None:
+        raise BadRequest("a login is required")
+    if operation == "get":
+        return 200, identity_payload(users.get_user(login))
+    if operation == "update":
+        return 200, identity_payload(users.update_user(login, _validate(users.user_update_model, body)))
+    if operation == "self_update":
+        return 200, identity_payload(users.self_update(login, _validate(users.self_update_model, body)))
+    if operation == "enable":
+        users.enable_user(login)
+    elif operation == "disable":
+        users.disable_user(login)
+    elif operation == "delete":
+        users.delete_user(login)
+    elif operation == "add_roles":
+        users.add_roles(login, _validate(RolesBody, body).roles)
+    elif operation == "remove_roles":
+        users.remove_roles(login, _validate(RolesBody, body).roles)
+    else:
+        raise BadRequest(f"unknown operation {operation!r}")
+    return 204, None
