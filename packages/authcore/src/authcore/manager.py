@@ -318,7 +318,7 @@ class AuthManager:
         except AuthError as exc:
             self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=exc)
             raise
-        self.plugins.hook.authcore_login_succeeded(identity=identity, provider=provider)
+        self._hook("authcore_login_succeeded", identity=identity, provider=provider)
         record, refresh_token = self._sessions.start(
             login=identity.login, provider=provider, identity=_snapshot(identity)
         )
@@ -342,21 +342,32 @@ class AuthManager:
             raise ProviderUnavailable(f"provider {provider.name!r} failed") from exc
         if not isinstance(identity, Identity):
             raise ProviderUnavailable(f"provider {provider.name!r} returned no identity")
+        if not self._has_impls("authcore_identity_updates", "authcore_permissions"):
+            # No plugin looks at the identity: one copy instead of two (logins are a hot path).
+            permissions = self._permissions_for(identity)
+            return identity.model_copy(update={"provider": provider.name, "permissions": permissions})
         identity = identity.model_copy(update={"provider": provider.name})
         try:
-            hook = self.plugins.hook.authcore_identity_updates
-            for updates in reversed(hook(identity=identity, provider=provider.name)):
+            for updates in reversed(self._hook("authcore_identity_updates", identity=identity, provider=provider.name)):
                 if updates:
                     identity = Identity.model_validate({**_snapshot(identity), **dict(updates)})
         except InvalidCredentials:
             raise InvalidCredentials() from None  # a plugin's refusal says no more than a provider's
         return identity.model_copy(update={"permissions": self._permissions_for(identity)})
 
+    def _has_impls(self, *names: str) -> bool:
+        return any(getattr(self.plugins.hook, name).get_hookimpls() for name in names)
+
+    def _hook(self, name: str, **kwargs: Any) -> list[Any]:
+        """Call hook *name*; skip pluggy's call machinery when no plugin implements it."""
+        caller = getattr(self.plugins.hook, name)
+        return caller(**kwargs) if caller.get_hookimpls() else []
+
     def _permissions_for(self, identity: Identity) -> tuple[str, ...]:
         granted: set[str] = {*identity.permissions, *self._default_permissions}
         for group in (*identity.groups, *identity.roles):
             granted.update(self._group_permissions.get(group, ()))
-        for contribution in self.plugins.hook.authcore_permissions(identity=identity):
+        for contribution in self._hook("authcore_permissions", identity=identity):
             if contribution:
                 granted.update(_permissions.normalize(list(contribution)))
         return tuple(sorted(granted))
@@ -365,7 +376,7 @@ class AuthManager:
         now = time.time()
         expires_at = min(now + self.config.tokens.access_ttl, record.absolute_expires_at)
         claims: dict[str, Any] = {}
-        for extra in reversed(self.plugins.hook.authcore_token_claims(identity=identity)):
+        for extra in reversed(self._hook("authcore_token_claims", identity=identity)):
             if extra:
                 clash = RESERVED_CLAIMS.intersection(extra)
                 if clash:
