@@ -88,6 +88,12 @@ def run_cli(state_dir: Path, tmp_path: Path) -> RunCli:
     return run
 
 
+@pytest.fixture
+def cli_process(state_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of ``run_cli``, for tests that start the process themselves."""
+    return authcore_command(), clean_env({"AUTHCORE_STATE_DIR": str(state_dir)})
+
+
 # --------------------------------------------------------------------------- wheels
 
 

@@ -340,3 +340,48 @@ def test_production_refuses_dummy(run_cli, write):
     assert_clean_failure(proc, 2)
     assert "dummy" in proc.stderr
     assert "Qm9v-x7T1pL2sZ8kW4nR6yH3cJ5vB0aE9dF" not in proc.stderr
+
+
+def test_login_prompts_for_the_password_without_echo(tmp_path, cli_process):
+    """Without --password-stdin the password is asked for on the terminal, with echo off."""
+    import os
+    import pty
+    import select
+
+    config = tmp_path / "authcore.yml"
+    config.write_text("providers:\n  - name: dummy\n")
+    password = "read,write-secret"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on a real terminal
+        base, env = cli_process
+        command = [*base, "login", "--config", str(config), "--provider", "dummy", "--login", "test"]
+        os.execvpe(command[0], command, env)
+    output = b""
+
+    def read_until(marker: bytes, seconds: float = 30) -> None:
+        nonlocal output
+        deadline = time.monotonic() + seconds
+        while marker not in output:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {marker!r} in {output!r}"
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+
+    read_until(b"password for test:")
+    prompt_end = len(output)
+    os.write(fd, password.encode() + b"\n")
+    read_until(b"refresh token:")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    after_prompt = output[prompt_end:].decode()
+    assert "logged in as test" in after_prompt
+    echoed = after_prompt.split("logged in as test")[0]
+    assert password not in echoed, "the password was echoed"
