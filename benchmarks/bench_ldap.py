@@ -24,17 +24,14 @@ given, else ``$AUTHCORE_BENCH_RESULTS/bench_ldap.json`` (``benchmarks/run.py``),
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from _report import finish, output_path
 from ldap3 import NONE, SUBTREE, Connection, Server
 from ldap3.utils.conv import escape_filter_chars
 
@@ -99,13 +96,7 @@ def threaded(function: Callable[[str, str], Any], count: int) -> float:
 
 
 def main(argv: list[str]) -> int:
-    paths = [arg for arg in argv[1:] if not arg.startswith("-")]
-    if paths:
-        output = Path(paths[0])
-    elif os.environ.get("AUTHCORE_BENCH_RESULTS"):
-        output = Path(os.environ["AUTHCORE_BENCH_RESULTS"]) / "bench_ldap.json"
-    else:
-        output = Path(__file__).resolve().parent / "results" / "ldap.json"
+    output = output_path(argv, "ldap")
     SlapdServer.check_installed()
     entries: list[dict[str, Any]] = []
     with SlapdServer() as server:
@@ -197,21 +188,7 @@ def main(argv: list[str]) -> int:
     print(f"{'name':<66} {'measured':>9} {'floor':>9} {'ratio':>7}")
     for e in entries:
         print(f"{e['name']:<66} {e['measured']:>9.3f} {e['floor']:>9.3f} {e['ratio']:>7.3f}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "benchmark": "ldap",
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "rounds": ROUNDS,
-        "logins_per_round": LOGINS,
-        "entries": entries,
-    }
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {output}")
-    for failure in failures:
-        print(f"TARGET MISSED: {failure}")
-    return 1 if failures else 0
+    return finish(output, "ldap", entries, failures, rounds=ROUNDS, logins_per_round=LOGINS)
 
 
 if __name__ == "__main__":

@@ -27,19 +27,16 @@ writes JSON, exits 1 if a target is missed. The JSON goes to the path given, els
 from __future__ import annotations
 
 import binascii
-import gc
 import hashlib
 import hmac
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jwt
+from _report import finish, output_path, run_round
 
 from authcore.config import TokenConfig
 from authcore.models import VerifiedToken
@@ -101,36 +98,9 @@ def make_floor(secret: bytes, header_segment: str) -> Callable[[str], dict[str, 
     return floor
 
 
-def copies(token: str, count: int) -> list[str]:
-    """*count* distinct str objects equal to *token* (no cached hash)."""
-    head, last = token[:-1], token[-1]
-    return [head + last for _ in range(count)]
-
-
-def run_round(function: Callable[[str], Any], token: str, calls: int = CALLS) -> float:
-    """Seconds per call over *calls* fresh copies of *token*."""
-    inputs = copies(token, calls)
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for item in inputs:
-            function(item)
-        elapsed = time.perf_counter() - start
-    finally:
-        gc.enable()
-    return elapsed / calls
-
-
 def main(argv: list[str]) -> int:
     """Run the benchmark; return the process exit code."""
-    paths = [arg for arg in argv[1:] if not arg.startswith("-")]
-    if paths:
-        output = Path(paths[0])
-    elif os.environ.get("AUTHCORE_BENCH_RESULTS"):
-        output = Path(os.environ["AUTHCORE_BENCH_RESULTS"]) / "bench_verify.json"
-    else:
-        output = Path(__file__).resolve().parent / "results" / "verify.json"
+    output = output_path(argv, "verify")
     service = TokenService(TokenConfig(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, leeway=LEEWAY))
     now = time.time()
     token = service.issue(
@@ -243,21 +213,7 @@ def main(argv: list[str]) -> int:
         target = "-" if item["target"] is None else f"<={item['target']}"
         print(f"{item['name']:<40} {item['per_call_us']:>9.3f} {item['ratio']:>7.3f} {target:>8}")
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "benchmark": "verify",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "machine": platform.machine(),
-        "rounds": ROUNDS,
-        "calls_per_round": CALLS,
-        "entries": entries,
-    }
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {output}")
-    for failure in failures:
-        print(f"TARGET MISSED: {failure}")
-    return 1 if failures else 0
+    return finish(output, "verify", entries, failures, rounds=ROUNDS, calls_per_round=CALLS)
 
 
 if __name__ == "__main__":

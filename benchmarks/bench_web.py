@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
+from _report import finish, output_path
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -113,13 +110,7 @@ async def run() -> dict[str, float]:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark; return the exit code."""
-    paths = [arg for arg in argv[1:] if not arg.startswith("-")]
-    if paths:
-        output = Path(paths[0])
-    elif os.environ.get("AUTHCORE_BENCH_RESULTS"):
-        output = Path(os.environ["AUTHCORE_BENCH_RESULTS"]) / "bench_web.json"
-    else:
-        output = Path(__file__).resolve().parent / "results" / "web.json"
+    output = output_path(argv, "web")
     best = asyncio.run(run())
 
     def entry(name: str, key: str, floor_key: str, throughput_target: float, floor_name: str) -> dict[str, Any]:
@@ -165,22 +156,10 @@ def main(argv: list[str]) -> int:
             f"{e['name']:<48} {e['requests_per_s']:>9.0f} {e['floor_requests_per_s']:>9.0f} "
             f"{e['throughput_ratio']:>7.3f} {'>=' + str(e['throughput_target']):>7}"
         )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "benchmark": "web",
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "machine": platform.machine(),
-        "rounds": ROUNDS,
-        "requests_per_round": REQUESTS,
-        "entries": entries,
-    }
-    output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {output}")
-    failures = [e for e in entries if not e["ok"]]
-    for e in failures:
-        print(f"TARGET MISSED: {e['name']}: {e['throughput_ratio']:.3f}x < {e['throughput_target']}x")
-    return 1 if failures else 0
+    failures = [
+        f"{e['name']}: {e['throughput_ratio']:.3f}x < {e['throughput_target']}x" for e in entries if not e["ok"]
+    ]
+    return finish(output, "web", entries, failures, rounds=ROUNDS, requests_per_round=REQUESTS)
 
 
 if __name__ == "__main__":
