@@ -301,13 +301,12 @@ class AuthManager:
         accepted = provider.credential_types
         for kind in accepted:
             for offered_kind, values in offered:
-                if issubclass(kind, offered_kind) or kind is offered_kind:
+                if issubclass(kind, offered_kind):
                     try:
                         return kind.model_validate(values)
                     except (ValidationError, TypeError):
                         raise InvalidCredentials() from None
-        kinds = ", ".join(k.kind for k in accepted)
-        raise InvalidCredentials(f"provider {provider.name!r} accepts: {kinds}")
+        raise _wrong_kind(provider)
 
     def authenticate(self, provider: str, credentials: Credentials) -> LoginResult:
         """Log in with a ready-made credential package (see :meth:`login`)."""
@@ -326,9 +325,7 @@ class AuthManager:
 
     def _authenticate(self, provider: Provider, credentials: Credentials) -> Identity:
         if not isinstance(credentials, provider.credential_types):
-            raise InvalidCredentials(
-                f"provider {provider.name!r} accepts: {', '.join(k.kind for k in provider.credential_types)}"
-            )
+            raise _wrong_kind(provider)
         try:
             identity = provider.authenticate(credentials)
         except InvalidCredentials:
@@ -587,6 +584,11 @@ async def _to_thread(function: Callable[..., _T], *args: Any) -> _T:
     import asyncio
 
     return await asyncio.to_thread(function, *args)
+
+
+def _wrong_kind(provider: Provider) -> InvalidCredentials:
+    kinds = ", ".join(k.kind for k in provider.credential_types)
+    return InvalidCredentials(f"provider {provider.name!r} accepts: {kinds}")
 
 
 def _printable(value: str | None) -> str | None:
