@@ -315,3 +315,35 @@ def _closed_port() -> int:
     from auth_ldap.testing import free_port
 
     return free_port()
+
+
+def test_group_filter_placeholders_are_filled_in_one_pass(private_slapd, configs):
+    """A DN that itself holds the text "{login}" is not rewritten into another user's DN."""
+    from auth_ldap.testing import ssha
+
+    search_config, manager_config = configs
+    people, groups = private_slapd.people_dn, private_slapd.groups_dn
+    private_slapd.add_ldif(
+        f"""dn: cn=mallory,{people}
+objectClass: inetOrgPerson
+cn: mallory
+sn: Victim
+uid: victim-twin
+
+dn: cn={{login}},{people}
+objectClass: inetOrgPerson
+cn: {{login}}
+sn: Attacker
+uid: mallory
+userPassword: {ssha("mallory-pw")}
+
+dn: cn=vault,{groups}
+objectClass: groupOfNames
+cn: vault
+member: cn=mallory,{people}
+"""
+    )
+    config = manager_config(search_config(private_slapd, group_filter="(|(member={dn})(memberUid={login}))"))
+    with AuthManager.from_config(config) as manager:
+        identity = manager.login("ldap", login="mallory", password="mallory-pw").identity
+    assert "vault" not in identity.groups

@@ -38,6 +38,7 @@ from .dn import dn_key, first_rdn_value
 
 __all__ = ["LdapProvider"]
 
+_PLACEHOLDER = re.compile(r"\{(dn|login)\}")
 log = logging.getLogger("auth_ldap")
 
 #: Characters refused in logins for non-DN bind templates (``{login}@example.org``, ``DOMAIN\\{login}``).
@@ -279,9 +280,10 @@ class LdapProvider(Provider, UserManagement):
         group_base = config.group_base_dn
         if group_base is None:
             return tuple(sorted(set(names.values())))
-        query = config.effective_group_filter.replace("{dn}", escape_filter_chars(dn)).replace(
-            "{login}", escape_filter_chars(login)
-        )
+        # One pass over the template: a DN that itself contains "{login}" must not be rewritten
+        # by a second replace() (that would match another entry's membership).
+        values = {"dn": escape_filter_chars(dn), "login": escape_filter_chars(login)}
+        query = _PLACEHOLDER.sub(lambda m: values[m.group(1)], config.effective_group_filter)
 
         def search(conn: Connection, text: str) -> list[tuple[str, dict[str, Any]]]:
             conn.search(group_base, text, SUBTREE, attributes=[config.group_name_attribute])
