@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -329,6 +330,20 @@ def test_revoke(sessions: Sessions) -> None:
     assert type(caught.value) is InvalidToken  # ended, not expired
     fetched = sessions.get(record.session_id)
     assert fetched is not None and fetched.revoked
+
+
+def test_peek_is_get_without_the_identity(sessions: Sessions) -> None:
+    record, token = start(sessions)
+    assert sessions.peek("no-such-session") is None
+    peeked = sessions.peek(record.session_id)
+    assert peeked is not None and peeked.identity == {}
+    assert dataclasses.replace(peeked, identity=IDENTITY) == sessions.get(record.session_id)
+    rotated, _ = sessions.refresh(token, now=NOW + 10)  # times change: peek follows them
+    peeked = sessions.peek(record.session_id)
+    assert peeked is not None and peeked.idle_expires_at == rotated.idle_expires_at
+    sessions.revoke(record.session_id)
+    peeked = sessions.peek(record.session_id)
+    assert peeked is not None and peeked.revoked
 
 
 def test_purge(sessions: Sessions) -> None:

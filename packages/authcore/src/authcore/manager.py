@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -107,6 +108,8 @@ class AuthManager:
         self._bearer_providers: tuple[BearerTokens, ...] = tuple(
             p for p in self._providers.values() if isinstance(p, BearerTokens)
         )
+        # verify() may call these on a token that is not ours: averify() must not do that on the loop.
+        self._bearer_blocks = any(getattr(p, "blocking", True) for p in self._bearer_providers)
 
     # ----------------------------------------------------------------- building
 
@@ -139,25 +142,37 @@ class AuthManager:
         if state is None or tokens.secret is not None or not tokens.algorithm.startswith("HS"):
             return None
         path = state / "dev-secret"
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            secret = path.read_bytes().strip()
-            if len(secret) >= MIN_PRODUCTION_SECRET_BYTES:
-                return secret
-            path.unlink()  # truncated by a crash: make a new one
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _private_state_dir(state)
+        secret = _read_dev_secret(path)
+        if secret is not None:
+            return secret
+        # Write the whole secret to a private temporary file, then hard-link it into place:
+        # the link fails if another process won the race (we then use its secret), and no
+        # process ever reads a half-written file and replaces it with a secret of its own.
         secret = secrets.token_hex(32).encode()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secret)
+        temporary = state / f".dev-secret.{os.getpid()}.{secrets.token_hex(8)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secret)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                other = _read_dev_secret(path)
+                if other is None:
+                    raise ConfigError(f"development secret {str(path)!r} could not be created; remove it") from None
+                return other
+        finally:
+            temporary.unlink(missing_ok=True)
         log.warning("development mode: tokens are signed with a development secret kept in %s", path)
         return secret
 
     def _open_store(self, state: Path | None) -> Any:
         url = self.config.sessions.store
         if state is not None and "store" not in self.config.sessions.model_fields_set:
-            state.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private_state_dir(state)
             url = f"sqlite:///{(state / 'sessions.db').resolve()}"
         store = open_store(url)
         if store is None:
@@ -408,28 +423,36 @@ class AuthManager:
         """
         now = time.time()
         cache = self._cache
+        generation = 0
         if cache is not None:
             hit = cache.get(token, now)
             if hit is not None:
                 return hit
+            # Read before the session check: a logout racing with this call voids our put().
+            generation = cache.generation
         try:
             claims = self._tokens.decode(token, now=now)
         except TokenExpired:
             raise
         except InvalidToken:
-            if not self._bearer_providers:
+            # Final when the token is provably ours (our header, or our valid signature) but
+            # failed a check: no identity provider gets a second say on what our rules refused.
+            if not self._bearer_providers or self._tokens.owns(token):
                 raise
             verified = self._verify_bearer(token)  # an identity provider's own token, perhaps
             deadline = verified.expires_at
         else:
-            if not self._sessions.is_active(claims["sid"], now=now):
+            record = self._sessions.peek(claims["sid"])
+            if record is None or not record.active(now):
                 raise InvalidToken("session ended") from None
             verified = _verified(claims)
-            deadline = float(claims["exp"])
+            # Cached no longer than the token and its session live: an uncached verify would
+            # refuse the token once the session idles out, so a cached one must too.
+            deadline = min(float(claims["exp"]), record.idle_expires_at, record.absolute_expires_at)
             if self._recheck is not None:
                 deadline = min(deadline, now + self._recheck)
         if cache is not None:
-            cache.put(token, verified, deadline)
+            cache.put(token, verified, deadline, generation)
         return verified
 
     def _verify_bearer(self, token: str) -> VerifiedToken:
@@ -527,8 +550,10 @@ class AuthManager:
         """Whether a login through *provider* may wait on I/O (so async hosts use a thread).
 
         False only when the provider declares ``blocking = False``, the session store does
-        no I/O and no SQL permission store is configured. Plugin hooks then run on the
-        caller's event loop too: keep them free of I/O, or configure a blocking store.
+        no I/O, no SQL permission store is configured and no registered plugin declares
+        ``blocking = True`` (as :class:`~authcore.permission_store.SQLPermissionStore` does,
+        also when a host registers it in code). Other plugin hooks then run on the caller's
+        event loop too: keep them free of I/O, or give them a ``blocking = True`` attribute.
         """
         instance = self._providers.get(provider)
         return (
@@ -536,6 +561,7 @@ class AuthManager:
             or instance.blocking
             or self._sessions.store.blocking
             or self.config.permissions.store is not None
+            or any(getattr(plugin, "blocking", False) is True for plugin in self.plugins.get_plugins())
         )
 
     async def averify(self, token: str) -> VerifiedToken:
@@ -544,7 +570,8 @@ class AuthManager:
             hit = self._cache.get(token, time.time())
             if hit is not None:
                 return hit
-        if self._sessions.store.blocking:
+        # A token that is not ours goes to the bearer providers, which may do network I/O.
+        if self._sessions.store.blocking or self._bearer_blocks:
             return await _to_thread(self.verify, token)
         return self.verify(token)
 
@@ -579,6 +606,56 @@ class AuthManager:
         return f"<AuthManager providers={sorted(getattr(self, '_providers', {}))}>"
 
 
+#: Not on every platform; where missing, the directory checks below are what protects the file.
+_O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
+#: What a development secret file holds: ``secrets.token_hex(32)``.
+_DEV_SECRET_LENGTH = 64
+
+
+def _private_state_dir(state: Path) -> None:
+    """Create the state directory, and refuse one that someone else could write to.
+
+    The development secret signs tokens: another user who can write to the directory
+    (``AUTHCORE_STATE_DIR=/tmp/x`` made by them first, a world-writable directory) could
+    plant a ``dev-secret`` they know, or a symlink, and forge tokens.
+    """
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = state.stat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"state directory {str(state)!r} is not a directory")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise ConfigError(f"state directory {str(state)!r} belongs to another user; choose another one")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"state directory {str(state)!r} is writable by other users; chmod 700 it")
+
+
+def _read_dev_secret(path: Path) -> bytes | None:
+    """The development secret in *path*, or ``None`` if there is none (a damaged one is removed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:  # ELOOP: a symbolic link, which we never follow to a secret
+        raise ConfigError(f"development secret {str(path)!r} is not a regular file; remove it") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+            raise ConfigError(f"development secret {str(path)!r} is not a regular file of ours; remove it")
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"development secret {str(path)!r} is accessible to other users; remove it")
+        data = os.read(fd, 4 * _DEV_SECRET_LENGTH)
+    finally:
+        os.close(fd)
+    secret = data.strip()
+    if len(secret) == _DEV_SECRET_LENGTH and all(c in b"0123456789abcdef" for c in secret):
+        return secret
+    # Truncated or damaged (an older version's crash mid-write): a shorter secret would be
+    # weaker and would not verify the tokens signed with the whole one anyway. Start afresh.
+    log.warning("development secret %s is damaged; making a new one", path)
+    path.unlink(missing_ok=True)
+    return None
+
+
 async def _to_thread(function: Callable[..., _T], *args: Any) -> _T:
     # asyncio is imported here: a host that never uses the a* methods does not pay for it.
     import asyncio
@@ -607,26 +684,31 @@ def _restore(record: SessionRecord) -> Identity:
     return Identity.model_validate(record.identity)
 
 
-def _verified(claims: Mapping[str, Any]) -> VerifiedToken:
-    permissions = claims.get("permissions", [])
-    groups = claims.get("groups", [])
+def _verified(claims: dict[str, Any]) -> VerifiedToken:
+    # On every uncached verification: type() checks and map() instead of generator
+    # expressions keep this to about a microsecond.
+    permissions = claims.get("permissions", ())
+    groups = claims.get("groups", ())
     provider = claims.get("provider", "")
     if (
-        not isinstance(permissions, list)
-        or not all(isinstance(p, str) for p in permissions)
-        or not isinstance(groups, list)
-        or not all(isinstance(g, str) for g in groups)
-        or not isinstance(provider, str)
+        type(permissions) is not list
+        or type(groups) is not list
+        or type(provider) is not str
+        or not _ONLY_STR.issuperset(map(type, permissions))
+        or not _ONLY_STR.issuperset(map(type, groups))
     ):
         raise InvalidToken("token claims have the wrong shape")
     return VerifiedToken(
-        login=claims["sub"],
-        provider=provider,
-        permissions=frozenset(permissions),
-        groups=tuple(groups),
-        session_id=claims["sid"],
-        token_id=claims["jti"],
-        issued_at=float(claims["iat"]),
-        expires_at=float(claims["exp"]),
-        claims=dict(claims),
+        claims["sub"],
+        provider,
+        frozenset(permissions),
+        tuple(groups),
+        claims["sid"],
+        claims["jti"],
+        float(claims["iat"]),
+        float(claims["exp"]),
+        claims,  # decode() built this dict for us alone
     )
+
+
+_ONLY_STR = frozenset({str})

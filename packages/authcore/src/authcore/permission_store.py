@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ConfigError
@@ -42,12 +43,21 @@ CREATE TABLE IF NOT EXISTS UserGroup_has_Permission (
 
 
 class SQLPermissionStore:
-    """Permissions from py-ispyb's tables in an SQLite database (standard library ``sqlite3``)."""
+    """Permissions from py-ispyb's tables in an SQLite database (standard library ``sqlite3``).
+
+    A file gets one connection per thread; ``":memory:"`` is one database per connection,
+    so it gets exactly one, shared by every thread under a lock.
+    """
+
+    #: Queries do I/O: :meth:`AuthManager.alogin <authcore.AuthManager.alogin>` then uses a thread.
+    blocking: bool = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
         self._has_person_tables: bool | None = None
+        self._memory_lock = threading.RLock()
+        self._memory: sqlite3.Connection | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SQLPermissionStore:
@@ -61,25 +71,48 @@ class SQLPermissionStore:
             raise ConfigError("permissions.store: the sqlite URL names no file")
         return cls(path)
 
+    def _open(self) -> sqlite3.Connection:
+        try:
+            # check_same_thread=False only matters for the shared ":memory:" connection,
+            # which is used under _memory_lock; file connections never leave their thread.
+            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"permissions.store: cannot open {self.path!r}: {exc}") from None
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
     def _connection(self) -> sqlite3.Connection:
+        """This thread's connection to a file; the one shared connection of ``":memory:"``."""
+        if self.path == ":memory:":
+            # A connection per thread would give each thread its own, empty, database.
+            with self._memory_lock:
+                if self._memory is None:
+                    self._memory = self._open()
+                return self._memory
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=10)
-            except sqlite3.Error as exc:
-                raise ConfigError(f"permissions.store: cannot open {self.path!r}: {exc}") from None
-            conn.execute("PRAGMA foreign_keys = ON")
+            conn = self._open()
             self._local.conn = conn
         return conn
 
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation; the shared ``":memory:"`` one is held under a lock."""
+        conn = self._connection()
+        if conn is self._memory:
+            with self._memory_lock:
+                yield conn
+        else:
+            yield conn
+
     def create_schema(self) -> None:
         """Create the three tables if they do not exist."""
-        with self._connection() as conn:
+        with self._using() as conn, conn:
             conn.executescript(SCHEMA)
 
     def grant(self, group: str, permissions: Iterable[str]) -> None:
         """Give *group* the *permissions*, creating the rows as needed (for setup and tests)."""
-        with self._connection() as conn:
+        with self._using() as conn, conn:
             conn.execute("INSERT OR IGNORE INTO UserGroup (name) VALUES (?)", (group,))
             for permission in permissions:
                 conn.execute("INSERT OR IGNORE INTO Permission (type) VALUES (?)", (permission,))
@@ -96,27 +129,28 @@ class SQLPermissionStore:
         if not names:
             return set()
         marks = ",".join("?" * len(names))
-        rows = self._connection().execute(
-            "SELECT DISTINCT p.type FROM Permission p "
-            "JOIN UserGroup_has_Permission gp ON gp.permissionId = p.permissionId "
-            f"JOIN UserGroup g ON g.userGroupId = gp.userGroupId WHERE g.name IN ({marks})",
-            names,
-        )
+        with self._using() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT p.type FROM Permission p "
+                "JOIN UserGroup_has_Permission gp ON gp.permissionId = p.permissionId "
+                f"JOIN UserGroup g ON g.userGroupId = gp.userGroupId WHERE g.name IN ({marks})",
+                names,
+            ).fetchall()
         return {row[0] for row in rows}
 
     def groups_of_person(self, login: str) -> set[str]:
         """Groups linked to the ``Person`` with this login, if the database has py-ispyb's Person tables."""
-        conn = self._connection()
-        if self._has_person_tables is None:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            self._has_person_tables = {"Person", "UserGroup_has_Person"} <= tables
-        if not self._has_person_tables:
-            return set()
-        rows = conn.execute(
-            "SELECT g.name FROM UserGroup g JOIN UserGroup_has_Person gp ON gp.userGroupId = g.userGroupId "
-            "JOIN Person p ON p.personId = gp.personId WHERE p.login = ?",
-            (login,),
-        )
+        with self._using() as conn:
+            if self._has_person_tables is None:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                self._has_person_tables = {"Person", "UserGroup_has_Person"} <= tables
+            if not self._has_person_tables:
+                return set()
+            rows = conn.execute(
+                "SELECT g.name FROM UserGroup g JOIN UserGroup_has_Person gp ON gp.userGroupId = g.userGroupId "
+                "JOIN Person p ON p.personId = gp.personId WHERE p.login = ?",
+                (login,),
+            ).fetchall()
         return {row[0] for row in rows}
 
     @hookimpl

@@ -165,10 +165,11 @@ class ProviderRegistry:
         self._pm = plugin_manager
         self._classes: dict[str, type[Provider]] = {}
 
-    def _register(self, cls: type[Provider]) -> None:
+    @staticmethod
+    def _check_class(cls: Any) -> type[Provider]:
         if not (isinstance(cls, type) and issubclass(cls, Provider)):
             raise ConfigError(f"{cls!r} registered as a provider is not a subclass of authcore.Provider")
-        self._classes.setdefault(cls.type, cls)
+        return cls
 
     def get(self, type_name: str) -> type[Provider]:
         """The provider class for *type_name*, importing its package the first time."""
@@ -196,15 +197,25 @@ class ProviderRegistry:
         return cls
 
     def _add_plugin(self, plugin: Any, name: str) -> None:
+        # Only a class whose ``type`` is this entry point's name is taken, and only under that
+        # name: the entry-point name is the type a distribution owns. Otherwise a package
+        # installed for type "evil" could register a class of type "ldap" and, loaded first,
+        # take the place of the real LDAP provider for every later configuration entry.
         if isinstance(plugin, type) and issubclass(plugin, Provider):
-            self._register(plugin)  # an entry point may name the class directly
-            return
-        if self._pm.is_registered(plugin):
-            return
-        self._pm.register(plugin, name=f"provider:{name}")
-        impls = [impl for impl in self._pm.hook.authcore_register_providers.get_hookimpls() if impl.plugin is plugin]
-        for impl in impls:
-            impl.function(register=self._register)
+            offered: list[type[Provider]] = [plugin]  # an entry point may name the class directly
+        else:
+            if not self._pm.is_registered(plugin):
+                self._pm.register(plugin, name=f"provider:{name}")
+            # Asked again for each entry point of a module that serves several types.
+            offered = []
+            impls = self._pm.hook.authcore_register_providers.get_hookimpls()
+            for impl in impls:
+                if impl.plugin is plugin:
+                    impl.function(register=lambda cls: offered.append(self._check_class(cls)))
+        for cls in offered:
+            if cls.type == name:
+                self._classes.setdefault(name, cls)
+                return
 
     def types(self) -> Iterable[str]:
         """Types loaded so far."""

@@ -146,6 +146,14 @@ class SessionStore(Protocol):
         """The session *session_id* (revoked and expired ones included until purged), or ``None``."""
         ...
 
+    def peek(self, session_id: str) -> SessionRecord | None:
+        """Like :meth:`get`, but the record's ``identity`` is left empty.
+
+        What checking an access token needs (revoked? expired?), without the cost of
+        reading and decoding the identity snapshot: it is on every uncached verification.
+        """
+        ...
+
     def rotate(self, old_hash: bytes, new_hash: bytes, *, now: float, idle_timeout: float) -> SessionRecord:
         """Atomically replace the session's current hash *old_hash* with *new_hash*.
 
@@ -234,6 +242,11 @@ class MemorySessionStore:
         if stored is None:
             return None
         return _with_identity(stored.record, stored.identity_json)
+
+    def peek(self, session_id: str) -> SessionRecord | None:
+        """The session without its identity (see :meth:`SessionStore.peek`)."""
+        stored = self._sessions.get(session_id)
+        return None if stored is None else stored.record  # kept without identity, replaced whole on change
 
     def rotate(self, old_hash: bytes, new_hash: bytes, *, now: float, idle_timeout: float) -> SessionRecord:
         """Compare-and-swap the refresh hash (see :meth:`SessionStore.rotate`)."""
@@ -363,6 +376,8 @@ _SCHEMA: Final = (
 _COLUMNS: Final = (
     "session_id, login, provider, identity, created_at, last_used_at, idle_expires_at, absolute_expires_at, revoked"
 )
+#: The same columns with the identity snapshot replaced by an empty JSON object (peek()).
+_PEEK_COLUMNS: Final = _COLUMNS.replace("identity", "'{}'")
 _DEAD: Final = "revoked = 1 OR idle_expires_at <= :now OR absolute_expires_at <= :now"
 #: How long a writer waits for another connection's (or process's) transaction to finish.
 _BUSY_TIMEOUT_SECONDS: Final = 10.0
@@ -552,6 +567,15 @@ class SQLiteSessionStore:
             ).fetchone()
         return None if row is None else _row_to_record(row)
 
+    def peek(self, session_id: str) -> SessionRecord | None:
+        """The session without its identity (see :meth:`SessionStore.peek`)."""
+        with self._connection() as connection:
+            row = connection.execute(
+                f"SELECT {_PEEK_COLUMNS} FROM authcore_sessions WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+        return None if row is None else _row_to_record(row)
+
     def rotate(self, old_hash: bytes, new_hash: bytes, *, now: float, idle_timeout: float) -> SessionRecord:
         """Compare-and-swap the refresh hash (see :meth:`SessionStore.rotate`)."""
         _check_hash(new_hash)
@@ -738,7 +762,7 @@ class Sessions:
 
     def is_active(self, session_id: str, *, now: float | None = None) -> bool:
         """Whether *session_id* names a session that is not revoked and not expired."""
-        record = self.store.get(session_id)
+        record = self.store.peek(session_id)
         return record is not None and record.active(time.time() if now is None else now)
 
     def revoke(self, session_id: str) -> bool:
@@ -748,3 +772,7 @@ class Sessions:
     def get(self, session_id: str) -> SessionRecord | None:
         """The session *session_id*, or ``None``."""
         return self.store.get(session_id)
+
+    def peek(self, session_id: str) -> SessionRecord | None:
+        """The session *session_id* without its identity (cheaper), or ``None``."""
+        return self.store.peek(session_id)

@@ -340,6 +340,32 @@ class TokenService:
             _fail("token issued in the future")
         return claims
 
+    def owns(self, token: object) -> bool:
+        """Whether *token* is provably ours: our exact header, or a valid signature by one of our keys.
+
+        For a token :meth:`decode` refused: the refusal of one of ours is final, and
+        :meth:`AuthManager.verify <authcore.AuthManager.verify>` must not hand it to an
+        identity provider's ``verify_bearer``, which might accept what our rules refused
+        (not valid yet, wrong audience, bad claims). Only called on that rare failure path.
+        """
+        try:
+            if type(token) is not str or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+                return False
+            parts = token.split(".")
+            if len(parts) != 3:
+                return False
+            header_seg, payload_seg, signature_seg = parts
+            if header_seg == self._header_segment:
+                return True
+            candidates = self._headers.get(header_seg)
+            if candidates is None:
+                candidates = self._parse_header(header_seg)
+            signature = _b64url_decode(signature_seg)
+            signing_input = f"{header_seg}.{payload_seg}".encode("ascii")
+            return any(key.verify(signature, signing_input) for key in candidates)
+        except Exception:  # unparsable: not provably ours
+            return False
+
     def _parse_header(self, segment: str) -> tuple[_Key, ...]:
         """Decode and validate a header we have not seen; return the keys it may be verified with."""
         try:
@@ -385,7 +411,7 @@ class TokenCache:
     switches the cache off.
     """
 
-    __slots__ = ("_by_session", "_entries", "_lock", "_max")
+    __slots__ = ("_by_session", "_entries", "_generation", "_lock", "_max")
 
     def __init__(self, max_entries: int) -> None:
         if max_entries < 0:
@@ -396,6 +422,10 @@ class TokenCache:
         self._entries: OrderedDict[str, tuple[VerifiedToken, float, str]] = OrderedDict()
         self._by_session: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        # Bumped by every drop_session()/clear(). A verifier reads it *before* it checks the
+        # session and passes it to put(): if a logout ran in between, the put is skipped, so
+        # an entry checked against a live session can never land after that session's drop.
+        self._generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -416,12 +446,23 @@ class TokenCache:
                 self._remove(token, current[2])
         return None
 
-    def put(self, token: str, value: VerifiedToken, deadline: float) -> None:
-        """Remember *value* for *token* until *deadline* (``min(exp, other limits)``); evict the oldest when full."""
+    @property
+    def generation(self) -> int:
+        """Read before checking a session; pass to :meth:`put` (see there)."""
+        return self._generation
+
+    def put(self, token: str, value: VerifiedToken, deadline: float, generation: int | None = None) -> None:
+        """Remember *value* for *token* until *deadline* (``min(exp, other limits)``); evict the oldest when full.
+
+        With *generation* (:attr:`generation` read before the session was checked), nothing
+        is stored if a session was dropped since: that drop may have been this token's logout.
+        """
         if self._max == 0:
             return
         session_id = value.session_id
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return
             previous = self._entries.get(token)
             if previous is not None:
                 self._remove(token, previous[2])
@@ -434,12 +475,14 @@ class TokenCache:
     def drop_session(self, session_id: str) -> None:
         """Forget every cached token of *session_id* (logout, revocation)."""
         with self._lock:
+            self._generation += 1
             for token in self._by_session.pop(session_id, ()):
                 self._entries.pop(token, None)
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
+            self._generation += 1
             self._entries.clear()
             self._by_session.clear()
 

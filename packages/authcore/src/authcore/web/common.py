@@ -32,9 +32,10 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -66,6 +67,7 @@ __all__ = [
     "Throttle",
     "StateSigner",
     "bearer_token",
+    "single_header",
     "error_response",
     "validation_problems",
     "parse_json",
@@ -210,6 +212,17 @@ def bearer_token(header: str | None) -> str | None:
     if not _B64TOKEN.fullmatch(token):
         raise InvalidToken("malformed bearer token")
     return token
+
+
+def single_header(values: Sequence[str]) -> str | None:
+    """The one value of a header that must not repeat (``Authorization``); ``None`` when absent.
+
+    Several ``Authorization`` headers are ambiguous credentials (RFC 9110 does not allow the
+    field to repeat): frameworks silently pick the first, a proxy may pick another, so refuse.
+    """
+    if len(values) > 1:
+        raise InvalidToken("more than one Authorization header")
+    return values[0] if values else None
 
 
 def www_authenticate(exc: AuthError | None = None, realm: str = "authcore") -> str:
@@ -376,7 +389,11 @@ class Throttle:
     def _keys(login: str | None, address: str | None) -> list[tuple[str, str]]:
         keys = []
         if login:
-            keys.append(("login", "l:" + hashlib.sha256(login.encode("utf-8", "replace")).hexdigest()[:32]))
+            # Normalized: many directories (LDAP, Keycloak) match logins case-insensitively and
+            # ignore surrounding blanks, so "Eve", "EVE " and "eve" must share one counter, or
+            # each spelling would get its own max_per_login attempts.
+            normalized = login.strip().casefold()
+            keys.append(("login", "l:" + hashlib.sha256(normalized.encode("utf-8", "replace")).hexdigest()[:32]))
         if address:
             keys.append(("address", "a:" + address[:64]))
         return keys
@@ -498,6 +515,17 @@ class WebSettings:
             raise ConfigError("CORS: '*' cannot be combined with credentials; list the origins")
         if self.query_token is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", self.query_token):
             raise ConfigError("query_token must be a parameter name")
+
+    def cookie_secure(self, host: str | None) -> bool:
+        """Whether cookies set for a request to *host* carry ``Secure``.
+
+        With ``public_url`` its host decides, not the request's ``Host``: behind a reverse proxy
+        that forwards to ``127.0.0.1`` (nginx's default ``Host: $proxy_host``) the request looks
+        like loopback although the browser is on the public HTTPS site.
+        """
+        if self.cookies.secure is None and self.public_url is not None:
+            return self.cookies.secure_for(urlsplit(self.public_url).netloc)
+        return self.cookies.secure_for(host)
 
     def path(self, suffix: str) -> str:
         """``prefix + suffix``."""

@@ -22,6 +22,8 @@ is checked in-line. User management runs in a worker thread as well.
 from __future__ import annotations
 
 import hmac
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +56,7 @@ from .common import (
     new_csrf_token,
     parse_json,
     safe_next,
+    single_header,
 )
 
 __all__ = ["FastAPIAuth", "Permissions", "auth_error_handler", "json_error"]
@@ -94,7 +97,8 @@ def _http_error(exc: AuthError) -> HTTPException:
 
 async def _read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+    # isascii(): str.isdigit() accepts digits int() refuses; the header is latin-1 decoded.
+    if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_BODY_BYTES):
         raise PayloadTooLarge()
     chunks: list[bytes] = []
     size = 0
@@ -143,6 +147,9 @@ class FastAPIAuth:
         self.manager = manager
         self.settings = settings
         self.signer = StateSigner(settings.state_key)
+        # SSO states already redeemed (state -> forget after), so a state cookie works once:
+        # the signature alone keeps it valid for sso_state_ttl. Per process and bounded.
+        self._used_states: OrderedDict[str, float] = OrderedDict()
         self.update_user: Callable[..., Awaitable[Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]]] = (
             self._make_update_user()
         )
@@ -171,7 +178,7 @@ class FastAPIAuth:
     def token_from(self, connection: HTTPConnection) -> tuple[str | None, bool]:
         """``(token, from_cookie)``: the bearer header, else the session cookie (``cookie_auth``),
         else the configured query parameter. Malformed headers raise :class:`InvalidToken`."""
-        token = bearer_token(connection.headers.get("authorization"))
+        token = bearer_token(single_header(connection.headers.getlist("authorization")))
         if token is not None:
             return token, False
         settings = self.settings
@@ -293,7 +300,7 @@ class FastAPIAuth:
     def set_session_cookies(self, response: Response, request: HTTPConnection, result: LoginResult) -> str:
         """Put a login's tokens in ``HttpOnly`` cookies (and a fresh CSRF cookie); return the CSRF token."""
         cookies = self.settings.cookies
-        secure = cookies.secure_for(request.url.hostname)
+        secure = self.settings.cookie_secure(request.url.hostname)
         lifetime = int(self.manager.config.sessions.idle_timeout)
         common: dict[str, Any] = {"secure": secure, "samesite": cookies.samesite, "path": cookies.path}
         response.set_cookie(cookies.access, result.access_token, max_age=lifetime, httponly=True, **common)
@@ -302,10 +309,39 @@ class FastAPIAuth:
         response.set_cookie(cookies.csrf, csrf, max_age=lifetime, httponly=False, **common)
         return csrf
 
+    async def end_cookie_session(self, request: HTTPConnection) -> VerifiedToken | None:
+        """End the session held in the request's cookies; return its user, ``None`` if none was live.
+
+        The access cookie is tried first; when its token has expired (``access_ttl`` is much
+        shorter than the cookie's idle lifetime) or is garbage, the refresh cookie is traded
+        for a fresh access token that is then logged out, so the server-side session (and the
+        refresh token someone may have copied) always ends. The caller checks CSRF.
+        """
+        manager = self.manager
+        cookies = self.settings.cookies
+        access = request.cookies.get(cookies.access)
+        if access:
+            try:
+                user = await manager.averify(access)
+                await manager.alogout(access)
+                return user
+            except AuthError:
+                pass
+        refresh = request.cookies.get(cookies.refresh)
+        if refresh:
+            try:
+                result = await manager.arefresh(refresh)
+                user = await manager.averify(result.access_token)
+                await manager.alogout(result.access_token)
+                return user
+            except AuthError:
+                pass
+        return None
+
     def clear_session_cookies(self, response: Response, request: HTTPConnection) -> None:
         """Delete the session cookies."""
         cookies = self.settings.cookies
-        secure = cookies.secure_for(request.url.hostname)
+        secure = self.settings.cookie_secure(request.url.hostname)
         for name in (cookies.access, cookies.refresh, cookies.csrf):
             response.delete_cookie(
                 name, path=cookies.path, secure=secure, httponly=name != cookies.csrf, samesite=cookies.samesite
@@ -387,13 +423,27 @@ class FastAPIAuth:
         @router.post(path("/auth/logout"), tags=["auth"], status_code=204)
         async def logout(request: Request) -> Response:
             """End the caller's session: its refresh token and every access token die with it."""
+            cookies = settings.cookies
+            cookie_session = (
+                settings.cookie_auth
+                and "authorization" not in request.headers
+                and bool(request.cookies.get(cookies.access) or request.cookies.get(cookies.refresh))
+            )
             try:
-                token, from_cookie = self.token_from(request)
-                if token is None:
-                    raise InvalidCredentials("authentication required")
-                if from_cookie and not self._csrf_ok(request):
-                    raise Forbidden("CSRF token missing or wrong")
-                await manager.alogout(token)
+                if cookie_session:
+                    if not self._csrf_ok(request):
+                        raise Forbidden("CSRF token missing or wrong")
+                    # The access cookie outlives its token (idle timeout vs. access_ttl): end the
+                    # session through the refresh cookie as well, never leave it running.
+                    if await self.end_cookie_session(request) is None:
+                        refused = json_error(InvalidToken("session ended"))
+                        self.clear_session_cookies(refused, request)
+                        return refused
+                else:
+                    token, _from_cookie = self.token_from(request)
+                    if token is None:
+                        raise InvalidCredentials("authentication required")
+                    await manager.alogout(token)
             except AuthError as exc:
                 return json_error(exc)
             response = Response(status_code=204)
@@ -544,7 +594,7 @@ class FastAPIAuth:
             self.signer.dumps(state, ttl),
             max_age=int(ttl),
             httponly=True,
-            secure=cookies.secure_for(request.url.hostname),
+            secure=self.settings.cookie_secure(request.url.hostname),
             samesite="lax",  # must come back on the identity provider's top-level redirect
             path=self._sso_cookie_path(),
         )
@@ -555,10 +605,27 @@ class FastAPIAuth:
         response.delete_cookie(
             cookies.sso,
             path=self._sso_cookie_path(),
-            secure=cookies.secure_for(request.url.hostname),
+            secure=self.settings.cookie_secure(request.url.hostname),
             httponly=True,
             samesite="lax",
         )
+
+    def _redeem_state(self, state: str) -> None:
+        """Mark an SSO *state* as used; :class:`InvalidToken` if it was used before.
+
+        No await between the check and the insert: atomic on the event loop. Entries are kept
+        for ``sso_state_ttl`` (after that the signed cookie has expired anyway); at most
+        10,000 are kept, the oldest (closest to expiry) going first.
+        """
+        now = time.time()
+        used = self._used_states
+        while used and next(iter(used.values())) < now:
+            used.popitem(last=False)
+        if state in used:
+            raise InvalidToken("single sign-on: state already used")
+        used[state] = now + self.settings.sso_state_ttl
+        while len(used) > 10_000:
+            used.popitem(last=False)
 
     async def _sso_callback(self, request: Request, name: str) -> Response:
         self._sso(name)
@@ -571,6 +638,7 @@ class FastAPIAuth:
         pending = self.signer.loads(request.cookies.get(self.settings.cookies.sso))
         if pending.get("p") != name or not hmac.compare_digest(str(pending.get("s", "")).encode(), state.encode()):
             raise InvalidToken("single sign-on: state mismatch")
+        self._redeem_state(state)
         result = await self.manager.alogin(
             name, code=code, redirect_uri=pending["r"], code_verifier=pending["v"], nonce=pending["n"]
         )

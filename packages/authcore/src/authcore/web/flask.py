@@ -47,6 +47,7 @@ from .common import (
     CSRF_HEADER,
     MAX_BODY_BYTES,
     SAFE_METHODS,
+    BadRequest,
     LoginBody,
     PayloadTooLarge,
     RefreshBody,
@@ -58,6 +59,7 @@ from .common import (
     me_payload,
     new_csrf_token,
     parse_json,
+    single_header,
 )
 
 __all__ = ["FlaskAuth", "SESSION_KEY"]
@@ -75,8 +77,8 @@ class _SessionInterface(SecureCookieSessionInterface):
         self._auth = auth
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        """``Secure`` per request (see :meth:`CookieSettings.secure_for`)."""
-        return self._auth.settings.cookies.secure_for(request.host)
+        """``Secure`` per request (see :meth:`WebSettings.cookie_secure`)."""
+        return self._auth.settings.cookie_secure(request.host)
 
 
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -158,7 +160,7 @@ class FlaskAuth:
 
     def authenticate(self) -> VerifiedToken:
         """Verify the caller of the current request: bearer header, else the session cookie."""
-        token = bearer_token(request.headers.get("Authorization"))
+        token = bearer_token(single_header(request.headers.getlist("Authorization")))
         if token is None and self.settings.query_token is not None:
             value = request.args.get(self.settings.query_token)
             token = bearer_token("Bearer " + value) if value else None
@@ -243,6 +245,11 @@ class FlaskAuth:
     # ----------------------------------------------------------------- blueprint
 
     def _login(self) -> Response:
+        if self.cookie_sessions and not request.is_json:
+            # This login starts a cookie session: a cross-site <form> (text/plain, urlencoded,
+            # multipart: no CORS preflight) must not be able to log a browser into an account
+            # the attacker chose (login CSRF). application/json cannot be sent cross-site freely.
+            raise BadRequest("the body must be JSON (Content-Type: application/json)", status_code=415)
         body = parse_json(_read_body(), LoginBody)
         address = request.remote_addr
         throttle = self.settings.throttle
@@ -288,13 +295,19 @@ class FlaskAuth:
         )
 
     def _logout(self) -> Response:
-        token = bearer_token(request.headers.get("Authorization"))
+        token = bearer_token(single_header(request.headers.getlist("Authorization")))
         if token is None and self.cookie_sessions:
             data = self._session_data()
             if not csrf_matches(data["c"], request.headers.get(CSRF_HEADER)):
                 raise Forbidden("CSRF token missing or wrong")
-            token = data["a"]
             session.pop(SESSION_KEY, None)
+            try:
+                self.manager.logout(data["a"])
+            except AuthError:
+                # The access token expires (access_ttl) long before the session: end the
+                # session through its refresh token instead of answering 401 and leaving it alive.
+                self.manager.logout(self.manager.refresh(data["r"]).access_token)
+            return Response(status=204)
         if token is None:
             raise InvalidCredentials("authentication required")
         self.manager.logout(token)

@@ -256,7 +256,7 @@ class _Page:
                 cookies.csrf,
                 csrf,
                 httponly=False,
-                secure=cookies.secure_for(request.url.hostname),
+                secure=self.auth.settings.cookie_secure(request.url.hostname),
                 samesite=cookies.samesite,
                 path=cookies.path,
             )
@@ -322,15 +322,15 @@ class _Page:
         if not self._csrf_ok(request, form):
             return self._page(request, 403, user=None, error="The form expired; please try again.")
         target = "/?signed_out=1"
-        access = request.cookies.get(self.auth.settings.cookies.access)
-        if access:
+        # Also when the access cookie has expired: the refresh cookie ends the session then
+        # (checking the access cookie alone left the server-side session running).
+        user = await self.auth.end_cookie_session(request)
+        if user is not None:
             try:
-                user = await self.auth.manager.averify(access)
-                await self.auth.manager.alogout(access)
                 back = f"{request.url.scheme}://{request.url.netloc}/?signed_out=1"
                 target = await self.auth.sso_logout_url(user, back) or target
             except AuthError:
-                pass  # already signed out: clear the cookies all the same
+                pass  # no single sign-out: clear the cookies all the same
         response = RedirectResponse(target, status_code=303)
         self.auth.clear_session_cookies(response, request)
         return response

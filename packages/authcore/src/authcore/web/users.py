@@ -81,7 +81,8 @@ def _int(query: Mapping[str, str], name: str, default: int, maximum: int) -> int
     raw = query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 9:
+    # isascii(): str.isdigit() is also true for superscripts ("²") that int() refuses (a 500).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise BadRequest(f"{name} must be a non-negative integer")
     return min(int(raw), maximum)
 
