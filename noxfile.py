@@ -6,7 +6,12 @@
     nox -s build                 # wheels + sdists of every package into dist/, metadata checked
     nox -s lint typecheck        # ruff check + ruff format --check; mypy (strict for authcore)
     nox -s bench                 # benchmarks/run.py against the built wheels; fails on a missed target
+    nox -s bench -- --write-docs # the same, and rewrite the tracked docs/benchmarks.md from the results
     nox -s demo                  # authcore login / token verify / logout with the dummy provider
+    nox -s demo -- --keep-running [--port N]   # leave the service up (port 8000 unless --port)
+
+``nox -s bench`` keeps its results out of git: JSON in benchmarks/results/ and the table it
+would write in test-artifacts/benchmarks.md; only ``--write-docs`` touches docs/benchmarks.md.
 
 Everything that installs our packages installs the *wheels built from this checkout, by
 path*: the package index holds an unrelated, older distribution called ``authcore``
@@ -15,6 +20,7 @@ path*: the package index holds an unrelated, older distribution called ``authcor
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -292,7 +298,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run benchmarks/run.py against the installed wheels; fails when a target is missed."""
+    """Run benchmarks/run.py against the installed wheels; fails when a target is missed.
+
+    Results go to benchmarks/results/*.json and test-artifacts/benchmarks.md (both untracked);
+    ``nox -s bench -- --write-docs`` also rewrites the tracked docs/benchmarks.md. Other
+    arguments after ``--`` go to benchmarks/run.py (``--quick``, script names).
+    """
     wheelhouse = _install_wheels(session, "httpx", "PyJWT")  # bench_web's ASGI client; bench_verify's reference
     session.install("--find-links", str(wheelhouse), f"{_wheel_for(wheelhouse, PACKAGES / CORE)}[server]")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs, env={"PYTHONPATH": None})
@@ -304,7 +315,9 @@ def demo(session: nox.Session) -> None:
 
     ``nox -s demo -- --keep-running`` leaves the service up on http://127.0.0.1:8000/ so a
     person can open the login page (test / Admin) in a browser; Ctrl-C stops it.
+    ``--port N`` picks the port (default: 8000 with ``--keep-running``, else any free port).
     """
+    keep_running, port = _demo_options(session)
     wheelhouse = _install_wheels(session, only=[CORE, "auth-dummy"])
     session.install("--find-links", str(wheelhouse), f"{_wheel_for(wheelhouse, PACKAGES / CORE)}[server]")
     workdir = Path(session.create_tmp()).resolve() / "demo"
@@ -349,7 +362,7 @@ def demo(session: nox.Session) -> None:
             session.error(f"{title}: exit code {proc.returncode}, expected {expect}")
         return proc.stdout
 
-    _demo_service(session, authcore, env, keep_running="--keep-running" in session.posargs)
+    _demo_service(session, authcore, env, keep_running=keep_running, port=port)
 
     print(f"\nconfiguration {config}:\n{config.read_text()}", flush=True)
     step("installed providers", ["providers"])
@@ -370,16 +383,39 @@ def demo(session: nox.Session) -> None:
     print(f"\ndemo finished: login -> verify -> logout -> verify refused (state in {workdir})", flush=True)
 
 
-def _demo_service(session: nox.Session, authcore: str, env: dict[str, str], *, keep_running: bool) -> None:
-    """Start `authcore serve` with no configuration, log in over HTTP and check the token."""
+def _demo_options(session: nox.Session) -> tuple[bool, int | None]:
+    """``--keep-running`` and ``--port N`` (or ``--port=N``) from the arguments after ``--``."""
+    parser = argparse.ArgumentParser(prog="nox -s demo --", add_help=False, exit_on_error=False)
+    parser.add_argument("--keep-running", action="store_true")
+    parser.add_argument("--port", type=int, default=None)
+    try:
+        options, unknown = parser.parse_known_args(session.posargs)
+    except argparse.ArgumentError as exc:
+        session.error(f"nox -s demo: {exc}")
+    if unknown:
+        session.error(f"nox -s demo: unknown arguments {unknown}; it takes --keep-running and --port N")
+    if options.port is not None and not 1 <= options.port <= 65535:
+        session.error(f"nox -s demo: --port {options.port} is not a TCP port (1-65535)")
+    return options.keep_running, options.port
+
+
+def _demo_service(
+    session: nox.Session, authcore: str, env: dict[str, str], *, keep_running: bool, port: int | None
+) -> None:
+    """Start `authcore serve` with no configuration, log in over HTTP and check the token.
+
+    The port is *port*; without one, 8000 when the service is kept running (a stable address
+    for a person), else any free port, so the demo never clashes with a running service.
+    """
     import socket
     import time
     import urllib.error
     import urllib.request
 
-    port = 8000
-    if not keep_running:
-        with socket.socket() as probe:  # any free port, so the demo never clashes with a running service
+    if port is None and keep_running:
+        port = 8000
+    if port is None:
+        with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"

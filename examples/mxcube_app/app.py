@@ -4,7 +4,7 @@ The front-end logs in (``POST /mxcube/api/v0.1/auth/login``), keeps the session 
 calls ``/mxcube/api/v0.1/auth/refresh_session`` every 9 s while the tab is open, which pushes
 the idle expiry back (``PERMANENT_SESSION_LIFETIME`` = the idle timeout).
 
-    MXCUBE_SECRET_KEY=... flask --app app run        # or: python app.py
+    MXCUBE_SECRET_KEY=... flask --app app run --port 8081   # or: python app.py
 """
 
 from __future__ import annotations
