@@ -11,6 +11,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, fiel
 
 from authcore import ProviderConfig
 
+from .filters import compile_filter
+
 __all__ = ["LdapConfig", "AttributeMap", "DEFAULT_ATTRIBUTES", "DEFAULT_USER_FILTERS", "DEFAULT_GROUP_FILTERS"]
 
 Directory = Literal["openldap", "active_directory"]
@@ -47,6 +49,10 @@ DEFAULT_GROUP_FILTERS: dict[str, str] = {
     "active_directory": "(member={dn})",
 }
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+")
+
+
+def _scheme(uri: str) -> str:
+    return urlsplit(uri).scheme.lower()
 
 
 class AttributeMap(BaseModel):
@@ -95,8 +101,9 @@ class LdapConfig(ProviderConfig):
     tls_verify_fields: ClassVar[tuple[str, ...]] = ("tls_verify",)
 
     uri: tuple[str, ...] = Field(validation_alias=AliasChoices("uri", "LDAP_URI", "urls", "server_uri"))
-    """Server URIs (``ldap://`` or ``ldaps://``), tried in order; a list, or one string with several URIs
-    separated by spaces or commas. py-ispyb: ``LDAP_URI``."""
+    """Server URIs (``ldap://``, ``ldaps://``, or ``ldapi://`` with the percent-encoded socket path),
+    tried in order; a list, or one string with several URIs separated by spaces or commas.
+    py-ispyb: ``LDAP_URI``."""
     base_dn: str = Field(validation_alias=AliasChoices("base_dn", "LDAP_BASE_INTERNAL", "user_base_dn"))
     """Where users are searched (subtree). py-ispyb: ``LDAP_BASE_INTERNAL``."""
     group_base_dn: str | None = Field(
@@ -131,6 +138,11 @@ class LdapConfig(ProviderConfig):
     """The group attribute that names a group (the name the permission mapping uses)."""
     read_member_of: bool = True
     """Take groups also from the user's ``memberOf`` values (the name is the first RDN's value)."""
+    member_of_only: bool = False
+    """Take groups from ``memberOf`` alone and send no group search: one request fewer per login.
+    Right only when ``memberOf`` lists every group that counts (Active Directory; OpenLDAP's memberof
+    overlay with ``groupOfNames`` groups only): ``posixGroup`` (``memberUid``) and, unless configured,
+    ``groupOfUniqueNames`` memberships are not in it. Values outside ``group_base_dn`` (if set) are ignored."""
     nested_groups: bool = False
     """Follow groups that are members of groups (``member``/``uniqueMember`` = group DN)."""
     nested_groups_max_depth: int = Field(default=3, ge=1, le=20)
@@ -138,6 +150,10 @@ class LdapConfig(ProviderConfig):
 
     start_tls: bool = False
     """Upgrade ``ldap://`` connections with StartTLS before anything else is sent."""
+    allow_plaintext: bool = False
+    """I accept that passwords cross the network in clear text: lets ``production: true`` use ``ldap://``
+    URIs without ``start_tls``. Without it they are refused in production (``ldaps://``, StartTLS and
+    ``ldapi://``, a local socket, are always accepted)."""
     tls_verify: bool = True
     """Verify the server certificate and host name (``ldaps://`` and StartTLS). Refused ``false`` in production."""
     ca_file: Path | None = None
@@ -181,8 +197,14 @@ class LdapConfig(ProviderConfig):
             raise ValueError("at least one server URI")
         for uri in value:
             parts = urlsplit(uri)
+            if parts.scheme.lower() == "ldapi":
+                if not parts.netloc.lower().startswith("%2f") or parts.path not in ("", "/"):
+                    raise ValueError(
+                        "ldapi:// URIs name the socket's absolute path, percent-encoded (ldapi://%2Frun%2Fldapi)"
+                    )
+                continue
             if parts.scheme.lower() not in ("ldap", "ldaps") or not parts.hostname:
-                raise ValueError("server URIs look like ldap://host[:port] or ldaps://host[:port]")
+                raise ValueError("server URIs look like ldap://host[:port], ldaps://host[:port] or ldapi://%2Fpath")
             if parts.path not in ("", "/"):
                 raise ValueError("server URIs carry no DN or query (ldap://host:port)")
             _ = parts.port  # raises for a bad port
@@ -213,6 +235,15 @@ class LdapConfig(ProviderConfig):
             text = getattr(self, name)
             if text is not None and not (text.startswith("(") and text.endswith(")")):
                 raise ValueError(f"{name} is an LDAP filter in parentheses")
+            if text is not None:
+                try:  # placeholders filled with a sample value: a broken filter fails here, not at login
+                    compile_filter(
+                        text.replace("{login_attribute}", "uid").replace("{login}", "x").replace("{dn}", "x")
+                    )
+                except ValueError as exc:
+                    raise ValueError(f"{name} is not a valid LDAP filter: {exc}") from None
+        if self.member_of_only and not self.read_member_of:
+            raise ValueError("member_of_only needs read_member_of")
         if (
             self.directory == "active_directory"
             and self.user_dn_template is None
@@ -220,9 +251,20 @@ class LdapConfig(ProviderConfig):
             and not self.anonymous_search
         ):
             raise ValueError("active_directory needs bind_dn (search then bind) or user_dn_template ({login}@domain)")
-        if self.start_tls and all(u.lower().startswith("ldaps:") for u in self.uri):
-            raise ValueError("start_tls is for ldap:// URIs; ldaps:// is TLS already")
+        if self.start_tls and not any(_scheme(u) == "ldap" for u in self.uri):
+            raise ValueError("start_tls is for ldap:// URIs; ldaps:// is TLS already, ldapi:// a local socket")
         return self
+
+    def production_issues(self) -> list[str]:
+        """The base checks, and ``ldap://`` without StartTLS unless ``allow_plaintext`` accepts the risk."""
+        issues = super().production_issues()
+        plain = [u for u in self.uri if _scheme(u) == "ldap"]
+        if plain and not self.start_tls and not self.allow_plaintext:
+            issues.append(
+                f"uri {', '.join(plain)} sends passwords in clear text (ldap:// without start_tls): use ldaps://, "
+                "start_tls: true, or allow_plaintext: true to accept that passwords cross the network in clear text"
+            )
+        return issues
 
     # ------------------------------------------------------------------ derived
 

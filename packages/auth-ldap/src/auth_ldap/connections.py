@@ -25,7 +25,15 @@ from authcore import ProviderUnavailable
 
 from .config import LdapConfig
 
-__all__ = ["ServerSet", "ConnectionPool", "Pooled", "ServerFailure", "BindFailed", "server_failure"]
+__all__ = [
+    "ServerSet",
+    "ConnectionPool",
+    "Pooled",
+    "ServerFailure",
+    "BindFailed",
+    "server_failure",
+    "failure_reason",
+]
 
 log = logging.getLogger("auth_ldap")
 
@@ -44,7 +52,32 @@ class ServerFailure(Exception):
 
 
 class BindFailed(Exception):
-    """A service account's bind was refused (wrong configured password, say)."""
+    """A service account's bind was refused (wrong configured password, say); *code* is the LDAP result."""
+
+    def __init__(self, reason: str, *, code: int | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def failure_reason(failure: BaseException) -> str:
+    """A short, password-free reason for a health report: ``connection refused``, ``timed out``, …"""
+    if isinstance(failure, BindFailed):
+        if failure.code == 49:
+            return "invalid credentials for the service account"
+        return f"the directory refused the service account's bind (result {failure.code})"
+    text = str(failure)
+    lowered = text.lower()
+    for needle, reason in (
+        ("refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("timeout", "timed out"),
+        ("certificate verify failed", "TLS certificate verification failed"),
+        ("no such file", "no such socket"),
+        ("name or service not known", "unknown host name"),
+    ):
+        if needle in lowered and not lowered.startswith("starttls"):
+            return reason
+    return text[:200]
 
 
 def server_failure(exc: BaseException) -> ServerFailure:
@@ -92,6 +125,8 @@ class ServerSet:
 
     def _make_server(self, uri: str) -> Server:
         parts = urlsplit(uri)
+        if parts.scheme.lower() == "ldapi":  # a local socket: ldap3 reads the path from the URI itself
+            return Server(uri, get_info=NONE, connect_timeout=self.config.connect_timeout)
         use_ssl = parts.scheme.lower() == "ldaps"
         return Server(
             parts.hostname or "",
@@ -156,16 +191,21 @@ class ServerSet:
             sock = conn.socket
             if sock is not None:
                 sock.settimeout(self.config.timeout)  # every later receive waits at most this long
-                # No Nagle: without it the first request after a TLS handshake stalls ~40 ms.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.config.start_tls and not conn.server.ssl and not conn.start_tls(read_server_info=False):
+                if sock.family != socket.AF_UNIX:
+                    # No Nagle: without it the first request after a TLS handshake stalls ~40 ms.
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            start_tls = self.config.start_tls and not conn.server.ssl and not conn.server.ipc
+            if start_tls and not conn.start_tls(read_server_info=False):
                 raise ServerFailure(f"StartTLS refused: {(conn.result or {}).get('description')}")
             if user:
                 ok = conn.bind(read_server_info=False)
                 check_result(conn)
                 if not ok:
-                    description = (conn.result or {}).get("description")
-                    raise BindFailed(f"the directory refused the bind of {user!r}: {description}")
+                    result = conn.result or {}
+                    raise BindFailed(
+                        f"the directory refused the bind of {user!r}: {result.get('description')}",
+                        code=result.get("result"),
+                    )
         except (LDAPCommunicationError, LDAPStartTLSError, LDAPExceptionError, OSError, ssl.SSLError) as exc:
             _close(conn)
             raise server_failure(exc) from None

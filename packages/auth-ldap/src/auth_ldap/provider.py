@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, SIMPLE, SUBTREE, Connection  # type: ignore[import-untyped,unused-ignore]
+from ldap3 import MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, SUBTREE, Connection  # type: ignore[import-untyped,unused-ignore]
 from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped,unused-ignore]
 from ldap3.utils.dn import escape_rdn  # type: ignore[import-untyped,unused-ignore]
 
@@ -32,37 +32,19 @@ from authcore import (
 )
 from authcore.providers import MAX_LOGIN_LENGTH, MAX_PASSWORD_LENGTH
 
+from . import wire
 from .config import LdapConfig
-from .connections import ConnectionPool, ServerFailure, ServerSet, check_result
-from .dn import dn_key, first_rdn_value
+from .connections import BindFailed, ConnectionPool, ServerFailure, ServerSet, check_result, failure_reason
+from .login import LoginFlow, first_value, login_is_canonical, values
 
 __all__ = ["LdapProvider"]
 
-_PLACEHOLDER = re.compile(r"\{(dn|login)\}")
 log = logging.getLogger("auth_ldap")
 
-#: Characters refused in logins for non-DN bind templates (``{login}@example.org``, ``DOMAIN\\{login}``).
-_BIND_NAME_SPECIALS = frozenset('\\,=+<>#;"@/\x00')
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 #: Attributes that ``update_user(attributes=…)`` must not touch.
 _PROTECTED = frozenset({"objectclass", "userpassword", "memberof", "uid", "samaccountname", "unicodepwd"})
 _READ_OPERATIONS = ("list_users", "get_user")
-
-
-def _first(entry: dict[str, Any], name: str) -> str | None:
-    values = entry.get(name)
-    if isinstance(values, list):
-        return str(values[0]) if values else None
-    return str(values) if values not in (None, "") else None
-
-
-def _values(entry: dict[str, Any], name: str) -> list[str]:
-    values = entry.get(name)
-    if values is None:
-        return []
-    if isinstance(values, list):
-        return [str(v) for v in values]
-    return [str(values)]
 
 
 def _entries(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
@@ -128,7 +110,14 @@ class LdapProvider(Provider, UserManagement):
                 *((config.attribute("member_of"),) if config.read_member_of else ()),
             }
         )
-        self._decoy_dn = f"cn=authcore-decoy-{secrets.token_hex(8)},{config.base_dn}"
+        self._flow = LoginFlow(
+            name,
+            config,
+            search_pool=self._search_pool,
+            bind_pool=self._bind_pool,
+            user_attributes=self._user_attrs,
+            decoy_dn=f"cn=authcore-decoy-{secrets.token_hex(8)},{config.base_dn}",
+        )
 
     # ------------------------------------------------------------------ login
 
@@ -154,11 +143,12 @@ class LdapProvider(Provider, UserManagement):
             or not login.isprintable()
         ):
             raise InvalidCredentials()
+        if not login_is_canonical(login):  # " alice" would bind as alice: one account, one spelling
+            raise InvalidCredentials()
         secret = password.encode("utf-8")  # raw bytes: no SASLprep rewriting of what the user typed
         if self.settings.mode == "search":
-            dn, entry = self._search_then_bind(login, secret)
-            return self._identity(dn, entry, login)
-        return self._direct_bind(login, secret)
+            return self._flow.search_then_bind(login, secret)
+        return self._flow.direct_bind(login, secret)
 
     def _find_user(self, conn: Connection, login: str) -> list[tuple[str, dict[str, Any]]]:
         query = self.settings.effective_user_filter.replace("{login}", escape_filter_chars(login))
@@ -169,162 +159,8 @@ class LdapProvider(Provider, UserManagement):
             raise ProviderUnavailable("the directory refused the user search")
         return _entries(conn)
 
-    def _search_then_bind(self, login: str, secret: bytes) -> tuple[str, dict[str, Any]]:
-        assert self._search_pool is not None
-        found = self._search_pool.run(lambda conn: self._find_user(conn, login))
-        if len(found) != 1:
-            if len(found) > 1:
-                log.warning("provider %r: the user filter matches several entries; login refused", self.name)
-            self._bind(self._decoy_dn, secret)  # same work as a real attempt: timing tells nothing
-            raise InvalidCredentials()
-        dn, entry = found[0]
-        locked = self._is_locked(entry)
-        if not self._bind(dn, secret) or locked:
-            raise InvalidCredentials()
-        return dn, entry
-
-    def _bind(self, name: str, secret: bytes) -> bool:
-        """Simple bind as *name* on a pooled bind connection; True when the directory accepts it."""
-
-        def bind(conn: Connection) -> bool:
-            return self._bind_on(conn, name, secret)
-
-        return self._bind_pool.run(bind)
-
-    @staticmethod
-    def _bind_on(conn: Connection, name: str, secret: bytes) -> bool:
-        if not name or not secret:  # never an anonymous or unauthenticated bind
-            raise InvalidCredentials()
-        conn.authentication = SIMPLE
-        conn.user = name
-        conn.password = secret
-        try:
-            ok = bool(conn.bind(read_server_info=False))
-        finally:
-            conn.password = None
-        check_result(conn)
-        code = (conn.result or {}).get("result")
-        if ok and code == 0:
-            return True
-        if code in (49, 50, 53, 48, 32, 34):  # invalidCredentials, insufficientAccess, unwilling, inappropriate…
-            return False
-        raise ServerFailure(f"bind answered {(conn.result or {}).get('description')}")
-
-    def _direct_bind(self, login: str, secret: bytes) -> Identity:
-        template = self.settings.dn_template
-        is_dn = "=" in template.replace("{login}", "")
-        if is_dn:
-            name = template.replace("{login}", escape_rdn(login))
-        else:
-            if any(c in _BIND_NAME_SPECIALS for c in login):
-                self._bind(self._decoy_dn, secret)
-                raise InvalidCredentials()
-            name = template.replace("{login}", login)
-
-        def bind_and_read(conn: Connection) -> Identity | None:
-            if not self._bind_on(conn, name, secret):
-                return None
-            if is_dn:  # read the bound entry: its DN as the server writes it
-                conn.search(name, "(objectClass=*)", BASE, attributes=self._user_attrs)
-                check_result(conn)
-                found = _entries(conn)
-            else:
-                found = self._find_user(conn, login)
-            if len(found) != 1 or self._is_locked(found[0][1]):
-                return None
-            dn, entry = found[0]
-            # Without a service account, groups are read as the user, on this very connection.
-            return self._identity(dn, entry, login, conn=None if self._search_pool else conn)
-
-        identity = self._bind_pool.run(bind_and_read)
-        if identity is None:
-            raise InvalidCredentials()
-        return identity
-
     def _is_locked(self, entry: dict[str, Any]) -> bool:
-        return self.settings.lock_value in _values(entry, self.settings.lock_attribute.lower())
-
-    # ------------------------------------------------------------------ identity and groups
-
-    def _identity(
-        self,
-        dn: str,
-        entry: dict[str, Any],
-        fallback_login: str,
-        *,
-        groups: bool = True,
-        conn: Connection | None = None,
-    ) -> Identity:
-        config = self.settings
-        login = _first(entry, self._login_attr.lower()) or fallback_login
-        display = _first(entry, config.attribute("display_name").lower()) or _first(entry, "cn")
-        return Identity(
-            login=login,
-            given_name=_first(entry, config.attribute("given_name").lower()),
-            family_name=_first(entry, config.attribute("family_name").lower()),
-            email=_first(entry, config.attribute("email").lower()),
-            display_name=display,
-            groups=self._groups(dn, login, entry, conn) if groups else (),
-            attributes={"dn": dn},
-        )
-
-    def _groups(self, dn: str, login: str, entry: dict[str, Any], conn: Connection | None) -> tuple[str, ...]:
-        config = self.settings
-        names: dict[str, str] = {}  # dn key → group name
-        dns: dict[str, str] = {}  # dn key → DN as returned
-        if config.read_member_of:
-            for group_dn in _values(entry, config.attribute("member_of").lower()):
-                key = dn_key(group_dn)
-                dns[key] = group_dn
-                names[key] = first_rdn_value(group_dn)
-        group_base = config.group_base_dn
-        if group_base is None:
-            return tuple(sorted(set(names.values())))
-        # One pass over the template: a DN that itself contains "{login}" must not be rewritten
-        # by a second replace() (that would match another entry's membership).
-        values = {"dn": escape_filter_chars(dn), "login": escape_filter_chars(login)}
-        query = _PLACEHOLDER.sub(lambda m: values[m.group(1)], config.effective_group_filter)
-
-        def search(conn: Connection, text: str) -> list[tuple[str, dict[str, Any]]]:
-            conn.search(group_base, text, SUBTREE, attributes=[config.group_name_attribute])
-            check_result(conn)
-            if (conn.result or {}).get("result") not in (0, 4, 32):
-                raise ProviderUnavailable("the directory refused the group search")
-            return _entries(conn)
-
-        def collect(found: list[tuple[str, dict[str, Any]]]) -> list[str]:
-            new = []
-            for group_dn, attrs in found:
-                key = dn_key(group_dn)
-                if key in names and key in dns:
-                    continue
-                names[key] = _first(attrs, config.group_name_attribute.lower()) or first_rdn_value(group_dn)
-                dns[key] = group_dn
-                new.append(key)
-            return new
-
-        def resolve(conn: Connection) -> None:
-            collect(search(conn, query))
-            if not config.nested_groups:
-                return
-            seen: set[str] = set()
-            frontier = list(dns)
-            for _depth in range(config.nested_groups_max_depth):
-                frontier = [k for k in frontier if k not in seen]
-                if not frontier:
-                    break
-                seen.update(frontier)
-                clauses = "".join(
-                    f"(member={escape_filter_chars(dns[k])})(uniqueMember={escape_filter_chars(dns[k])})"
-                    for k in frontier
-                )
-                frontier = collect(search(conn, f"(|{clauses})"))
-
-        if conn is not None:
-            resolve(conn)
-        else:
-            (self._search_pool or self._bind_pool).run(resolve)
-        return tuple(sorted(set(names.values())))
+        return self.settings.lock_value in values(entry, self.settings.lock_attribute.lower())
 
     # ------------------------------------------------------------------ public config, health, close
 
@@ -343,22 +179,35 @@ class LdapProvider(Provider, UserManagement):
         return data
 
     def health(self) -> Health:
-        """Try each server (connect, StartTLS, service bind); healthy when at least one answers."""
+        """Check each server without a user: the service account's bind when one is configured, else an
+        anonymous read of the root DSE. Healthy when one server passes; the detail names every server
+        that failed and why (``ldap://host:389: invalid credentials for the service account``)."""
         states: dict[str, str] = {}
         for index, uri in enumerate(self.servers.uris):
-            try:
-                conn = self.servers.connect(index, self.settings.bind_dn, self._bind_password())
-            except ServerFailure as failure:
-                states[uri] = f"down: {failure}"
-                continue
-            except Exception as exc:
-                states[uri] = f"error: {type(exc).__name__}"
-                continue
-            states[uri] = "up"
+            states[uri] = self._server_health(index)
+        failed = [f"{uri}: {state}" for uri, state in states.items() if state != "up"]
+        ok = len(failed) < len(states)
+        detail = "; ".join(failed) if not ok else ("" if not failed else "degraded: " + "; ".join(failed))
+        return Health(ok=ok, detail=detail, extra={"servers": states})
+
+    def _server_health(self, index: int) -> str:
+        try:
+            conn = self.servers.connect(index, self.settings.bind_dn, self._bind_password())
+        except (ServerFailure, BindFailed) as failure:
+            return failure_reason(failure)
+        except Exception as exc:  # health reports, it never raises
+            return f"error: {type(exc).__name__}"
+        try:
+            if self.settings.bind_dn is None:  # nobody to bind as: the server must at least answer a read
+                reply = wire.exchange(conn.socket, wire.search("", wire.BASE, "(objectClass=*)", ["1.1"]))[0]
+                if reply.code in (51, 52, 80):
+                    return f"the server answered result {reply.code} (busy or unavailable)"
+        except (ServerFailure, OSError) as failure:
+            return failure_reason(failure)
+        finally:
             with contextlib.suppress(Exception):
                 conn.unbind()
-        ok = any(state == "up" for state in states.values())
-        return Health(ok=ok, detail="" if ok else "no LDAP server answered", extra={"servers": states})
+        return "up"
 
     def _bind_password(self) -> str | None:
         secret = self.settings.bind_password
@@ -412,18 +261,16 @@ class LdapProvider(Provider, UserManagement):
             return _entries(conn)
 
         found = self._reader().run(run)
-        users = [
-            self._identity(dn, entry, dn, groups=False)
-            for dn, entry in found
-            if _first(entry, self._login_attr.lower())
-        ]
+        users = [u for dn, entry in found if (u := self._flow.identity(dn, entry, with_groups=False)) is not None]
         users.sort(key=lambda i: i.login)
         return users[offset : offset + limit]
 
     def get_user(self, login: str) -> Identity:
         """One user with groups; :class:`~authcore.UserNotFound` if absent."""
         dn, entry = self._lookup(login)
-        identity = self._identity(dn, entry, login)
+        identity = self._flow.identity(dn, entry, run=self._reader().run)
+        if identity is None:
+            raise UserNotFound(f"no user {login!r} in provider {self.name!r}")
         return identity.model_copy(
             update={"attributes": {**identity.attributes, "enabled": not self._is_locked(entry)}}
         )
@@ -524,7 +371,7 @@ class LdapProvider(Provider, UserManagement):
         """Delete the entry and its ``memberUid`` values (``member`` values go with the memberof/refint overlay)."""
         pool = self._writer("delete_user")
         dn, entry = self._lookup(login)
-        name = _first(entry, self._login_attr.lower()) or login
+        name = first_value(entry, self._login_attr.lower()) or login
         for group_dn in self._group_dns_with(f"(memberUid={escape_filter_chars(name)})"):
             self._modify("delete_user", group_dn, {"memberUid": [(MODIFY_DELETE, [name])]})
 
@@ -582,12 +429,12 @@ class LdapProvider(Provider, UserManagement):
         if len(found) != 1:
             raise UserNotFound(f"no group {role!r} in provider {self.name!r}")
         dn, attrs = found[0]
-        return dn, [c.lower() for c in _values(attrs, "objectclass")]
+        return dn, [c.lower() for c in values(attrs, "objectclass")]
 
     def _membership(self, operation: str, login: str, roles: Sequence[str], action: Literal["add", "delete"]) -> None:
         self._writer(operation)
         dn, entry = self._lookup(login)
-        name = _first(entry, self._login_attr.lower()) or login
+        name = first_value(entry, self._login_attr.lower()) or login
         for role in roles:
             group_dn, classes = self._group(role)
             if "posixgroup" in classes:

@@ -7,7 +7,8 @@ SlapdServer``); it needs the Debian packages ``slapd`` and ``ldap-utils``
 The server writes ``slapd.conf``, a throwaway CA and server certificate, and an mdb
 database into its own directory, listens on free loopback ports (``ldap://`` with
 StartTLS and ``ldaps://``), loads LDIF through ``ldapadd`` as the rootdn (so the
-``memberof`` overlay sees the data), and is stopped by its process id. ``pause()`` and
+``memberof`` overlay sees the data), also listens on a local socket (``ldapi://``), and is
+stopped by its process id. ``pause()`` and
 ``resume()`` (SIGSTOP/SIGCONT) turn it into a black hole that accepts connections and
 never answers, for timeout tests.
 
@@ -38,6 +39,7 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 __all__ = [
     "SlapdServer",
@@ -321,6 +323,11 @@ class SlapdServer:
         return f"ldaps://127.0.0.1:{self.ldaps_port}"
 
     @property
+    def ldapi_uri(self) -> str:
+        """``ldapi://<percent-encoded socket path>``: the same server on a local socket."""
+        return "ldapi://" + quote(str(self.dir / "ldapi"), safe="")
+
+    @property
     def ca_file(self) -> Path:
         """The throwaway CA that signed the server certificate."""
         return self.dir / "tls" / "ca.crt"
@@ -433,7 +440,7 @@ class SlapdServer:
         return self
 
     def _spawn(self) -> bool:
-        urls = self.uri + "/"
+        urls = self.uri + "/ " + self.ldapi_uri + "/"
         if self.tls:
             urls += " " + self.ldaps_uri + "/"
         with open(self.log_file, "ab") as log, open(os.devnull, "rb") as devnull:
