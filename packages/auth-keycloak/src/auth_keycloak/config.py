@@ -24,6 +24,8 @@ __all__ = ["KeycloakConfig", "SUPPORTED_ALGORITHMS"]
 SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 
 _ISSUER = re.compile(r"^(?P<server>https?://[^?#]+?)/realms/(?P<realm>[^/?#]+)/?$")
+#: The fields holding a URL of the identity provider (or of one of its endpoints).
+_URL_FIELDS = ("server_url", "issuer", "logout_uri", "token_info_uri")
 
 
 class KeycloakConfig(ProviderConfig):
@@ -63,6 +65,12 @@ class KeycloakConfig(ProviderConfig):
 
     verify_tls: bool = True
     """Check Keycloak's TLS certificate. ``false`` is refused under ``production: true``."""
+    allow_plaintext: bool = False
+    """Accept ``http://`` URLs for Keycloak under ``production: true``. Plain HTTP carries the
+    client secret, users' passwords and tokens unencrypted, and lets anyone on the path forge
+    the realm's keys. Without this switch, production refuses every ``http://`` URL, loopback
+    ones included: a local port may be a proxy that forwards in clear text to another host.
+    Set it only when TLS ends in front of Keycloak on a network you trust."""
     ca_file: str | None = None
     """A CA bundle to check Keycloak's certificate against, instead of the system's."""
     timeout: float = Field(default=10.0, gt=0, le=300)
@@ -169,6 +177,19 @@ class KeycloakConfig(ProviderConfig):
         if not self.algorithms:
             raise ValueError("algorithms: at least one")
         return self
+
+    def production_issues(self) -> list[str]:
+        """The base checks, plus every ``http://`` URL of Keycloak unless ``allow_plaintext`` is set."""
+        issues = super().production_issues()
+        if not self.allow_plaintext:
+            for name in _URL_FIELDS:
+                value = getattr(self, name)
+                if value is not None and urlsplit(value).scheme.lower() == "http":
+                    issues.append(
+                        f"{name} is plaintext http:// (secrets, passwords and tokens would cross the network "
+                        "unencrypted): use https://, or set allow_plaintext: true to accept the risk"
+                    )
+        return issues
 
     # ------------------------------------------------------------ derived values
 

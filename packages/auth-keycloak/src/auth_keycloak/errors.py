@@ -12,7 +12,7 @@ from typing import Any
 
 from authcore import AuthError, ProviderUnavailable, UserExists, UserNotFound
 
-__all__ = ["UnknownRole", "KeycloakRefused", "oauth_error", "admin_error"]
+__all__ = ["UnknownRole", "KeycloakRefused", "oauth_error", "admin_error", "client_refused", "grant_refused"]
 
 
 class UnknownRole(AuthError):
@@ -51,6 +51,29 @@ def oauth_error(exc: BaseException) -> tuple[int | None, str, str]:
             error = str(data.get("error", ""))[:64]
             description = str(data.get("error_description", ""))[:200]
     return (status if isinstance(status, int) else None), error, description
+
+
+def client_refused(error: str, description: str) -> bool:
+    """Whether a token-endpoint error says Keycloak did not accept our client's credentials.
+
+    The error code alone cannot tell: Keycloak answers an unknown client with ``invalid_client``
+    but a wrong or missing secret with ``unauthorized_client`` ("Invalid client or Invalid
+    client credentials" since Keycloak 20, "Invalid client secret" before), the same code it
+    uses for an authenticated client that may not use a grant. Its descriptions tell them apart.
+    """
+    if error == "invalid_client":
+        return True
+    if error != "unauthorized_client":
+        return False
+    text = description.lower()
+    return "invalid client" in text or "client secret" in text or "client credentials" in text
+
+
+def grant_refused(error: str, description: str) -> bool:
+    """Whether Keycloak authenticated the client and then refused it the client-credentials grant
+    because the client has no service account ("Client not enabled to retrieve service account",
+    "Public client not allowed to retrieve service account", "Bearer-only client not allowed ...")."""
+    return error == "unauthorized_client" and "service account" in description.lower()
 
 
 def admin_error(exc: BaseException, provider: str, *, subject: str = "user") -> AuthError:

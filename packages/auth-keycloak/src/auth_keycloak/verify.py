@@ -12,6 +12,17 @@ Checks, in order: the unverified ``iss`` must be the realm's (otherwise the toke
 coexist); the header names a known ``kid`` and exactly that key's algorithm (never
 ``none`` or ``HS*``); the signature; ``typ``; ``exp`` / ``nbf`` / ``iat`` with leeway;
 ``azp`` and/or ``aud`` naming our client as configured.
+
+Token types are checked twice. The JOSE header's ``typ`` may be ``JWT`` (Keycloak's
+default), ``at+jwt`` (RFC 9068; Keycloak's "Use 'at+jwt' as access token header type"
+client setting), either with the ``application/`` prefix, compared case-insensitively as
+RFC 7515 4.1.9 says media types are; or absent (it is optional in RFC 7515, and the claim
+check below is what tells token kinds apart). Anything else (``logout+jwt``, ``dpop+jwt``,
+...) is refused, and ``at+jwt`` only ever passes as an access token. Then the ``typ``
+*claim* Keycloak puts in every token must be the kind asked for (``Bearer`` for access
+tokens; ID, refresh, logout and DPoP-bound tokens say ``ID``, ``Refresh``, ``Logout``,
+``DPoP``), and a token with an ``events`` claim (a back-channel logout token) is never
+accepted, whatever its ``typ`` claim says.
 """
 
 from __future__ import annotations
@@ -34,6 +45,10 @@ _PADDING: Final = ("", "", "==", "=")
 _MAX_TIME: Final = 1e11
 _HEADER_CACHE_SIZE: Final = 16
 _ALLOWED_HEADER: Final = frozenset({"alg", "typ", "kid"})
+#: Header ``typ`` values accepted, lower-cased and without ``application/``; a missing ``typ`` counts as ``jwt``.
+_HEADER_TYPES: Final = frozenset({"jwt", "at+jwt"})
+#: The header ``typ`` of RFC 9068 access tokens: never accepted for another kind of token.
+_ACCESS_HEADER_TYPE: Final = "at+jwt"
 
 _a2b = binascii.a2b_base64
 _loads = json.loads
@@ -75,7 +90,7 @@ class TokenVerifier:
         self._need_both = client_check == "both"
         self._leeway = leeway
         self._clock = clock
-        self._headers: dict[str, tuple[str, str]] = {}
+        self._headers: dict[str, tuple[str, str, str]] = {}
 
     def peek(self, token: str) -> tuple[list[str], dict[str, Any]] | None:
         """The segments and *unverified* payload of a token whose ``iss`` is this realm; else ``None``."""
@@ -103,18 +118,20 @@ class TokenVerifier:
         if peeked is None:
             return None
         parts, payload = peeked
-        self.check_signature(token, parts)
+        if self.check_signature(token, parts) == _ACCESS_HEADER_TYPE and typ != "Bearer":
+            raise InvalidToken("unexpected token type")
         self.check_claims(payload, typ=typ, client=client)
         return payload
 
-    def check_signature(self, token: str, parts: list[str]) -> None:
-        """Check the header and signature of a split token."""
+    def check_signature(self, token: str, parts: list[str]) -> str:
+        """Check the header and signature of a split token; return its header ``typ``, normalised
+        (``jwt`` or ``at+jwt``)."""
         header_segment = parts[0]
         known = self._headers.get(header_segment)
         if known is None:
-            alg, kid = self._parse_header(header_segment)
+            alg, kid, header_typ = self._parse_header(header_segment)
         else:
-            alg, kid = known
+            alg, kid, header_typ = known
         key = self.keys.get(kid)
         if key is None:
             raise InvalidToken("token signed with an unknown key")
@@ -126,9 +143,10 @@ class TokenVerifier:
         except (InvalidSignature, ValueError, binascii.Error):
             raise InvalidToken("bad token signature") from None
         if known is None and len(self._headers) < _HEADER_CACHE_SIZE:
-            self._headers[header_segment] = (alg, kid)
+            self._headers[header_segment] = (alg, kid, header_typ)
+        return header_typ
 
-    def _parse_header(self, segment: str) -> tuple[str, str]:
+    def _parse_header(self, segment: str) -> tuple[str, str, str]:
         try:
             header = _loads(b64url_decode(segment))
         except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
@@ -140,20 +158,25 @@ class TokenVerifier:
             raise InvalidToken("token algorithm not accepted")
         if type(kid) is not str or not kid:
             raise InvalidToken("token names no key")
-        if typ != "JWT":
+        if type(typ) is not str:
             raise InvalidToken("unexpected token type")
-        return alg, kid
+        typ = typ.lower().removeprefix("application/")
+        if typ not in _HEADER_TYPES:
+            raise InvalidToken("unexpected token type")
+        return alg, kid, typ
 
     def check_claims(self, claims: dict[str, Any], *, typ: str = "Bearer", client: bool = True) -> None:
         """The claim checks (the signature must have been checked)."""
-        if claims.get("typ") != typ:
+        # A back-channel logout token carries ``events``; never take one for another kind of token.
+        if claims.get("typ") != typ or "events" in claims:
             raise InvalidToken("unexpected token type")
         now = self._clock()
         leeway = self._leeway
         exp = claims.get("exp")
         if (type(exp) is not int and type(exp) is not float) or not -_MAX_TIME < exp < _MAX_TIME:
             raise InvalidToken("token without a valid expiry")
-        if now > exp + leeway:
+        # RFC 7519 4.1.4: valid only *before* exp, so exp == now (leeway 0) has expired.
+        if now >= exp + leeway:
             raise TokenExpired()
         for name in ("nbf", "iat"):
             value = claims.get(name)
@@ -171,6 +194,8 @@ class TokenVerifier:
         azp_ok = aud_ok = False
         if self._check_azp:
             azp_ok = claims.get("azp") in self._clients
+            if azp_ok and not self._need_both:  # "either": the audience need not be looked at
+                return
         if self._check_aud:
             aud = claims.get("aud")
             if type(aud) is str:

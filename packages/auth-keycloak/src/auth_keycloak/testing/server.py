@@ -40,7 +40,12 @@ __all__ = ["KeycloakTestServer"]
 Reply = tuple[int, dict[str, str], bytes]
 Form = dict[str, str]
 
+# Keycloak's client authentication (ClientIdAndSecretAuthenticator and AuthenticationProcessor,
+# Keycloak 20 and later): an unknown client is ``invalid_client``, but a known confidential client
+# with a wrong or missing secret is ``unauthorized_client``, both 401 with the same description.
+# (Before 20 a wrong secret said ``unauthorized_client`` "Invalid client secret", with 400 or 401.)
 _INVALID_CLIENT = {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"}
+_WRONG_SECRET = {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -367,7 +372,7 @@ class KeycloakTestServer:
         if client is None:
             return _json(401, _INVALID_CLIENT)
         if client.secret is not None and not hmac.compare_digest((secret or "").encode(), client.secret.encode()):
-            return _json(401, _INVALID_CLIENT)
+            return _json(401, _WRONG_SECRET)
         return client
 
     def _token(self, realm: Realm, request: _Request) -> Reply:
@@ -430,7 +435,10 @@ class KeycloakTestServer:
             user = realm.users[code_session.user_id]
             return _json(200, realm.token_response(user, client, code_session, code.scope, nonce=code.nonce))
         if grant == "client_credentials":
-            if client.public or not client.service_account or client.service_account_user_id is None:
+            # Keycloak's ClientCredentialsGrantType, after the client authenticated.
+            if client.public:
+                return _oauth_error(401, "unauthorized_client", "Public client not allowed to retrieve service account")
+            if not client.service_account or client.service_account_user_id is None:
                 return _oauth_error(401, "unauthorized_client", "Client not enabled to retrieve service account")
             user = realm.users[client.service_account_user_id]
             return _json(200, realm.token_response(user, client, None, form.get("scope") or "profile email"))
