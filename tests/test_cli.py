@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -183,13 +184,19 @@ def test_token_from_another_state_dir_is_refused(run_cli, seed_config: Path, tmp
     assert token not in proc.stderr
 
 
-def test_disabled_seed_example_loads_but_offers_no_login(run_cli, write):
+def test_disabled_seed_example_is_a_config_error(run_cli, write):
+    # Every AUTH entry ENABLED: false: nothing could log in, so it must not start or pass a check.
     config = write(SEED_AUTH_YML_DISABLED)
+    for proc in (run_cli("check", "--config", str(config)), login(run_cli, config)):
+        assert_clean_failure(proc, 2)
+        assert f"{config}, line 1, at AUTH: every provider is disabled" in proc.stderr, proc.stderr
+
+
+def test_empty_provider_list_is_a_config_error(run_cli, write):
+    config = write("tokens:\n  issuer: me\nproviders: []\n")
     proc = run_cli("check", "--config", str(config))
-    assert proc.returncode == 0, proc.stderr
-    proc = login(run_cli, config)
     assert_clean_failure(proc, 2)
-    assert "dummy" in proc.stderr
+    assert f"{config}, line 3, at providers: no provider is configured" in proc.stderr, proc.stderr
 
 
 def test_check_reports_provider_health(run_cli, seed_config: Path):
@@ -317,12 +324,22 @@ def test_python_yaml_tags_are_refused_and_not_executed(run_cli, write, tmp_path:
     assert not marker.exists()
 
 
-def test_unknown_provider_type_names_package(run_cli, write):
+def test_unknown_provider_type_lists_installed_types(run_cli, write):
     config = write("providers:\n  - name: corp\n    type: kerberos-nope\n")
     proc = run_cli("check", "--config", str(config))
     assert_clean_failure(proc, 2)
-    assert "pip install auth-kerberos-nope" in proc.stderr
+    # "pip install auth-kerberos-nope" would fetch nothing, or a stranger's package, from the index.
+    assert "pip install" not in proc.stderr
+    assert "install the distribution that provides it" in proc.stderr
     assert "dummy" in proc.stderr  # the installed types are listed
+    assert f"{config}, line 3, at providers[0].type" in proc.stderr
+
+
+def test_mistyped_provider_type_suggests_the_installed_one(run_cli, write):
+    config = write("providers:\n  - name: corp\n    type: dumy\n")
+    proc = run_cli("check", "--config", str(config))
+    assert_clean_failure(proc, 2)
+    assert "did you mean 'dummy'?" in proc.stderr, proc.stderr
 
 
 def test_two_instances_with_one_name(run_cli, write):
@@ -385,3 +402,59 @@ def test_login_prompts_for_the_password_without_echo(tmp_path, cli_process):
     assert "logged in as test" in after_prompt
     echoed = after_prompt.split("logged in as test")[0]
     assert password not in echoed, "the password was echoed"
+
+
+# --------------------------------------------------------------------------- check: health, warnings; serve's hint
+
+UNHEALTHY_MODULE = """
+from authcore import Health, Identity, Provider
+
+class Down(Provider):
+    type = "down"
+    def authenticate(self, credentials):
+        return Identity(login=credentials.login)
+    def health(self):
+        return Health(ok=False, detail="ldaps://ldap.example.org: invalid credentials for the service account")
+"""
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_check_fails_on_an_unhealthy_provider_and_says_why(run_cli, write, tmp_path: Path, as_json: bool):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "down_auth.py").write_text(UNHEALTHY_MODULE)
+    config = write("providers:\n  - name: dummy\n  - name: corp\n    class: down_auth:Down\n")
+    args = ("check", "--config", str(config), *(("--json",) if as_json else ()))
+    proc = run_cli(*args, env={"PYTHONPATH": str(modules)})
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert TRACEBACK not in proc.stderr
+    detail = "ldaps://ldap.example.org: invalid credentials for the service account"
+    if as_json:
+        report = json.loads(proc.stdout)
+        assert report["ok"] is False
+        assert report["providers"]["corp"] == {"ok": False, "detail": detail}
+        assert report["providers"]["dummy"]["ok"] is True
+    else:
+        assert f"corp: UNHEALTHY: {detail}" in proc.stdout
+    assert "unhealthy: 'corp'" in proc.stderr
+
+
+def test_check_warns_about_a_secret_readable_by_others(run_cli, write):
+    secret = "Qm9v-x7T1pL2sZ8kW4nR6yH3cJ5vB0aE9dF"
+    config = write(f"tokens:\n  secret: {secret}\nproviders:\n  - name: dummy\n")
+    config.chmod(0o644)
+    proc = run_cli("check", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert f"permissions 0644 for {str(config)!r} are too open: it holds tokens.secret" in proc.stderr
+    assert secret not in proc.stderr + proc.stdout
+    config.chmod(0o600)
+    proc = run_cli("check", "--config", str(config))
+    assert proc.returncode == 0 and "too open" not in proc.stderr, proc.stderr
+
+
+def test_serve_without_the_server_extra_names_our_distribution(run_cli):
+    # uvicorn made unimportable: the hint must pin our authcore, not the index's unrelated 0.1.x.
+    blocked = "import sys; sys.modules['uvicorn'] = None; from authcore.cli import run; run()"
+    proc = run_cli("serve", command=[sys.executable, "-c", blocked])
+    assert_clean_failure(proc, 2)
+    assert "pip install 'authcore[server]>=0.2'" in proc.stderr, proc.stderr

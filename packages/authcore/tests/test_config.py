@@ -85,7 +85,7 @@ def test_design_example_loads_with_interpolation() -> None:
     assert config.tokens.issuer == "https://auth.example.org"
     assert config.tokens.access_ttl == 900.0
     assert config.sessions.idle_timeout == 8 * 3600 and config.sessions.max_lifetime == 24 * 3600
-    assert config.sessions.store == "sqlite:///var/lib/authcore/sessions.db"
+    assert config.sessions.store == "sqlite:////var/lib/authcore/sessions.db"
     assert [(p.name, p.type, p.enabled) for p in config.providers] == [
         ("site-ldap", "ldap", True),
         ("sso", "keycloak", True),
@@ -251,7 +251,8 @@ def test_duration_from_environment(tmp_path: Path) -> None:
         ("pa$$word", {}, "pa$word"),
         ("$${HOST}", {"HOST": "x"}, "${HOST}"),
         ("cost: 5$", {}, "cost: 5$"),
-        ("$HOST", {"HOST": "x"}, "$HOST"),
+        ("$$HOST", {"HOST": "x"}, "$HOST"),
+        ("price: $5, $ 6, $-7, 8$", {}, "price: $5, $ 6, $-7, 8$"),
         ("${_A1}", {"_A1": "ok"}, "ok"),
         ("${HOST}", {"HOST": "[1, 2]"}, "[1, 2]"),
         ("${HOST}", {"HOST": "{a: 1}"}, "{a: 1}"),

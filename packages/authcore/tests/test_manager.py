@@ -281,9 +281,23 @@ def test_production_refuses_weak_secrets(tokens):
         assert tokens["secret"] not in str(caught.value)
 
 
-def test_production_accepts_a_strong_secret():
-    with AuthManager.from_config({"production": True, "tokens": {"secret": STRONG}, "providers": []}) as m:
-        assert m.providers == {}
+def test_production_accepts_a_strong_secret(fake_dist):
+    # A provider that is not for development only (production refuses dummy and noauth).
+    module = (
+        "from authcore import Identity, Provider\n"
+        "class Plain(Provider):\n"
+        "    type = 'plain'\n"
+        "    def authenticate(self, credentials):\n"
+        "        return Identity(login=credentials.login)\n"
+    )
+    fake_dist("mod-only", {}, {"plain_auth": module})
+    config = {
+        "production": True,
+        "tokens": {"secret": STRONG},
+        "providers": [{"name": "p", "class": "plain_auth:Plain"}],
+    }
+    with AuthManager.from_config(config) as m:
+        assert list(m.providers) == ["p"]
 
 
 def test_development_secret_warning(caplog):

@@ -39,26 +39,74 @@ def test_configured_provider_is_imported_and_used(fake_dist):
 
 
 def test_two_distributions_claiming_one_type(fake_dist):
-    fake_dist("auth-echo", {"authcore.providers": {"echo": "echo_plugin"}})
-    fake_dist("other-echo", {"authcore.providers": {"echo": "other_plugin"}})
+    fake_dist("auth-echo", {"authcore.providers": {"echo": "echo_plugin"}}, version="1.2.0")
+    fake_dist("other-echo", {"authcore.providers": {"echo": "other_plugin"}}, version="3.4.5")
     with pytest.raises(ConfigError) as caught:
         installed_providers()
-    assert "auth-echo" in str(caught.value) and "other-echo" in str(caught.value)
+    message = str(caught.value)
+    # Both distributions, each with its version: which of two installs to remove.
+    assert "'auth-echo' 1.2.0" in message and "'other-echo' 3.4.5" in message, message
 
 
-def test_invalid_type_name(fake_dist):
-    fake_dist("auth-bad", {"authcore.providers": {"9lives": "x"}})
-    with pytest.raises(ConfigError, match="auth-bad"):
+@pytest.mark.parametrize("name", ["9lives", "LDAP", "Echo", "my type", '"echo "', "a" * 65, "-x", "_x"])
+def test_invalid_type_name(fake_dist, name):
+    fake_dist("auth-bad", {"authcore.providers": {name: "x"}}, version="0.7.1")
+    with pytest.raises(ConfigError) as caught:
         installed_providers()
+    message = str(caught.value)
+    assert "'auth-bad' 0.7.1" in message and "lower-case" in message, message
 
 
-def test_unknown_type_lists_installed_and_install_hint(fake_dist):
+def test_case_variant_of_an_installed_type_names_both(fake_dist):
+    # entry_points.txt "LDAP  = ..." (from a pyproject key "LDAP ") would be a second type beside "ldap".
+    fake_dist("auth-echo", {"authcore.providers": {"echo": "echo_plugin"}}, version="1.0.0")
+    fake_dist("auth-shadow", {"authcore.providers": {"ECHO ": "shadow_plugin"}}, version="2.0.0")
+    with pytest.raises(ConfigError) as caught:
+        installed_providers()
+    message = str(caught.value)
+    assert "'auth-shadow' 2.0.0" in message and "'ECHO'" in message
+    assert "'echo' of 'auth-echo' 1.0.0" in message, message
+
+
+@pytest.mark.parametrize("name", ["echo", "echo-2", "my_echo", "e" * 64])
+def test_valid_type_names(fake_dist, name):
+    fake_dist("auth-ok", {"authcore.providers": {name: "x"}})
+    assert name in {e.name for e in installed_providers()}
+
+
+def test_unknown_type_lists_installed_and_suggests_a_typo(fake_dist):
+    fake_dist("auth-echo", {"authcore.providers": {"echo": "echo_plugin"}})
+    for typo in ("ecoh", "Echo", "ECHO"):
+        with pytest.raises(UnknownProvider) as caught:
+            AuthManager.from_config({"providers": [{"name": "corp", "type": typo}]})
+        message = str(caught.value)
+        assert "installed: " in message and "echo" in message
+        assert "did you mean 'echo'?" in message, message
+        # No install hint for a name that is not one of ours: the index has no such package of ours.
+        assert "pip install" not in message, message
+
+
+def test_unknown_type_that_is_not_ours_has_no_pip_hint(fake_dist):
     fake_dist("auth-echo", {"authcore.providers": {"echo": "echo_plugin"}})
     with pytest.raises(UnknownProvider) as caught:
-        AuthManager.from_config({"providers": [{"name": "corp", "type": "ldapx"}]})
+        AuthManager.from_config({"providers": [{"name": "corp", "type": "kerberos"}]})
     message = str(caught.value)
-    assert "pip install auth-ldapx" in message
-    assert "echo" in message
+    assert "pip install" not in message
+    assert "install the distribution that provides it" in message
+    assert message.startswith("<dict>, at providers[0].type: ")
+
+
+def test_install_hint_only_for_our_types():
+    # Which types are installed depends on the environment: the message is built from a listing.
+    from authcore.plugins import ProviderEntry, _unknown_type_message
+
+    only_dummy = {"dummy": ProviderEntry("dummy", "auth-dummy", "0.1.0", "auth_dummy")}
+    assert "; install it with: pip install auth-ldap (authcore's own" in _unknown_type_message("ldap", only_dummy)
+    typo = _unknown_type_message("keycloack", only_dummy)
+    assert "; did you mean 'keycloak'? Install it with: pip install auth-keycloak (authcore's own" in typo
+    assert "--find-links" in typo
+    assert "pip install" not in _unknown_type_message("oidc", only_dummy)
+    assert "pip install" not in _unknown_type_message("dumy", only_dummy)  # installed: the typo is named
 
 
 def test_entry_point_that_registers_nothing(fake_dist):

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="run the standalone auth service with its login page (needs authcore[server])",
+        help="run the standalone auth service with its login page (needs 'authcore[server]>=0.2')",
         description="Run the auth service. Without --config: the development default (dummy provider, loopback only).",
     )
     serve.add_argument("--config", metavar="FILE", help="configuration file (default: the development default)")
@@ -127,7 +127,7 @@ def _cmd_providers(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([e.to_dict() for e in entries])
     elif not entries:
-        print("no providers installed (pip install auth-dummy, auth-ldap, auth-keycloak, ...)")
+        print("no providers installed (pip install auth-dummy, or auth-noauth, auth-ldap, auth-keycloak)")
     else:
         for e in entries:
             print(f"{e.name:<16} {e.distribution} {e.version}")
@@ -144,6 +144,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.config}: configuration is valid")
         for name, h in health.items():
             print(f"  {name}: {'ok' if h.ok else 'UNHEALTHY'}{': ' + h.detail if h.detail else ''}")
+    if not ok:
+        unhealthy = ", ".join(repr(name) for name, h in health.items() if not h.ok)
+        print(f"authcore check: unhealthy: {unhealthy}", file=sys.stderr)
     return 0 if ok else 1
 
 
@@ -199,6 +202,8 @@ def _cmd_logout(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How to install what ``authcore serve`` needs: our distribution, not the index's unrelated 'authcore' 0.1.x.
+SERVER_HINT = "pip install 'authcore[server]>=0.2'"
 DEVELOPMENT_REFUSAL = (
     "authcore serve: the development default (no --config) listens on loopback only; "
     "give --config FILE to listen on {host}"
@@ -218,7 +223,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from .web import service
         from .web.common import Throttle, WebSettings
     except ImportError as exc:
-        print(f"authcore serve needs the server extra ({exc.name} is missing): pip install 'authcore[server]'")
+        # Pinned: the index's unrelated 'authcore' 0.1.x would otherwise be what pip installs.
+        print(f"authcore serve needs the server extra ({exc.name} is missing): {SERVER_HINT}", file=sys.stderr)
         return 2
     settings = WebSettings(
         prefix=args.prefix,

@@ -10,7 +10,8 @@ Loading (:func:`load_config`, :func:`load_yaml`, :func:`parse_config`) is strict
   Files over :data:`MAX_CONFIG_BYTES`, more than :data:`MAX_NODES` nodes (alias expansion
   counted), nesting deeper than :data:`MAX_DEPTH`, recursive aliases and duplicate keys are
   errors.
-* ``${VAR}``, ``${VAR:-default}`` and ``$$`` are interpolated in string values after parsing.
+* ``${VAR}``, ``${VAR:-default}`` and ``$$`` are interpolated in string values after parsing;
+  ``$VAR`` and other look-alike placeholders are errors (:mod:`authcore.interpolation`).
 * A py-ispyb ``auth.yml`` (``AUTH:`` entries with ``ENABLED``, ``AUTH_MODULE``,
   ``AUTH_CLASS``, ``CONFIG``) is translated onto ``providers:``; error positions still
   point at the original lines.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, NoneType, UnionType
@@ -47,6 +49,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .durations import Duration
 from .errors import ConfigError
+from .interpolation import interpolate, uninterpolated_placeholder
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -91,7 +94,6 @@ _SECTIONS = ("production", "tokens", "sessions", "providers", "permissions")
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_PARTS = ("secret", "passw", "token", "credential", "apikey", "privatekey")
 _SECRET_WORDS = frozenset({"key", "keys", "pwd", "pass", "passphrase", "pin"})
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -154,7 +156,7 @@ class ConfigSource:
     reported as written in that file (``AUTH[0].ldap.CONFIG.LDAP_URI``).
     """
 
-    __slots__ = ("_aliases", "_lines", "_secrets", "name")
+    __slots__ = ("_aliases", "_environment", "_lines", "_secrets", "mode", "name")
 
     def __init__(self, name: str = _DICT_SOURCE, lines: Mapping[KeyPath, int] | None = None) -> None:
         #: The file name as given, or ``"<dict>"`` for configuration from code.
@@ -162,6 +164,9 @@ class ConfigSource:
         self._lines: dict[KeyPath, int] = dict(lines or {})
         self._aliases: dict[KeyPath, KeyPath] = {}
         self._secrets: frozenset[str] = frozenset()
+        self._environment: frozenset[KeyPath] = frozenset()
+        #: Permission bits of the file when it was read (``None`` for configuration from code).
+        self.mode: int | None = None
 
     def __repr__(self) -> str:
         return f"ConfigSource({self.name!r}, {len(self._lines)} positions)"
@@ -171,12 +176,20 @@ class ConfigSource:
         """The recorded key-path → line map (1-based lines), read-only, as written in the file."""
         return MappingProxyType(self._lines)
 
-    def _derive(self, aliases: Mapping[KeyPath, KeyPath], secrets: Iterable[str]) -> ConfigSource:
+    def _derive(
+        self, aliases: Mapping[KeyPath, KeyPath], secrets: Iterable[str], environment: Iterable[KeyPath] = ()
+    ) -> ConfigSource:
         derived = ConfigSource(self.name)
         derived._lines = self._lines
         derived._aliases = {**self._aliases, **aliases}
         derived._secrets = self._secrets | frozenset(s for s in secrets if len(s) >= _MIN_REDACTED)
+        derived._environment = self._environment | frozenset(environment)
+        derived.mode = self.mode
         return derived
+
+    def written_in_file(self, path: KeyPath) -> bool:
+        """Whether the value at *path* is (partly) written in a file, not wholly taken from ``${VAR}``."""
+        return self.mode is not None and self.original(path) not in self._environment
 
     def original(self, path: KeyPath) -> KeyPath:
         """*path* as written in the source (differs from *path* for a translated py-ispyb file)."""
@@ -421,7 +434,9 @@ class SessionConfig(_Section):
     max_lifetime: Duration = 24 * 3600.0
     """No session outlives this, however active."""
     store: str = Field(default="memory://", min_length=1, max_length=4096)
-    """Where sessions are kept: ``memory://``, ``sqlite:///path/to/sessions.db``, or a plugin's scheme."""
+    """Where sessions are kept: ``memory://``, ``sqlite:////absolute/path/sessions.db`` (four slashes: an
+    absolute path; ``sqlite:///sessions.db`` is relative to the working directory; the directory must exist),
+    or a plugin's scheme."""
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionConfig:
@@ -468,7 +483,8 @@ class PermissionsConfig(_Section):
     authenticated: list[str] = Field(default_factory=list)
     """Permissions every authenticated identity gets."""
     store: str | None = None
-    """``sqlite:///path.db``: py-ispyb's UserGroup/Permission tables, read by the SQL permission store."""
+    """``sqlite:////absolute/path.db`` (four slashes: absolute; three: relative to the working directory):
+    py-ispyb's UserGroup/Permission tables, read by the SQL permission store."""
 
 
 class AuthcoreConfig(_Section):
@@ -763,6 +779,8 @@ class _Prepare:
         self.visited = 0
         self.active: set[int] = set()
         self.secrets: set[str] = set()
+        #: String values made wholly of ``${VAR}`` (no literal text, no default): not written in the file.
+        self.from_environment: set[KeyPath] = set()
 
     def walk(self, value: Any, path: KeyPath, depth: int) -> Any:
         self.visited += 1
@@ -798,48 +816,19 @@ class _Prepare:
     def string(self, text: str, path: KeyPath) -> str:
         if "\x00" in text:
             raise self.source.error(path, "NUL character in a value")
-        if self.interpolate and "$" in text:
-            text = self.substitute(text, path)
-        if len(text) >= _MIN_REDACTED and _is_secretish(_leaf(path) or "") and path != ("tokens",):
+        secret = _is_secretish(_leaf(path) or "") and path != ("tokens",)
+        if self.interpolate:
+            done = interpolate(text, self.environ, lambda message: self.source.error(path, message), secret=secret)
+            text = done.text
+            if done.from_environment:
+                self.from_environment.add(path)
+        else:
+            problem = uninterpolated_placeholder(text, secret=secret)
+            if problem is not None:
+                raise self.source.error(path, problem)
+        if len(text) >= _MIN_REDACTED and secret:
             self.secrets.add(text)
         return text
-
-    def substitute(self, text: str, path: KeyPath) -> str:
-        """``${VAR}``, ``${VAR:-default}`` (also when VAR is empty) and ``$$``; a lone ``$`` stays."""
-        out: list[str] = []
-        pos = 0
-        while True:
-            dollar = text.find("$", pos)
-            if dollar < 0:
-                out.append(text[pos:])
-                return "".join(out)
-            out.append(text[pos:dollar])
-            after = text[dollar + 1 : dollar + 2]
-            if after == "$":
-                out.append("$")
-                pos = dollar + 2
-            elif after == "{":
-                match = _VARIABLE.match(text, dollar)
-                if match is None:
-                    raise self.source.error(
-                        path,
-                        f"malformed ${{...}} at character {dollar + 1} of the value: write ${{VAR}} or "
-                        "${VAR:-default} (VAR is letters, digits and '_'), or $$ for a literal '$'",
-                    )
-                variable, default = match.group(1), match.group(2)
-                value = self.environ.get(variable)
-                if value is None or (value == "" and default is not None):
-                    if default is None:
-                        raise self.source.error(
-                            path,
-                            f"environment variable {variable!r} is not set (set it, or write ${{{variable}:-default}})",
-                        )
-                    value = default
-                out.append(value)
-                pos = match.end()
-            else:
-                out.append("$")
-                pos = dollar + 1
 
 
 # --------------------------------------------------------------------------- py-ispyb translation
@@ -999,7 +988,7 @@ def parse_config(
     prepared = prepare.walk(data, (), 0)
     translate = _Translate(source)
     document = translate.document(prepared)
-    located = source._derive(translate.aliases, prepare.secrets)
+    located = source._derive(translate.aliases, prepare.secrets, prepare.from_environment)
     _check_unique_names(document, located)
     try:
         config = AuthcoreConfig.model_validate(document)
@@ -1039,6 +1028,8 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     try:
         with open(name, "rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
+            # Of the file read (not of whatever the name points at later), for the permission warning.
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
     except FileNotFoundError:
         raise ConfigError(f"{name}: configuration file not found") from None
     except IsADirectoryError:
@@ -1050,4 +1041,5 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
             f"{name}: cannot read the configuration file ({exc.strerror or type(exc).__name__})"
         ) from None
     data, source = load_yaml(raw, name=name)
+    source.mode = mode
     return parse_config(data, source=source, environ=environ)

@@ -7,6 +7,7 @@ configuration names its type, or when a ``class: "pkg.module:Class"`` path is gi
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import re
@@ -24,6 +25,7 @@ from .providers import Provider
 __all__ = [
     "PROVIDER_GROUP",
     "PLUGIN_GROUP",
+    "SHIPPED_TYPES",
     "BLOCK_ENV",
     "ProviderEntry",
     "installed_providers",
@@ -40,7 +42,12 @@ PLUGIN_GROUP = "authcore.plugins"
 #: Comma-separated ``authcore.plugins`` entry-point names not to load (``*`` for all).
 BLOCK_ENV = "AUTHCORE_BLOCK_PLUGINS"
 
-_VALID_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+#: A provider type: lower case, so that what a configuration writes has one spelling per type.
+_VALID_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+_TYPE_RULE = "a lower-case letter, then lower-case letters, digits, '_' or '-', at most 64"
+#: Provider types of the authcore project's own distributions (``auth-<type>``), for install hints.
+SHIPPED_TYPES = frozenset({"dummy", "noauth", "ldap", "keycloak"})
+_FROM_WHEELS = " (authcore's own package: add --find-links DIR when DIR holds authcore's wheels)"
 _CLASS_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -95,24 +102,41 @@ def _dist_name(ep: metadata.EntryPoint) -> str:
     return dist.name if dist is not None else "<unknown distribution>"
 
 
+def _dist_label(ep: metadata.EntryPoint) -> str:
+    """``'auth-ldap' 0.1.0``: a distribution as an error message names it."""
+    dist = ep.dist
+    return f"{_dist_name(ep)!r} {dist.version}" if dist is not None else _dist_name(ep)
+
+
+def _folded(name: str) -> str:
+    """What a type name would mean if case, spaces and quotes were ignored."""
+    return name.strip().strip("\"'").strip().lower()
+
+
 def installed_providers() -> list[ProviderEntry]:
     """Every installed provider type, sorted by name.
 
-    Raises :class:`~authcore.errors.ConfigError` when two distributions claim one type
-    or a type name is not a valid identifier: both are broken installs.
+    Raises :class:`~authcore.errors.ConfigError` when two distributions claim one type or a
+    type name breaks the rule (lower case: a letter, then letters, digits, ``_`` or ``-``):
+    both are broken installs, and the message names each distribution with its version.
     """
-    by_name: dict[str, metadata.EntryPoint] = {}
-    for ep in _entry_points(PROVIDER_GROUP):
-        if not _VALID_NAME.fullmatch(ep.name):
+    eps = _entry_points(PROVIDER_GROUP)
+    for ep in eps:
+        if not _VALID_TYPE.fullmatch(ep.name):
+            # An "LDAP " beside "ldap" would be a second type that a config could pick by mistake.
+            twin = next((o for o in eps if o.name != ep.name and o.name == _folded(ep.name)), None)
+            clash = f"; it differs only in case or spaces from {twin.name!r} of {_dist_label(twin)}" if twin else ""
             raise ConfigError(
-                f"distribution {_dist_name(ep)!r} declares provider type {ep.name!r}, which is not a valid name"
-                " (a letter, then letters, digits, '_' or '-', at most 64)"
+                f"distribution {_dist_label(ep)} declares provider type {ep.name!r}, which is not a valid type "
+                f"name ({_TYPE_RULE}){clash}; fix or uninstall that distribution"
             )
+    by_name: dict[str, metadata.EntryPoint] = {}
+    for ep in eps:
         other = by_name.get(ep.name)
         if other is not None and _dist_name(other) != _dist_name(ep):
             raise ConfigError(
-                f"provider type {ep.name!r} is declared by two distributions: {_dist_name(other)!r} and "
-                f"{_dist_name(ep)!r}; uninstall one of them"
+                f"provider type {ep.name!r} is declared by two distributions: {_dist_label(other)} and "
+                f"{_dist_label(ep)}; uninstall one of them"
             )
         by_name[ep.name] = ep
     return [
@@ -223,8 +247,24 @@ class ProviderRegistry:
 
 
 def _unknown_type_message(type_name: str, entries: dict[str, ProviderEntry]) -> str:
+    """Which types are installed, the closest one to a typo, and how to install *type_name* if it is ours.
+
+    ``pip install auth-<type>`` is suggested only for the authcore project's own types: for any
+    other name it would fetch an unrelated package, or nothing, from the package index.
+    """
     installed = ", ".join(sorted(entries)) or "none"
-    return (
-        f"provider type {type_name!r} is not installed (installed: {installed}); "
-        f"install it with: pip install auth-{type_name}"
-    )
+    message = f"provider type {type_name!r} is not installed (installed: {installed})"
+    folded = _folded(type_name)
+    candidates = sorted({*entries, *SHIPPED_TYPES})
+    close = difflib.get_close_matches(folded, candidates, n=1, cutoff=0.6)
+    wanted = type_name if type_name in SHIPPED_TYPES else (close[0] if close else None)
+    if wanted is not None and wanted in entries:
+        return f"{message}; did you mean {wanted!r}?"
+    if wanted is not None and wanted in SHIPPED_TYPES:
+        # Ours require authcore>=0.2, which the unrelated 'authcore' 0.1.x on the index can never satisfy;
+        # where the index has no auth-<type> at all, our wheels are installed from a directory.
+        hint = f"pip install auth-{wanted}{_FROM_WHEELS}"
+        if wanted != type_name:
+            return f"{message}; did you mean {wanted!r}? Install it with: {hint}"
+        return f"{message}; install it with: {hint}"
+    return f"{message}; install the distribution that provides it"
