@@ -321,3 +321,24 @@ class SlowProvider(Provider):
 
 
 SLOW = f"{__name__}:SlowProvider"
+
+
+class AliasProvider(Provider):
+    """A directory that maps aliases onto accounts: any login starting with ``alice`` is alice.
+
+    Stands for what LDAP or Keycloak do that :func:`authcore.web.common.canonical_login` does
+    not know about (mail addresses, aliases, server-side normalisation). Password ``pw``.
+    """
+
+    type = "alias"
+    credential_types = (PasswordCredentials,)
+
+    def authenticate(self, credentials: Credentials) -> Identity:
+        assert isinstance(credentials, PasswordCredentials)
+        ok = secrets.compare_digest(credentials.password.get_secret_value().encode(), b"pw")
+        if not ok or not credentials.login.startswith("alice"):
+            raise InvalidCredentials()
+        return Identity(login="alice", permissions=("read",))
+
+
+ALIAS = f"{__name__}:AliasProvider"

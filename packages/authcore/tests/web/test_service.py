@@ -151,7 +151,8 @@ def test_page_logout_form_and_expired_access_cookie_is_refreshed(service):
     with httpx.Client(base_url=service, timeout=10) as client:
         csrf = csrf_of(client.get("/").text)
         client.post("/login", data={"provider": "dummy", "login": "zoe", "password": "read", "csrf_token": csrf})
-        client.cookies.set("authcore_access", "expired.or.garbage")
+        # Same domain and path as the server's cookie, so the refreshed one replaces it as in a browser.
+        client.cookies.set("authcore_access", "expired.or.garbage", domain="127.0.0.1", path="/")
         page = client.get("/")  # the refresh cookie slides the session
         assert 'id="login-name">zoe<' in page.text
         out = client.post("/logout", data={"csrf_token": csrf_of(page.text)})

@@ -9,10 +9,11 @@ service use these, so that they answer the same way:
 * :func:`error_response`: an :class:`~authcore.errors.AuthError` → status, JSON body and
   headers. An unknown login and a wrong password give byte-identical bodies.
 * :class:`LoginBody`: py-ispyb's login body ``{plugin, login, password, token}``.
-* CSRF (double submit: a random token in a cookie that scripts may read, echoed in a
-  header or form field), cookie settings (``HttpOnly``, ``Secure`` except on loopback,
+* CSRF: a token bound to the cookie session (:func:`csrf_for_session`) that scripts read
+  from a cookie and echo in a header or form field; cookie settings (``HttpOnly``, ``Secure`` except on loopback,
   ``SameSite``), :class:`StateSigner` for short-lived signed cookies (SSO state).
-* :class:`Throttle`: optional per-login and per-address failure counting, bounded.
+* :class:`Throttle`: optional per-login and per-address failure counting, bounded, keyed on
+  :func:`canonical_login` (both defined in :mod:`authcore.web.throttle`, re-exported here).
 
 Timing: the web layer adds no delay of its own and does the same work for an unknown
 login and a wrong password; whether the *provider* takes as long for both is the
@@ -32,7 +33,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -50,6 +51,7 @@ from ..errors import (
 )
 from ..models import LoginResult, VerifiedToken
 from ..providers import MAX_TOKEN_LENGTH
+from .throttle import Throttle, Throttled, canonical_login
 
 __all__ = [
     "MAX_AUTHORIZATION_LENGTH",
@@ -58,7 +60,10 @@ __all__ = [
     "CSRF_HEADER",
     "CSRF_FIELD",
     "BadRequest",
+    "NotAuthenticated",
     "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "UnknownPlugin",
     "Throttled",
     "LoginBody",
     "RefreshBody",
@@ -66,7 +71,15 @@ __all__ = [
     "WebSettings",
     "Throttle",
     "StateSigner",
+    "SingleUse",
+    "websocket_permissions",
     "bearer_token",
+    "canonical_login",
+    "csrf_for_session",
+    "expected_csrf",
+    "is_json_content_type",
+    "parse_login",
+    "query_token_refused",
     "single_header",
     "error_response",
     "validation_problems",
@@ -107,6 +120,47 @@ class BadRequest(AuthError):
         self.problems = problems or []
 
 
+class NotAuthenticated(InvalidCredentials):
+    """The request carries no credentials at all (401 ``not_authenticated``).
+
+    A subclass of :class:`~authcore.errors.InvalidCredentials` so that code catching that
+    still catches it, but answered as itself: "authentication required", not "invalid login
+    or password" (nothing was tried), and without RFC 6750's ``error=`` in ``WWW-Authenticate``.
+    """
+
+    code = "not_authenticated"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "authentication required"
+
+
+class UnsupportedMediaType(AuthError):
+    """The body is not ``application/json`` where JSON is required (415)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+    @classmethod
+    def default_message(cls) -> str:
+        return "the body must be JSON (Content-Type: application/json)"
+
+
+class UnknownPlugin(AuthError):
+    """A login body whose ``plugin`` is missing, null, empty, not a string or not an enabled provider (400).
+
+    The message lists the enabled provider instances: ``GET /auth/config`` publishes them anyway,
+    and the first-time user needs to know what to write.
+    """
+
+    status_code = 400
+    code = "unknown_provider"
+
+    def __init__(self, enabled: Collection[str]) -> None:
+        names = ", ".join(sorted(enabled)) or "none"
+        super().__init__(f"'plugin' must name an enabled provider: {names}")
+
+
 class PayloadTooLarge(AuthError):
     """The request body is larger than :data:`MAX_BODY_BYTES`."""
 
@@ -116,17 +170,6 @@ class PayloadTooLarge(AuthError):
     @classmethod
     def default_message(cls) -> str:
         return "request body too large"
-
-
-class Throttled(AuthError):
-    """Too many failed logins for this login or this address: try again later."""
-
-    status_code = 429
-    code = "too_many_requests"
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("too many failed attempts; try again later")
-        self.retry_after = max(1, int(retry_after + 0.999))
 
 
 # --------------------------------------------------------------------------- bodies
@@ -192,6 +235,43 @@ def parse_json(raw: bytes, model: type[BaseModel] | None = None) -> Any:
         raise BadRequest("the body is not valid", status_code=422, problems=validation_problems(exc)) from None
 
 
+def is_json_content_type(content_type: str | None) -> bool:
+    """Whether *content_type* is ``application/json`` or ``application/<something>+json`` (parameters ignored)."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def parse_login(raw: bytes, content_type: str | None, enabled: Collection[str]) -> LoginBody:
+    """``POST /auth/login``'s body, checked the same way by every adapter, in this order.
+
+    1. Not JSON (form-encoded, ``text/plain``, multipart, no ``Content-Type``): 415. The adapters
+       can start cookie sessions, and a cross-site ``<form>`` or ``fetch`` can send those types
+       without a CORS preflight (login CSRF); ``application/json`` cannot.
+    2. Larger than :data:`MAX_BODY_BYTES`: 413; not a JSON object: 400.
+    3. ``plugin`` missing, null, empty, not a string, or not an enabled provider: 400
+       (:class:`UnknownPlugin`, the same answer in every case, naming the enabled providers).
+    4. The other fields' shape (types, lengths): 422 with the problems (never the input).
+    """
+    if not is_json_content_type(content_type):
+        raise UnsupportedMediaType()
+    data = parse_json(raw)
+    plugin = data.get("plugin")
+    if not isinstance(plugin, str) or plugin not in enabled:
+        raise UnknownPlugin(enabled)
+    result: LoginBody = parse_json(raw, LoginBody)
+    return result
+
+
+def query_token_refused(name: str) -> InvalidToken:
+    """The refusal of a token sent in the query string of a plain HTTP request.
+
+    Query strings end up in access logs, browser history and ``Referer`` headers; browsers
+    cannot set headers on a websocket handshake, which is the only place ``query_token`` is
+    honoured.
+    """
+    return InvalidToken(f"a token in the query string ({name}=) is accepted on websocket routes only")
+
+
 # --------------------------------------------------------------------------- headers
 
 
@@ -229,6 +309,7 @@ def www_authenticate(exc: AuthError | None = None, realm: str = "authcore") -> s
     """The ``WWW-Authenticate`` value of a 401 answer (RFC 6750)."""
     if isinstance(exc, InvalidToken):
         return f'Bearer realm="{realm}", error="invalid_token"'
+    # No credentials at all (NotAuthenticated) or a failed login: no error code (RFC 6750 3.1).
     return f'Bearer realm="{realm}"'
 
 
@@ -244,8 +325,11 @@ def error_response(exc: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]
     status = exc.status_code
     code = exc.code
     message = exc.message
-    if isinstance(exc, InvalidCredentials):
-        message = InvalidCredentials.default_message()
+    if isinstance(exc, NotAuthenticated):
+        message = NotAuthenticated.default_message()
+    elif isinstance(exc, InvalidCredentials):
+        # Code and message both fixed: a provider's subclass must not tell an unknown login apart.
+        code, message = InvalidCredentials.code, InvalidCredentials.default_message()
     elif isinstance(exc, UnknownProvider):
         status, code, message = 400, "unknown_provider", "unknown provider"
     elif isinstance(exc, ProviderUnavailable):
@@ -293,6 +377,34 @@ def me_payload(user: VerifiedToken) -> dict[str, Any]:
 def new_csrf_token() -> str:
     """A fresh CSRF token (256 random bits)."""
     return secrets.token_urlsafe(32)
+
+
+def csrf_for_session(session_token: str) -> str:
+    """The CSRF token of the cookie session whose token (access, else refresh cookie) is *session_token*.
+
+    Bound to the session: ``HMAC-SHA256(key=session token, "authcore-csrf")``. The session
+    token is an ``HttpOnly`` secret, so nobody else can compute this value, and a CSRF cookie
+    planted from a sibling subdomain (cookie tossing: a same-site page may set cookies for the
+    parent domain) belongs to no session the victim's browser holds. No server key is needed,
+    so it survives restarts and works across instances; it changes when the tokens rotate, and
+    every response that rotates them sets the new value in the CSRF cookie.
+    """
+    digest = hmac.new(session_token.encode("utf-8", "replace"), b"authcore-csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def expected_csrf(cookies: Mapping[str, str], names: CookieSettings) -> str | None:
+    """The CSRF value a cookie-authenticated unsafe request must echo (header or form field).
+
+    With a session cookie: :func:`csrf_for_session` of the access cookie, else of the refresh
+    cookie (the one the request is authenticated with). The CSRF cookie itself is only how a
+    script learns the value; it is never trusted for a session. Without a session (a sign-in
+    form), the plain double submit: the CSRF cookie's value.
+    """
+    session_token = cookies.get(names.access) or cookies.get(names.refresh)
+    if session_token:
+        return csrf_for_session(session_token)
+    return cookies.get(names.csrf) or None
 
 
 def csrf_matches(expected: str | None, supplied: str | None) -> bool:
@@ -350,89 +462,6 @@ class CookieSettings:
         return self.secure if self.secure is not None else not is_loopback(host)
 
 
-# --------------------------------------------------------------------------- throttling
-
-
-class Throttle:
-    """Failed-login counters per login and per client address, in a bounded store.
-
-    After ``max_per_login`` failures for one login (or ``max_per_address`` from one address)
-    within ``window`` seconds, further attempts are refused with :class:`Throttled` (429)
-    until the window ends. A successful login clears its login's counter. The store holds at
-    most ``max_entries`` keys; the least recently touched go first, so a flood of distinct
-    logins costs bounded memory (and at worst forgets old counters).
-    """
-
-    def __init__(
-        self,
-        *,
-        max_per_login: int = 10,
-        max_per_address: int = 100,
-        window: float = 300.0,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if max_entries < 1 or window <= 0 or max_per_login < 1 or max_per_address < 1:
-            raise ConfigError("throttle limits must be positive")
-        self.max_per_login = max_per_login
-        self.max_per_address = max_per_address
-        self.window = window
-        self.max_entries = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @staticmethod
-    def _keys(login: str | None, address: str | None) -> list[tuple[str, str]]:
-        keys = []
-        if login:
-            # Normalized: many directories (LDAP, Keycloak) match logins case-insensitively and
-            # ignore surrounding blanks, so "Eve", "EVE " and "eve" must share one counter, or
-            # each spelling would get its own max_per_login attempts.
-            normalized = login.strip().casefold()
-            keys.append(("login", "l:" + hashlib.sha256(normalized.encode("utf-8", "replace")).hexdigest()[:32]))
-        if address:
-            keys.append(("address", "a:" + address[:64]))
-        return keys
-
-    def check(self, login: str | None, address: str | None) -> None:
-        """Raise :class:`Throttled` if *login* or *address* has too many recent failures."""
-        now = self._clock()
-        with self._lock:
-            for kind, key in self._keys(login, address):
-                entry = self._entries.get(key)
-                if entry is None:
-                    continue
-                start, count = entry
-                if now - start >= self.window:
-                    del self._entries[key]
-                    continue
-                limit = self.max_per_login if kind == "login" else self.max_per_address
-                if count >= limit:
-                    raise Throttled(start + self.window - now)
-
-    def failure(self, login: str | None, address: str | None) -> None:
-        """Count a failed login."""
-        now = self._clock()
-        with self._lock:
-            for _kind, key in self._keys(login, address):
-                entry = self._entries.pop(key, None)
-                if entry is None or now - entry[0] >= self.window:
-                    entry = (now, 0)
-                self._entries[key] = (entry[0], entry[1] + 1)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
-
-    def success(self, login: str | None) -> None:
-        """Forget the failures of *login* (its address keeps its count)."""
-        with self._lock:
-            for _kind, key in self._keys(login, None):
-                self._entries.pop(key, None)
-
-
 # --------------------------------------------------------------------------- signed state
 
 
@@ -471,9 +500,55 @@ class StateSigner:
             data, expires = document["d"], document["e"]
         except (ValueError, KeyError, TypeError):
             raise InvalidToken("malformed state") from None
-        if not isinstance(data, dict) or not isinstance(expires, int) or time.time() > expires:
+        if not isinstance(data, dict) or not isinstance(expires, int) or time.time() >= expires:
             raise InvalidToken("state expired")
         return data
+
+
+class SingleUse:
+    """Values (SSO states) that may be redeemed once within *ttl* seconds; per process, bounded.
+
+    Entries are kept for *ttl* (after that the signed cookie carrying the value has expired
+    anyway); at most *max_entries* are kept, the oldest (closest to expiry) going first.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._used: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def redeem(self, value: str) -> None:
+        """Mark *value* as used; :class:`~authcore.errors.InvalidToken` if it was used before."""
+        now = time.time()
+        with self._lock:
+            used = self._used
+            while used and next(iter(used.values())) < now:
+                used.popitem(last=False)
+            if value in used:
+                raise InvalidToken("single sign-on: state already used")
+            used[value] = now + self.ttl
+            while len(used) > self.max_entries:
+                used.popitem(last=False)
+
+
+def websocket_permissions(
+    user: VerifiedToken, permissions: Mapping[str, Iterable[str]] | Iterable[str] | str | None
+) -> tuple[Any, bool]:
+    """Jupyverse's websocket rule: which of *permissions* the user holds, and whether any."""
+    if permissions is None:
+        return None, True
+    if isinstance(permissions, Mapping):
+        checked: dict[str, list[str]] = {}
+        for resource, actions in permissions.items():
+            allowed = checked[resource] = []
+            for action in [actions] if isinstance(actions, str) else actions:
+                if user.allows(f"{resource}:{action}"):
+                    allowed.append(action)
+        return checked, any(checked.values())
+    wanted = [permissions] if isinstance(permissions, str) else list(permissions)
+    held = [p for p in wanted if user.allows(p)]
+    return held, bool(held)
 
 
 # --------------------------------------------------------------------------- settings
@@ -484,11 +559,14 @@ class WebSettings:
     """How an adapter exposes authcore over HTTP. Every default is the safe choice.
 
     * ``prefix``: put in front of every auth path (``/ispyb/api/v1`` → ``/ispyb/api/v1/auth/login``).
-    * ``query_token``: name of a query parameter accepted as a token (for clients that cannot set
-      headers, e.g. browser websockets); ``None`` (default) accepts no token from a query string.
+    * ``query_token``: name of a query parameter accepted as a token on **websocket** routes
+      (browsers cannot set headers on a websocket handshake); ``None`` (default) accepts none.
+      A plain HTTP request carrying it is refused (401): query strings end up in access logs
+      (see :class:`authcore.web.logfilter.RedactTokens`), history and ``Referer`` headers.
     * ``cookie_auth``: accept the access-token cookie set by the login page / SSO callback
       (unsafe methods then need the CSRF token).
-    * ``admin_permission``: what the user-management endpoints require.
+    * ``admin_permission``: what the user-management endpoints require: ``users:admin`` grants
+      them on every provider instance, ``users:admin:<instance>`` on that instance only.
     * ``cors_origins``: origins allowed by CORS; empty (default) switches CORS off. ``"*"`` is
       refused together with ``cors_credentials``.
     * ``throttle``: a :class:`Throttle`, or ``None`` for no throttling.

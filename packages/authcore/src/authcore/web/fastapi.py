@@ -22,8 +22,6 @@ is checked in-line. User management runs in a worker thread as well.
 from __future__ import annotations
 
 import hmac
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,22 +42,28 @@ from .common import (
     MAX_BODY_BYTES,
     SAFE_METHODS,
     LoginBody,
+    NotAuthenticated,
     PayloadTooLarge,
     RefreshBody,
+    SingleUse,
     StateSigner,
     WebSettings,
     bearer_token,
+    csrf_for_session,
     csrf_matches,
     error_response,
+    expected_csrf,
     login_payload,
     me_payload,
-    new_csrf_token,
     parse_json,
+    parse_login,
+    query_token_refused,
     safe_next,
     single_header,
+    websocket_permissions,
 )
 
-__all__ = ["FastAPIAuth", "Permissions", "auth_error_handler", "json_error"]
+__all__ = ["FastAPIAuth", "AuthHTTPException", "Permissions", "auth_error_handler", "json_error"]
 
 #: Required permissions: Jupyverse's ``{"contents": ["read"]}``, a list of strings, or one string.
 Permissions = Mapping[str, Iterable[str]] | Iterable[str] | str | None
@@ -84,15 +88,26 @@ def json_error(exc: AuthError) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class AuthHTTPException(HTTPException):
+    """An :class:`~authcore.errors.AuthError` raised from a dependency (``current_user``).
+
+    :meth:`FastAPIAuth.install` renders it as the one error body (``{"detail", "code"}``); an
+    app that only includes the router still gets the right status, headers and ``detail``
+    from FastAPI's own ``HTTPException`` handler.
+    """
+
+    def __init__(self, error: AuthError) -> None:
+        status, body, headers = error_response(error)
+        super().__init__(status_code=status, detail=body["detail"], headers=headers or None)
+        self.error = error
+
+
 async def auth_error_handler(request: Request, exc: Exception) -> Response:
-    """Exception handler for :class:`~authcore.errors.AuthError` raised in host endpoints."""
+    """Exception handler for :class:`~authcore.errors.AuthError` (and :class:`AuthHTTPException`)."""
+    if isinstance(exc, AuthHTTPException):
+        return json_error(exc.error)
     assert isinstance(exc, AuthError)
     return json_error(exc)
-
-
-def _http_error(exc: AuthError) -> HTTPException:
-    status, body, headers = error_response(exc)
-    return HTTPException(status_code=status, detail=body["detail"], headers=headers or None)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -108,23 +123,6 @@ async def _read_body(request: Request) -> bytes:
             raise PayloadTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _checked(user: VerifiedToken, permissions: Permissions) -> tuple[Any, bool]:
-    """Jupyverse's websocket rule: which of *permissions* the user holds, and whether any."""
-    if permissions is None:
-        return None, True
-    if isinstance(permissions, Mapping):
-        checked: dict[str, list[str]] = {}
-        for resource, actions in permissions.items():
-            allowed = checked[resource] = []
-            for action in [actions] if isinstance(actions, str) else actions:
-                if user.allows(f"{resource}:{action}"):
-                    allowed.append(action)
-        return checked, any(checked.values())
-    wanted = [permissions] if isinstance(permissions, str) else list(permissions)
-    held = [p for p in wanted if user.allows(p)]
-    return held, bool(held)
 
 
 class FastAPIAuth:
@@ -147,9 +145,9 @@ class FastAPIAuth:
         self.manager = manager
         self.settings = settings
         self.signer = StateSigner(settings.state_key)
-        # SSO states already redeemed (state -> forget after), so a state cookie works once:
-        # the signature alone keeps it valid for sso_state_ttl. Per process and bounded.
-        self._used_states: OrderedDict[str, float] = OrderedDict()
+        # SSO states already redeemed, so a state cookie works once: the signature alone keeps
+        # it valid for sso_state_ttl. Per process and bounded.
+        self._used_states = SingleUse(settings.sso_state_ttl)
         self.update_user: Callable[..., Awaitable[Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]]] = (
             self._make_update_user()
         )
@@ -162,6 +160,7 @@ class FastAPIAuth:
         """Add the router, an :class:`~authcore.errors.AuthError` handler, and CORS when configured."""
         app.include_router(self.router)
         app.add_exception_handler(AuthError, auth_error_handler)
+        app.add_exception_handler(AuthHTTPException, auth_error_handler)
         if self.settings.cors_origins:
             from starlette.middleware.cors import CORSMiddleware
 
@@ -177,7 +176,8 @@ class FastAPIAuth:
 
     def token_from(self, connection: HTTPConnection) -> tuple[str | None, bool]:
         """``(token, from_cookie)``: the bearer header, else the session cookie (``cookie_auth``),
-        else the configured query parameter. Malformed headers raise :class:`InvalidToken`."""
+        else, on a websocket only, the configured query parameter. Malformed headers, and that
+        parameter on a plain HTTP request, raise :class:`InvalidToken`."""
         token = bearer_token(single_header(connection.headers.getlist("authorization")))
         if token is not None:
             return token, False
@@ -189,11 +189,14 @@ class FastAPIAuth:
         if settings.query_token is not None:
             value = connection.query_params.get(settings.query_token)
             if value:
+                if connection.scope["type"] != "websocket":
+                    raise query_token_refused(settings.query_token)
                 return bearer_token("Bearer " + value), False
         return None, False
 
     def _csrf_ok(self, request: HTTPConnection) -> bool:
-        return csrf_matches(request.cookies.get(self.settings.cookies.csrf), request.headers.get(CSRF_HEADER))
+        expected = expected_csrf(request.cookies, self.settings.cookies)
+        return csrf_matches(expected, request.headers.get(CSRF_HEADER))
 
     def _same_origin(self, connection: HTTPConnection) -> bool:
         origin = connection.headers.get("origin")
@@ -207,7 +210,7 @@ class FastAPIAuth:
         """The verified caller of *request*; raises :class:`~authcore.errors.AuthError` (401/403)."""
         token, from_cookie = self.token_from(request)
         if token is None:
-            raise InvalidCredentials("authentication required")
+            raise NotAuthenticated()
         user = await self.manager.averify(token)
         if from_cookie and request.method not in SAFE_METHODS and not self._csrf_ok(request):
             raise Forbidden("CSRF token missing or wrong")
@@ -230,7 +233,7 @@ class FastAPIAuth:
                 if required:
                     _permissions.require(user.permissions, required)
             except AuthError as exc:
-                raise _http_error(exc) from None
+                raise AuthHTTPException(exc) from None
             return user
 
         return _current_user
@@ -253,14 +256,14 @@ class FastAPIAuth:
             try:
                 token, from_cookie = self.token_from(websocket)
                 if token is None:
-                    raise InvalidToken("authentication required")
+                    raise NotAuthenticated()
                 if from_cookie and not self._same_origin(websocket):
                     raise Forbidden("cross-origin websocket refused")
                 user = await self.manager.averify(token)
             except AuthError:
                 await self._refuse(websocket)
                 return None
-            checked, accepted = _checked(user, permissions)
+            checked, accepted = websocket_permissions(user, permissions)
             if not accepted:
                 await self._refuse(websocket)
                 return None
@@ -298,14 +301,15 @@ class FastAPIAuth:
     # ----------------------------------------------------------------- cookie sessions
 
     def set_session_cookies(self, response: Response, request: HTTPConnection, result: LoginResult) -> str:
-        """Put a login's tokens in ``HttpOnly`` cookies (and a fresh CSRF cookie); return the CSRF token."""
+        """Put a login's tokens in ``HttpOnly`` cookies, and their CSRF token in a cookie scripts
+        can read; return the CSRF token (bound to the session, see :func:`csrf_for_session`)."""
         cookies = self.settings.cookies
         secure = self.settings.cookie_secure(request.url.hostname)
         lifetime = int(self.manager.config.sessions.idle_timeout)
         common: dict[str, Any] = {"secure": secure, "samesite": cookies.samesite, "path": cookies.path}
         response.set_cookie(cookies.access, result.access_token, max_age=lifetime, httponly=True, **common)
         response.set_cookie(cookies.refresh, result.refresh_token, max_age=lifetime, httponly=True, **common)
-        csrf = new_csrf_token()
+        csrf = csrf_for_session(result.access_token)
         response.set_cookie(cookies.csrf, csrf, max_age=lifetime, httponly=False, **common)
         return csrf
 
@@ -353,7 +357,11 @@ class FastAPIAuth:
         return request.client.host if request.client else None
 
     async def login(self, body: LoginBody, address: str | None) -> LoginResult:
-        """Log in with py-ispyb's body, with throttling when configured."""
+        """Log in with py-ispyb's body, with throttling when configured.
+
+        The throttle holds for what was typed and, after a successful login, for the login the
+        provider returned: if that one is locked the new session is ended and the login refused.
+        """
         throttle = self.settings.throttle
         if throttle is not None:
             throttle.check(body.login, address)
@@ -364,7 +372,10 @@ class FastAPIAuth:
                 throttle.failure(body.login, address)
             raise
         if throttle is not None:
-            throttle.success(body.login)
+            refused = throttle.refusal_after_login(body.login, result.identity.login)
+            if refused is not None:
+                await self.manager.alogout(result.access_token)
+                raise refused
         return result
 
     def sso_providers(self) -> list[str]:
@@ -376,14 +387,14 @@ class FastAPIAuth:
         path = self.settings.path
         manager = self.manager
         settings = self.settings
-        admin = Depends(self.current_user([settings.admin_permission]))
         me = Depends(self.current_user())
 
         @router.post(path("/auth/login"), tags=["auth"], openapi_extra=_LOGIN_SCHEMA)
         async def login(request: Request) -> Response:
             """Log in: ``{plugin, login, password, token}`` → ``{login, token, permissions, refresh_token, ...}``."""
             try:
-                body = parse_json(await _read_body(request), LoginBody)
+                content_type = request.headers.get("content-type")
+                body = parse_login(await _read_body(request), content_type, manager.providers)
                 result = await self.login(body, self._client_address(request))
             except AuthError as exc:
                 return json_error(exc)
@@ -442,7 +453,7 @@ class FastAPIAuth:
                 else:
                     token, _from_cookie = self.token_from(request)
                     if token is None:
-                        raise InvalidCredentials("authentication required")
+                        raise NotAuthenticated()
                     await manager.alogout(token)
             except AuthError as exc:
                 return json_error(exc)
@@ -466,50 +477,16 @@ class FastAPIAuth:
             """Self-registration, where the provider allows it (501 otherwise)."""
             return await self._users(request, "register", provider)
 
-        @router.get(path("/auth/users/{provider}"), tags=["users"], dependencies=[admin])
-        async def list_users(request: Request, provider: str) -> Response:
-            """List users (``search``, ``limit``, ``offset``)."""
-            return await self._users(request, "list", provider)
-
-        @router.post(path("/auth/users/{provider}"), tags=["users"], dependencies=[admin], status_code=201)
-        async def create_user(request: Request, provider: str) -> Response:
-            """Create a user."""
-            return await self._users(request, "create", provider)
-
-        @router.get(path("/auth/users/{provider}/{login}"), tags=["users"], dependencies=[admin])
-        async def get_user(request: Request, provider: str, login: str) -> Response:
-            """One user."""
-            return await self._users(request, "get", provider, login)
-
-        @router.patch(path("/auth/users/{provider}/{login}"), tags=["users"], dependencies=[admin])
-        async def update_user(request: Request, provider: str, login: str) -> Response:
-            """Change a user's attributes."""
-            return await self._users(request, "update", provider, login)
-
-        @router.delete(path("/auth/users/{provider}/{login}"), tags=["users"], dependencies=[admin], status_code=204)
-        async def delete_user(request: Request, provider: str, login: str) -> Response:
-            """Delete a user."""
-            return await self._users(request, "delete", provider, login)
-
-        @router.post(path("/auth/users/{provider}/{login}/enable"), tags=["users"], dependencies=[admin])
-        async def enable_user(request: Request, provider: str, login: str) -> Response:
-            """Let a user log in again."""
-            return await self._users(request, "enable", provider, login)
-
-        @router.post(path("/auth/users/{provider}/{login}/disable"), tags=["users"], dependencies=[admin])
-        async def disable_user(request: Request, provider: str, login: str) -> Response:
-            """Stop a user from logging in."""
-            return await self._users(request, "disable", provider, login)
-
-        @router.post(path("/auth/users/{provider}/{login}/roles"), tags=["users"], dependencies=[admin])
-        async def add_roles(request: Request, provider: str, login: str) -> Response:
-            """Add roles: ``{"roles": [...]}``."""
-            return await self._users(request, "add_roles", provider, login)
-
-        @router.delete(path("/auth/users/{provider}/{login}/roles"), tags=["users"], dependencies=[admin])
-        async def remove_roles(request: Request, provider: str, login: str) -> Response:
-            """Remove roles: ``{"roles": [...]}``."""
-            return await self._users(request, "remove_roles", provider, login)
+        for method, suffix, operation, status in _users.ADMIN_ROUTES:
+            router.add_api_route(
+                path("/auth/users/{provider}" + suffix),
+                self._admin_endpoint(operation),
+                methods=[method],
+                tags=["users"],
+                status_code=status,
+                name=f"users_{operation}",
+                summary=f"User management: {operation.replace('_', ' ')}",
+            )
 
         @router.get("/.well-known/jwks.json", tags=["auth"])
         async def jwks() -> Response:
@@ -533,6 +510,22 @@ class FastAPIAuth:
                 response = json_error(exc)
                 self._clear_sso_cookie(response, request)
                 return response
+
+    def _admin_endpoint(self, operation: str) -> Callable[..., Awaitable[Response]]:
+        """The endpoint of one user-management *operation*: the caller must administer *provider*."""
+        caller = Depends(self.current_user())
+        admin_permission = self.settings.admin_permission
+
+        async def endpoint(
+            request: Request, provider: str, login: str | None = None, user: VerifiedToken = caller
+        ) -> Response:
+            try:
+                _users.require_admin(user, provider, admin_permission)
+            except AuthError as exc:
+                return json_error(exc)
+            return await self._users(request, operation, provider, login)
+
+        return endpoint
 
     async def _users(self, request: Request, operation: str, provider: str, login: str | None = None) -> Response:
         try:
@@ -610,23 +603,6 @@ class FastAPIAuth:
             samesite="lax",
         )
 
-    def _redeem_state(self, state: str) -> None:
-        """Mark an SSO *state* as used; :class:`InvalidToken` if it was used before.
-
-        No await between the check and the insert: atomic on the event loop. Entries are kept
-        for ``sso_state_ttl`` (after that the signed cookie has expired anyway); at most
-        10,000 are kept, the oldest (closest to expiry) going first.
-        """
-        now = time.time()
-        used = self._used_states
-        while used and next(iter(used.values())) < now:
-            used.popitem(last=False)
-        if state in used:
-            raise InvalidToken("single sign-on: state already used")
-        used[state] = now + self.settings.sso_state_ttl
-        while len(used) > 10_000:
-            used.popitem(last=False)
-
     async def _sso_callback(self, request: Request, name: str) -> Response:
         self._sso(name)
         query = request.query_params
@@ -638,7 +614,7 @@ class FastAPIAuth:
         pending = self.signer.loads(request.cookies.get(self.settings.cookies.sso))
         if pending.get("p") != name or not hmac.compare_digest(str(pending.get("s", "")).encode(), state.encode()):
             raise InvalidToken("single sign-on: state mismatch")
-        self._redeem_state(state)
+        self._used_states.redeem(state)
         result = await self.manager.alogin(
             name, code=code, redirect_uri=pending["r"], code_verifier=pending["v"], nonce=pending["n"]
         )

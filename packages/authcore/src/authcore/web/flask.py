@@ -47,8 +47,7 @@ from .common import (
     CSRF_HEADER,
     MAX_BODY_BYTES,
     SAFE_METHODS,
-    BadRequest,
-    LoginBody,
+    NotAuthenticated,
     PayloadTooLarge,
     RefreshBody,
     WebSettings,
@@ -59,6 +58,8 @@ from .common import (
     me_payload,
     new_csrf_token,
     parse_json,
+    parse_login,
+    query_token_refused,
     single_header,
 )
 
@@ -155,25 +156,31 @@ class FlaskAuth:
         """The caller verified by :meth:`login_required` for this request."""
         user = g.get("authcore_user")
         if user is None:
-            raise InvalidCredentials("authentication required")
+            raise NotAuthenticated()
         return cast(VerifiedToken, user)
 
     def authenticate(self) -> VerifiedToken:
-        """Verify the caller of the current request: bearer header, else the session cookie."""
+        """Verify the caller of the current request: bearer header, else the session cookie.
+
+        The ``query_token`` parameter counts only on a websocket handshake (``Upgrade: websocket``,
+        as flask-sock serves them); on any other request it is refused.
+        """
         token = bearer_token(single_header(request.headers.getlist("Authorization")))
-        if token is None and self.settings.query_token is not None:
-            value = request.args.get(self.settings.query_token)
-            token = bearer_token("Bearer " + value) if value else None
+        name = self.settings.query_token
+        if token is None and name is not None and request.args.get(name):
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                raise query_token_refused(name)
+            token = bearer_token("Bearer " + request.args[name])
         if token is not None:
             return self.manager.verify(token)
         if not self.cookie_sessions:
-            raise InvalidCredentials("authentication required")
+            raise NotAuthenticated()
         return self._session_user(check_csrf=request.method not in SAFE_METHODS)
 
     def _session_data(self) -> dict[str, Any]:
         data = session.get(SESSION_KEY)
         if not isinstance(data, dict) or not all(k in data for k in ("a", "r", "s", "c")):
-            raise InvalidCredentials("authentication required")
+            raise NotAuthenticated()
         if not isinstance(data["s"], int | float) or time.time() - data["s"] > self.idle_timeout:
             session.pop(SESSION_KEY, None)
             raise TokenExpired("session expired")
@@ -205,6 +212,8 @@ class FlaskAuth:
         return user
 
     def _start_session(self, result: LoginResult) -> str:
+        # The CSRF token lives inside the signed session cookie, next to the tokens: bound to the
+        # session, so a CSRF value planted from a sibling subdomain matches no session of ours.
         csrf = new_csrf_token()
         session[SESSION_KEY] = {"a": result.access_token, "r": result.refresh_token, "s": time.time(), "c": csrf}
         session.permanent = True
@@ -245,12 +254,7 @@ class FlaskAuth:
     # ----------------------------------------------------------------- blueprint
 
     def _login(self) -> Response:
-        if self.cookie_sessions and not request.is_json:
-            # This login starts a cookie session: a cross-site <form> (text/plain, urlencoded,
-            # multipart: no CORS preflight) must not be able to log a browser into an account
-            # the attacker chose (login CSRF). application/json cannot be sent cross-site freely.
-            raise BadRequest("the body must be JSON (Content-Type: application/json)", status_code=415)
-        body = parse_json(_read_body(), LoginBody)
+        body = parse_login(_read_body(), request.content_type, self.manager.providers)
         address = request.remote_addr
         throttle = self.settings.throttle
         if throttle is not None:
@@ -262,7 +266,11 @@ class FlaskAuth:
                 throttle.failure(body.login, address)
             raise
         if throttle is not None:
-            throttle.success(body.login)
+            # The lock of the account the provider returned holds too (see FastAPIAuth.login).
+            refused = throttle.refusal_after_login(body.login, result.identity.login)
+            if refused is not None:
+                self.manager.logout(result.access_token)
+                raise refused
         payload = login_payload(result)
         if self.cookie_sessions:
             payload["csrf_token"] = self._start_session(result)
@@ -309,7 +317,7 @@ class FlaskAuth:
                 self.manager.logout(self.manager.refresh(data["r"]).access_token)
             return Response(status=204)
         if token is None:
-            raise InvalidCredentials("authentication required")
+            raise NotAuthenticated()
         self.manager.logout(token)
         return Response(status=204)
 
@@ -326,16 +334,17 @@ class FlaskAuth:
     def _build_blueprint(self) -> Blueprint:
         bp = Blueprint("authcore", __name__)
         path = self.settings.path
-        admin = self.login_required([self.settings.admin_permission])
         me = self.login_required()
+        admin_permission = self.settings.admin_permission
 
         def users(operation: str) -> Callable[..., Response]:
             def view(provider: str, login: str | None = None) -> Response:
+                _users.require_admin(self.current_user, provider, admin_permission)
                 return self._users(operation, provider, login)
 
             view.__name__ = f"users_{operation}"
             view.__doc__ = f"User management: {operation}."
-            return admin(view)
+            return me(view)
 
         bp.add_url_rule(path("/auth/login"), "login", self._login, methods=["POST"])
         bp.add_url_rule(path("/auth/config"), "config", lambda: _json(self.manager.public_config()))
@@ -357,25 +366,8 @@ class FlaskAuth:
             lambda provider: self._users("register", provider),
             methods=["POST"],
         )
-        bp.add_url_rule(path("/auth/users/<provider>"), "users_list", users("list"), methods=["GET"])
-        bp.add_url_rule(path("/auth/users/<provider>"), "users_create", users("create"), methods=["POST"])
-        bp.add_url_rule(path("/auth/users/<provider>/<login>"), "users_get", users("get"), methods=["GET"])
-        bp.add_url_rule(path("/auth/users/<provider>/<login>"), "users_update", users("update"), methods=["PATCH"])
-        bp.add_url_rule(path("/auth/users/<provider>/<login>"), "users_delete", users("delete"), methods=["DELETE"])
-        bp.add_url_rule(
-            path("/auth/users/<provider>/<login>/enable"), "users_enable", users("enable"), methods=["POST"]
-        )
-        bp.add_url_rule(
-            path("/auth/users/<provider>/<login>/disable"), "users_disable", users("disable"), methods=["POST"]
-        )
-        bp.add_url_rule(
-            path("/auth/users/<provider>/<login>/roles"), "users_add_roles", users("add_roles"), methods=["POST"]
-        )
-        bp.add_url_rule(
-            path("/auth/users/<provider>/<login>/roles"),
-            "users_remove_roles",
-            users("remove_roles"),
-            methods=["DELETE"],
-        )
+        for method, suffix, operation, _status in _users.ADMIN_ROUTES:
+            rule = path("/auth/users/<provider>" + suffix.replace("{login}", "<login>"))
+            bp.add_url_rule(rule, f"users_{operation}", users(operation), methods=[method])
         bp.add_url_rule("/.well-known/jwks.json", "jwks", lambda: _json(self.manager.jwks()))
         return bp

@@ -12,7 +12,10 @@
 * one JSON access-log line per request on the ``authcore.access`` logger: method, path (never
   the query string), status, duration, client address. No header, token, password or cookie
   is ever logged. Security headers (CSP, no framing, no referrer, no caching of pages) on
-  every response.
+  every response. The CSP's ``form-action`` is ``'self'``, plus, on the signed-in page of a
+  single sign-on user, the identity provider's origin (the sign-out form is redirected there,
+  and browsers apply ``form-action`` to a form's redirects);
+* :func:`serve` installs :class:`~authcore.web.logfilter.RedactTokens` on the server's loggers.
 
 :func:`development_manager` is the development default: the dummy provider only, which is
 why :func:`serve` (and the CLI) refuse a non-loopback host for it.
@@ -20,6 +23,7 @@ why :func:`serve` (and the CLI) refuse a non-loopback host for it.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
@@ -31,7 +35,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from string import Template
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -46,15 +50,27 @@ from .common import (
     LoginBody,
     Throttle,
     WebSettings,
+    csrf_for_session,
     csrf_matches,
     error_response,
+    expected_csrf,
     is_loopback,
     new_csrf_token,
     safe_next,
 )
 from .fastapi import FastAPIAuth, _read_body
+from .logfilter import install_log_redaction
 
-__all__ = ["create_app", "development_manager", "serve", "AccessLog", "DEVELOPMENT_BANNER", "STATIC_PATH"]
+__all__ = [
+    "build_server",
+    "create_app",
+    "content_security_policy",
+    "development_manager",
+    "serve",
+    "AccessLog",
+    "DEVELOPMENT_BANNER",
+    "STATIC_PATH",
+]
 
 access_log = logging.getLogger("authcore.access")
 
@@ -71,14 +87,25 @@ _ASGIApp = Callable[
     Awaitable[None],
 ]
 
+
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The pages' CSP: nothing but our stylesheet and images; forms post (and redirect) to us only.
+
+    *form_targets*: further origins a form may be redirected to (the identity provider's
+    end-session endpoint after the sign-out form).
+    """
+    form_action = " ".join(("'self'", *form_targets))
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (
-        b"content-security-policy",
-        b"default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
+    (b"content-security-policy", content_security_policy().encode()),
 ]
 
 
@@ -110,7 +137,10 @@ class AccessLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+                headers = list(message.get("headers", []))
+                present = {bytes(name).lower() for name, _value in headers}
+                # A response may set its own (stricter or wider) policy: keep it, add the rest.
+                message["headers"] = headers + [h for h in _SECURITY_HEADERS if h[0] not in present]
             elif message["type"] == "websocket.accept":
                 status = 101
             elif message["type"] == "websocket.close" and not status:
@@ -243,11 +273,19 @@ class _Page:
             return user
         return None
 
-    def _page(self, request: Request, status_code: int = 200, **kwargs: Any) -> HTMLResponse:
-        csrf = request.cookies.get(self.auth.settings.cookies.csrf) or ""
-        fresh = not csrf or len(csrf) > 128 or not csrf.isascii()
-        if fresh:
-            csrf = new_csrf_token()
+    def _page(
+        self, request: Request, status_code: int = 200, *, session_token: str | None = None, **kwargs: Any
+    ) -> HTMLResponse:
+        """A page; its forms carry the CSRF token of *session_token*'s session, else the sign-in one."""
+        fresh = False
+        if session_token is not None:
+            csrf = csrf_for_session(session_token)
+        else:
+            # Before sign-in there is no session to bind to: the plain double-submit cookie.
+            csrf = request.cookies.get(self.auth.settings.cookies.csrf) or ""
+            fresh = not csrf or len(csrf) > 128 or not csrf.isascii()
+            if fresh:
+                csrf = new_csrf_token()
         response = HTMLResponse(self.render(csrf=csrf, **kwargs), status_code=status_code)
         response.headers["Cache-Control"] = "no-store"
         if fresh:
@@ -262,18 +300,40 @@ class _Page:
             )
         return response
 
+    async def _sign_out_targets(self, request: Request, user: VerifiedToken | None) -> tuple[str, ...]:
+        """Origins the sign-out form may be redirected to: the identity provider of an SSO user."""
+        if user is None:
+            return ()
+        try:
+            url = await self.auth.sso_logout_url(user, self._signed_out_url(request))
+        except AuthError:
+            return ()
+        if not url:
+            return ()
+        parts = urlsplit(url)
+        return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme in ("http", "https") and parts.netloc else ()
+
+    @staticmethod
+    def _signed_out_url(request: Request) -> str:
+        return f"{request.url.scheme}://{request.url.netloc}/?signed_out=1"
+
     async def show(self, request: Request) -> Response:
         refreshed: list[Any] = []
         user = await self._user(request, refreshed)
         status = "You have signed out." if request.query_params.get("signed_out") and user is None else ""
+        targets = await self._sign_out_targets(request, user)
         if not refreshed:
-            return self._page(request, user=user, status=status)
-        placeholder = HTMLResponse("", headers={"Cache-Control": "no-store"})
-        csrf = self.auth.set_session_cookies(placeholder, request, refreshed[0])
-        response = HTMLResponse(self.render(csrf=csrf, user=user), headers={"Cache-Control": "no-store"})
-        for name, value in placeholder.raw_headers:
-            if name == b"set-cookie":
-                response.raw_headers.append((name, value))
+            session = request.cookies.get(self.auth.settings.cookies.access) if user is not None else None
+            response = self._page(request, user=user, status=status, session_token=session)
+        else:
+            placeholder = HTMLResponse("", headers={"Cache-Control": "no-store"})
+            csrf = self.auth.set_session_cookies(placeholder, request, refreshed[0])
+            response = HTMLResponse(self.render(csrf=csrf, user=user), headers={"Cache-Control": "no-store"})
+            for name, value in placeholder.raw_headers:
+                if name == b"set-cookie":
+                    response.raw_headers.append((name, value))
+        if targets:
+            response.headers["Content-Security-Policy"] = content_security_policy(targets)
         return response
 
     async def _form(self, request: Request) -> dict[str, str]:
@@ -285,8 +345,14 @@ class _Page:
             raise BadRequest("malformed form") from None
         return {key: values[0] for key, values in parsed.items() if values}
 
-    def _csrf_ok(self, request: Request, form: dict[str, str]) -> bool:
-        return csrf_matches(request.cookies.get(self.auth.settings.cookies.csrf), form.get(CSRF_FIELD))
+    def _csrf_ok(self, request: Request, form: dict[str, str], *, signed_in: bool) -> bool:
+        """The form's CSRF field: bound to the session (sign-out), or the double submit (sign-in)."""
+        cookies = self.auth.settings.cookies
+        if signed_in:
+            expected = expected_csrf(request.cookies, cookies)
+        else:
+            expected = request.cookies.get(cookies.csrf)
+        return csrf_matches(expected, form.get(CSRF_FIELD))
 
     async def login(self, request: Request) -> Response:
         try:
@@ -294,7 +360,7 @@ class _Page:
         except AuthError as exc:
             return self._page(request, exc.status_code, user=None, error="The form could not be read.")
         login, provider = form.get("login", ""), form.get("provider", "")
-        if not self._csrf_ok(request, form):
+        if not self._csrf_ok(request, form, signed_in=False):
             return self._page(
                 request, 403, user=None, error="The form expired; please try again.", login=login, provider=provider
             )
@@ -319,18 +385,15 @@ class _Page:
             form = await self._form(request)
         except AuthError:
             form = {}
-        if not self._csrf_ok(request, form):
+        if not self._csrf_ok(request, form, signed_in=True):
             return self._page(request, 403, user=None, error="The form expired; please try again.")
         target = "/?signed_out=1"
         # Also when the access cookie has expired: the refresh cookie ends the session then
         # (checking the access cookie alone left the server-side session running).
         user = await self.auth.end_cookie_session(request)
         if user is not None:
-            try:
-                back = f"{request.url.scheme}://{request.url.netloc}/?signed_out=1"
-                target = await self.auth.sso_logout_url(user, back) or target
-            except AuthError:
-                pass  # no single sign-out: clear the cookies all the same
+            with contextlib.suppress(AuthError):  # no single sign-out: clear the cookies all the same
+                target = await self.auth.sso_logout_url(user, self._signed_out_url(request)) or target
         response = RedirectResponse(target, status_code=303)
         self.auth.clear_session_cookies(response, request)
         return response
@@ -411,6 +474,33 @@ def _configure_access_log() -> None:
         access_log.propagate = False
 
 
+def build_server(app: FastAPI, *, host: str, port: int, log_level: str = "info") -> Any:
+    """The ``uvicorn.Server`` that :func:`serve` runs for *app* (built by :func:`create_app`).
+
+    uvicorn's own access log is off (it prints query strings; ours, ``authcore.access``, does
+    not), and :class:`~authcore.web.logfilter.RedactTokens` is installed on the server's loggers:
+    uvicorn's error logger still logs websocket targets with their query (a query token).
+    """
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level=log_level,
+        server_header=False,
+        proxy_headers=False,
+        limit_concurrency=1000,
+        h11_max_incomplete_event_size=32 * 1024,
+        timeout_graceful_shutdown=5,
+    )
+    # After uvicorn.Config has configured logging (filters survive dictConfig, but be sure).
+    query_token = app.state.authcore.settings.query_token
+    install_log_redaction(extra_names=(query_token,) if query_token else ())
+    return uvicorn.Server(config)
+
+
 def serve(
     manager: AuthManager,
     *,
@@ -427,20 +517,6 @@ def serve(
     if development and not is_loopback(host):
         manager.close()
         raise ConfigError(f"the development default listens on loopback only, not {host!r}; give --config")
-    import uvicorn
-
     _configure_access_log()
     app = create_app(manager, settings, development=development, close_manager=True)
-    # uvicorn's own access log prints query strings: ours (authcore.access) does not.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        log_level=log_level,
-        server_header=False,
-        proxy_headers=False,
-        limit_concurrency=1000,
-        h11_max_incomplete_event_size=32 * 1024,
-        timeout_graceful_shutdown=5,
-    )
+    build_server(app, host=host, port=port, log_level=log_level).run()

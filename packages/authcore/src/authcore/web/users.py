@@ -5,8 +5,9 @@ the Flask adapter calls them directly. Each takes already-decoded JSON, validate
 the provider's package model (``new_user_model``, ...) and returns ``(status, body)``.
 A provider without the operation raises :class:`~authcore.errors.NotSupported` (501).
 
-Endpoints (under the configured prefix), guarded by ``WebSettings.admin_permission`` unless
-noted:
+Endpoints (under the configured prefix), guarded by :func:`require_admin` unless noted:
+``WebSettings.admin_permission`` (default ``users:admin``) on every provider instance, or
+``<admin_permission>:<instance>`` (``users:admin:site-ldap``) on that one instance:
 
 ====================================================  ================================
 ``GET    /auth/users/{provider}?search=&limit=&offset=``  list
@@ -30,11 +31,26 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..errors import Forbidden
 from ..manager import AuthManager
-from ..models import Identity
+from ..models import Identity, VerifiedToken
 from .common import BadRequest, validation_problems
 
-__all__ = ["RolesBody", "identity_payload", "run_operation", "OPERATIONS"]
+__all__ = ["RolesBody", "identity_payload", "run_operation", "require_admin", "ADMIN_ROUTES", "OPERATIONS"]
+
+#: The admin endpoints: ``(method, path suffix after /auth/users/{provider}, operation, status)``.
+#: Both adapters register exactly these, so they cannot drift apart.
+ADMIN_ROUTES: tuple[tuple[str, str, str, int], ...] = (
+    ("GET", "", "list", 200),
+    ("POST", "", "create", 201),
+    ("GET", "/{login}", "get", 200),
+    ("PATCH", "/{login}", "update", 200),
+    ("DELETE", "/{login}", "delete", 204),
+    ("POST", "/{login}/enable", "enable", 204),
+    ("POST", "/{login}/disable", "disable", 204),
+    ("POST", "/{login}/roles", "add_roles", 204),
+    ("DELETE", "/{login}/roles", "remove_roles", 204),
+)
 
 #: Operation names accepted by :func:`run_operation`.
 OPERATIONS = frozenset(
@@ -60,6 +76,18 @@ class RolesBody(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     roles: list[str] = Field(min_length=1, max_length=100)
+
+
+def require_admin(user: VerifiedToken, provider: str, admin_permission: str) -> None:
+    """Raise :class:`~authcore.errors.Forbidden` unless *user* may manage the users of *provider*.
+
+    ``admin_permission`` itself (``users:admin``) grants every provider instance, as it always
+    did; ``<admin_permission>:<provider>`` (``users:admin:site-ldap``) grants that one instance.
+    Checked with the instance named in the path, before anything looks the instance up, so an
+    instance admin learns nothing about other instances but that they are forbidden.
+    """
+    if not (user.allows(admin_permission) or user.allows(f"{admin_permission}:{provider}")):
+        raise Forbidden(f"missing permission: {admin_permission}:{provider}")
 
 
 def identity_payload(identity: Identity) -> dict[str, Any]:
