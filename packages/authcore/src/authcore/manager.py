@@ -22,6 +22,13 @@ from pydantic import ValidationError
 
 from . import permissions as _permissions
 from .config import AuthcoreConfig, load_config, parse_config
+from .config_checks import (
+    check_provider_config,
+    check_token_secret,
+    exposed_file_warnings,
+    located,
+    no_provider_error,
+)
 from .errors import (
     AuthError,
     ConfigError,
@@ -35,7 +42,6 @@ from .errors import (
 from .models import Identity, LoginResult, VerifiedToken
 from .plugins import ProviderRegistry, create_plugin_manager, load_class
 from .providers import (
-    WELL_KNOWN_SECRETS,
     AnonymousCredentials,
     AuthorizationCodeCredentials,
     BearerTokens,
@@ -82,9 +88,20 @@ class AuthManager:
         self.plugins = plugin_manager if plugin_manager is not None else create_plugin_manager()
         self._registry = ProviderRegistry(self.plugins)
         self._production_checks_for_tokens()
+        source = config.source
         state = Path(state_dir) if state_dir is not None else None
-        self._tokens = TokenService(config.tokens, fallback_secret=self._development_secret(state))
-        self._sessions = Sessions(self._open_store(state), config.sessions)
+        fallback_secret = self._development_secret(state)
+        # Errors about a configured value name its file, line and key path, like the schema's.
+        try:
+            self._tokens = TokenService(config.tokens, fallback_secret=fallback_secret)
+        except ConfigError as exc:
+            key = "secret" if config.tokens.algorithm.startswith("HS") else "private_key_file"
+            raise located(source, ("tokens", key), exc) from None
+        try:
+            store = self._open_store(state)
+        except ConfigError as exc:
+            raise located(source, ("sessions", "store"), exc) from None
+        self._sessions = Sessions(store, config.sessions)
         self._cache = TokenCache(config.tokens.cache_size) if config.tokens.cache_size else None
         # Cached verifications with a store other processes write to are re-checked this often.
         self._recheck = config.tokens.revocation_check_interval if self._sessions.store.shared else None
@@ -95,16 +112,24 @@ class AuthManager:
         if config.permissions.store:
             from .permission_store import SQLPermissionStore
 
-            self.plugins.register(SQLPermissionStore.from_url(config.permissions.store), name="permission-store")
+            try:
+                permission_store = SQLPermissionStore.from_url(config.permissions.store)
+            except ConfigError as exc:
+                raise located(source, ("permissions", "store"), exc) from None
+            self.plugins.register(permission_store, name="permission-store")
         self._providers: dict[str, Provider] = {}
         try:
             for index, entry in enumerate(config.providers):
                 if entry.enabled:
                     self._providers[entry.name] = self._start_provider(index)
+            if not self._providers:
+                raise no_provider_error(config)
         except BaseException:
             self.close()
             raise
         self.providers: Mapping[str, Provider] = MappingProxyType(self._providers)
+        for warning in exposed_file_warnings(config, self._providers):
+            log.warning("%s", warning)
         self._bearer_providers: tuple[BearerTokens, ...] = tuple(
             p for p in self._providers.values() if isinstance(p, BearerTokens)
         )
@@ -126,16 +151,8 @@ class AuthManager:
         return cls(config, **kwargs)
 
     def _production_checks_for_tokens(self) -> None:
-        tokens = self.config.tokens
-        if not self.config.production or not tokens.algorithm.startswith("HS"):
-            return
-        if tokens.secret is None:
-            raise ConfigError("production: true needs tokens.secret (at least 32 random bytes)")
-        secret = tokens.secret.get_secret_value()
-        if len(secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
-            raise ConfigError(f"production: true needs a tokens.secret of at least {MIN_PRODUCTION_SECRET_BYTES} bytes")
-        if secret.strip().lower() in WELL_KNOWN_SECRETS or len(set(secret)) < 8:
-            raise ConfigError("production: true refuses tokens.secret: it is a well-known or trivial value")
+        # Production refuses a missing or weak HMAC secret; development warns once about a weak one.
+        check_token_secret(self.config, log)
 
     def _development_secret(self, state: Path | None) -> bytes | None:
         tokens = self.config.tokens
@@ -192,29 +209,30 @@ class AuthManager:
                 assert entry.type is not None
                 cls = self._registry.get(entry.type)
         except ConfigError as exc:
-            raise type(exc)(f"{source.where(('providers', index))}: {exc}") from None
+            raise located(source, ("providers", index, "type" if entry.class_ is None else "class"), exc) from None
         if self.config.production and cls.development_only:
-            raise ConfigError(
-                f"{source.where(('providers', index))}: provider {entry.name!r} (type {cls.type!r}) is for "
-                "development only and is refused with production: true"
+            key = "class" if entry.class_ is not None else "type" if "type" in entry.model_fields_set else "name"
+            raise source.error(
+                ("providers", index, key),
+                f"provider {entry.name!r} (type {cls.type!r}) is for development only and is refused with "
+                "production: true",
             )
         try:
             provider_config = cls.Config.model_validate(entry.config)
         except ValidationError as exc:
             raise source.validation_error(exc, ("providers", index, "config")) from None
-        if self.config.production:
-            issues = provider_config.production_issues()
-            if issues:
-                raise ConfigError(
-                    f"{source.where(('providers', index, 'config'))}: refused with production: true: "
-                    + "; ".join(issues)
-                )
+        # Production refuses what production_issues() names; development warns once on TLS verification off.
+        check_provider_config(self.config, index, provider_config, log)
         try:
             return cls(entry.name, provider_config)
+        except ConfigError as exc:
+            raise located(source, ("providers", index), exc) from None
         except AuthError:
             raise
         except Exception as exc:
-            raise ConfigError(f"provider {entry.name!r} failed to start: {type(exc).__name__}") from exc
+            raise source.error(
+                ("providers", index), f"provider {entry.name!r} failed to start: {type(exc).__name__}"
+            ) from exc
 
     # ----------------------------------------------------------------- providers
 
@@ -443,7 +461,9 @@ class AuthManager:
             deadline = verified.expires_at
         else:
             record = self._sessions.peek(claims["sid"])
-            if record is None or not record.active(now):
+            # A session belongs to the provider instance that started it: when the instance is
+            # gone from the configuration (removed, disabled, renamed), so are its sessions.
+            if record is None or not record.active(now) or record.provider not in self._providers:
                 raise InvalidToken("session ended") from None
             verified = _verified(claims)
             # Cached no longer than the token and its session live: an uncached verify would
@@ -484,8 +504,12 @@ class AuthManager:
             if self._cache is not None:
                 self._cache.drop_session(exc.session_id)
             raise
-        identity = _restore(record)
         provider = self._providers.get(record.provider)
+        if provider is None:
+            # The instance that started the session is no longer configured (see verify()).
+            self._end_session(record)
+            raise InvalidToken("session ended")
+        identity = _restore(record)
         if isinstance(provider, UpstreamSessions):
             try:
                 refreshed = provider.refresh_upstream(identity)
@@ -508,19 +532,28 @@ class AuthManager:
         return self._result(identity, record, new_refresh)
 
     def logout(self, token: str) -> None:
-        """End the session of an access token: its refresh token and every access token die with it."""
-        claims = self._tokens.decode(token)
-        record = self._sessions.get(claims["sid"])
-        if record is None or record.revoked:
-            if self._cache is not None:
-                self._cache.drop_session(claims["sid"])
-            raise InvalidToken("session ended")
-        self._end_session(record)
+        """End the session of an access token or a refresh token (as OAuth clients send, RFC 7009).
 
-    def _end_session(self, record: SessionRecord) -> None:
-        self._sessions.revoke(record.session_id)
+        The session's refresh token and every access token die with it. An already ended or
+        unknown session raises :class:`InvalidToken`; of two concurrent logouts of one
+        session, exactly one succeeds and runs the upstream logout and the logout hook.
+        """
+        session_id = self._sessions.session_of_refresh_token(token)
+        if session_id is None:
+            session_id = self._tokens.decode(token)["sid"]
+        record = self._sessions.get(session_id)
+        if record is None or not self._end_session(record):
+            if self._cache is not None:
+                self._cache.drop_session(session_id)
+            raise InvalidToken("session ended")
+
+    def _end_session(self, record: SessionRecord) -> bool:
+        """Revoke the session; the caller whose revocation took effect runs the upstream logout and hook."""
+        ended = self._sessions.revoke(record.session_id)
         if self._cache is not None:
             self._cache.drop_session(record.session_id)
+        if not ended:
+            return False  # someone else ended it (a concurrent logout): their call does the rest
         provider = self._providers.get(record.provider)
         if isinstance(provider, UpstreamSessions):
             try:
@@ -530,6 +563,7 @@ class AuthManager:
             except AuthError as exc:  # our session is gone either way
                 log.warning("logout at provider %r failed: %s", record.provider, exc.code)
         self.plugins.hook.authcore_logout(session_id=record.session_id, login=record.login)
+        return True
 
     def require(
         self, subject: VerifiedToken | Identity | Iterable[str], permissions: _permissions.PermissionSpec

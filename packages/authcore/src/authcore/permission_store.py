@@ -6,7 +6,8 @@ the identity's groups and roles (an LDAP group, a Keycloak role) and, where the
 database has them, py-ispyb's ``Person`` / ``UserGroup_has_Person`` tables (groups
 managed in the database, as py-ispyb's KeycloakDBGroups plugin does).
 
-Enable it with ``permissions: {store: "sqlite:///path/to/permissions.db"}``.
+Enable it with ``permissions: {store: "sqlite:////absolute/path/to/permissions.db"}`` (four
+slashes: an absolute path; three are relative to the working directory).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class SQLPermissionStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
-        self._has_person_tables: bool | None = None
+        # (schema version, whether Person tables exist): re-read when the schema changes, so
+        # tables created (or dropped) after the first login are seen without a restart.
+        self._person_tables: tuple[int, bool] = (-1, False)
         self._memory_lock = threading.RLock()
         self._memory: sqlite3.Connection | None = None
 
@@ -141,10 +144,7 @@ class SQLPermissionStore:
     def groups_of_person(self, login: str) -> set[str]:
         """Groups linked to the ``Person`` with this login, if the database has py-ispyb's Person tables."""
         with self._using() as conn:
-            if self._has_person_tables is None:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                self._has_person_tables = {"Person", "UserGroup_has_Person"} <= tables
-            if not self._has_person_tables:
+            if not self._has_person_tables(conn):
                 return set()
             rows = conn.execute(
                 "SELECT g.name FROM UserGroup g JOIN UserGroup_has_Person gp ON gp.userGroupId = g.userGroupId "
@@ -152,6 +152,17 @@ class SQLPermissionStore:
                 (login,),
             ).fetchall()
         return {row[0] for row in rows}
+
+    def _has_person_tables(self, conn: sqlite3.Connection) -> bool:
+        # PRAGMA schema_version is a counter in the database header that every schema change
+        # bumps: one cheap read per call instead of scanning sqlite_master.
+        version = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+        known_version, present = self._person_tables
+        if version != known_version:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            present = {"Person", "UserGroup_has_Person"} <= tables
+            self._person_tables = (version, present)
+        return present
 
     @hookimpl
     def authcore_permissions(self, identity: Identity) -> list[str]:

@@ -332,7 +332,8 @@ class TokenService:
             if (type(value) is not int and type(value) is not float) or not -_MAX_TIMESTAMP < value < _MAX_TIMESTAMP:
                 _fail("token times missing or not numbers")
         leeway = self._leeway
-        if now > exp + leeway:
+        # RFC 7519 4.1.4: valid only *before* exp, so exp == now (leeway 0) has expired.
+        if now >= exp + leeway:
             raise TokenExpired()
         if nbf > now + leeway:
             _fail("token not valid yet")

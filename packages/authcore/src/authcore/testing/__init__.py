@@ -21,10 +21,14 @@ subclassing :class:`ProviderConformance`::
         @pytest.fixture
         def invalid_logins(self):
             return [Login(login="alice", password="wrong"), Login(login="nobody", password="x")]
+
+A session store (a plugin's Redis store, say) proves the same by subclassing
+:class:`SessionStoreConformance` and overriding its ``session_store`` fixture.
 """
 
 from __future__ import annotations
 
 from .conformance import Login, ProviderConformance
+from .session_stores import SessionStoreConformance
 
-__all__ = ["Login", "ProviderConformance"]
+__all__ = ["Login", "ProviderConformance", "SessionStoreConformance"]

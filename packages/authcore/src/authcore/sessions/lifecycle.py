@@ -1,0 +1,157 @@
+"""Session lifecycle on top of a store, and opening the store a ``sessions.store`` URL names."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from typing import Any, Final
+
+from ..config import SessionConfig
+from ..errors import ConfigError, InvalidToken
+from .base import (
+    MAX_REFRESH_TOKEN_LENGTH,
+    REFRESH_TOKEN_PREFIX,
+    RefreshTokenReused,
+    SessionRecord,
+    SessionStore,
+    hash_refresh_token,
+)
+from .memory import MemorySessionStore
+from .sqlite import SQLiteSessionStore
+
+log = logging.getLogger("authcore.sessions")
+
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def open_store(url: str) -> SessionStore | None:
+    """Open the store a ``sessions.store`` URL names, or return ``None`` for a scheme authcore does not know.
+
+    * ``memory://`` -> :class:`MemorySessionStore`
+    * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's
+      convention), ``sqlite://:memory:`` -> :class:`SQLiteSessionStore`
+
+    Other schemes return ``None`` (the manager then asks plugins). A malformed URL raises
+    :class:`~authcore.errors.ConfigError`; messages do not echo the URL, which may hold a
+    password for a plugin's server.
+    """
+    if not isinstance(url, str):
+        raise ConfigError("sessions.store must be a URL string")
+    scheme, separator, rest = url.partition("://")
+    if not separator or not _SCHEME.fullmatch(scheme):
+        raise ConfigError("sessions.store is not a URL: expected 'memory://', 'sqlite:///path.db' or '<scheme>://...'")
+    scheme = scheme.lower()
+    if scheme == "memory":
+        if rest:
+            raise ConfigError("sessions.store: 'memory://' takes no path or options")
+        return MemorySessionStore()
+    if scheme != "sqlite":
+        return None
+    if rest in (":memory:", "/:memory:"):
+        return SQLiteSessionStore(":memory:")
+    if not rest.startswith("/"):
+        raise ConfigError(
+            "sessions.store: an SQLite URL has no host: use 'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db'"
+        )
+    path = rest[1:]
+    if not path or path.endswith("/"):
+        raise ConfigError("sessions.store: the SQLite URL names no database file")
+    if "?" in path or "#" in path or "\x00" in path:
+        raise ConfigError("sessions.store: SQLite URLs take no query string or fragment")
+    return SQLiteSessionStore(path)
+
+
+def _looks_like_refresh_token(value: object) -> bool:
+    return (
+        type(value) is str
+        and len(value) <= MAX_REFRESH_TOKEN_LENGTH
+        and value.isascii()
+        and value.startswith(REFRESH_TOKEN_PREFIX)
+    )
+
+
+class Sessions:
+    """Session lifecycle on top of a store."""
+
+    #: Where the sessions live.
+    store: SessionStore
+
+    def __init__(self, store: SessionStore, config: SessionConfig) -> None:
+        self.store = store
+        self._idle_timeout = float(config.idle_timeout)
+        self._max_lifetime = float(config.max_lifetime)
+
+    def __repr__(self) -> str:
+        return f"Sessions(store={self.store!r}, idle_timeout={self._idle_timeout}, max_lifetime={self._max_lifetime})"
+
+    @staticmethod
+    def _new_refresh_token() -> tuple[str, bytes]:
+        token = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)  # 256 bits -> 43 characters
+        return token, hash_refresh_token(token)
+
+    def start(
+        self, *, login: str, provider: str, identity: dict[str, Any], now: float | None = None
+    ) -> tuple[SessionRecord, str]:
+        """Start a session for *login*; return ``(record, refresh_token)``."""
+        now = time.time() if now is None else now
+        absolute = now + self._max_lifetime
+        record = SessionRecord(
+            session_id=secrets.token_urlsafe(16),  # 128 bits
+            login=login,
+            provider=provider,
+            identity=identity,
+            created_at=now,
+            last_used_at=now,
+            idle_expires_at=min(now + self._idle_timeout, absolute),
+            absolute_expires_at=absolute,
+        )
+        token, token_hash = self._new_refresh_token()
+        self.store.create(record, token_hash)
+        return record, token
+
+    def refresh(self, refresh_token: str, *, now: float | None = None) -> tuple[SessionRecord, str]:
+        """Trade *refresh_token* for a new one (rotation); return ``(record, new_refresh_token)``.
+
+        Raises :class:`~authcore.errors.InvalidToken` for anything that is not a current
+        refresh token, :class:`RefreshTokenReused` (an ``InvalidToken``) for a token used
+        before (its session is revoked: drop cached access tokens of ``error.session_id``),
+        and :class:`~authcore.errors.TokenExpired` when the session's time is up.
+        """
+        if not _looks_like_refresh_token(refresh_token):
+            raise InvalidToken("malformed refresh token")
+        now = time.time() if now is None else now
+        new_token, new_hash = self._new_refresh_token()
+        try:
+            record = self.store.rotate(
+                hash_refresh_token(refresh_token), new_hash, now=now, idle_timeout=self._idle_timeout
+            )
+        except RefreshTokenReused as exc:
+            # A security event worth an operator's attention; the session id is no credential.
+            log.warning("refresh token reuse detected: session %s revoked", exc.session_id)
+            raise
+        return record, new_token
+
+    def is_active(self, session_id: str, *, now: float | None = None) -> bool:
+        """Whether *session_id* names a session that is not revoked and not expired."""
+        record = self.store.peek(session_id)
+        return record is not None and record.active(time.time() if now is None else now)
+
+    def revoke(self, session_id: str) -> bool:
+        """End a session (logout). True if it was not revoked already."""
+        return self.store.revoke(session_id)
+
+    def session_of_refresh_token(self, refresh_token: str) -> str | None:
+        """The id of the session a (current or earlier) refresh token belongs to, or ``None``."""
+        if not _looks_like_refresh_token(refresh_token):
+            return None
+        return self.store.session_of(hash_refresh_token(refresh_token))
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        """The session *session_id*, or ``None``."""
+        return self.store.get(session_id)
+
+    def peek(self, session_id: str) -> SessionRecord | None:
+        """The session *session_id* without its identity (cheaper), or ``None``."""
+        return self.store.peek(session_id)
