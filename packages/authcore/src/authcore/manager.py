@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from . import permissions as _permissions
 from .config import AuthcoreConfig, load_config, parse_config
-from .config_checks import (
+from .config.checks import (
     check_provider_config,
     check_token_secret,
     exposed_file_warnings,

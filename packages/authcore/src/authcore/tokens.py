@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
-from .config import TokenConfig
+from .config.schema import TokenConfig
 from .errors import AuthError, ConfigError, InvalidToken, TokenExpired
 from .models import VerifiedToken
 

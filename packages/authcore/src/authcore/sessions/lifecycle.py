@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import Any, Final
 
-from ..config import SessionConfig
+from ..config.schema import SessionConfig
 from ..errors import ConfigError, InvalidToken
 from .base import (
     MAX_REFRESH_TOKEN_LENGTH,

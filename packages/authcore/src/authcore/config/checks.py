@@ -22,9 +22,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from .config import AuthcoreConfig, ConfigSource, KeyPath, _field_keys, _is_secretish, format_path
-from .errors import ConfigError
-from .providers import WELL_KNOWN_SECRETS, Provider, ProviderConfig
+from ..errors import ConfigError
+from ..providers import WELL_KNOWN_SECRETS, Provider, ProviderConfig
+from .schema import AuthcoreConfig
+from .source import ConfigSource, KeyPath, _field_keys, _is_secretish, format_path
 
 __all__ = [
     "MIN_PRODUCTION_SECRET_BYTES",

@@ -24,9 +24,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["Interpolated", "interpolate", "uninterpolated_placeholder"]
+from pydantic import SecretStr
+
+from .loader import MAX_DEPTH, MAX_NODES
+from .source import _MIN_REDACTED, ConfigSource, KeyPath, _is_secretish, _leaf
+
+__all__ = ["Interpolated", "Prepare", "interpolate", "uninterpolated_placeholder"]
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -145,3 +150,65 @@ def _not_interpolated(text: str, dollar: int, *, secret: bool) -> str:
     name = _NAME.match(text, dollar + 1)
     assert name is not None
     return f"'${name.group()}' {where}: write ${{{name.group()}}} for the environment variable, or $$ for a literal '$'"
+
+
+class Prepare:
+    """Copies the raw data: interpolates ``${VAR}`` in strings, checks keys, collects secret values."""
+
+    def __init__(self, source: ConfigSource, environ: Mapping[str, str], interpolate: bool) -> None:
+        self.source = source
+        self.environ = environ
+        self.interpolate = interpolate
+        self.visited = 0
+        self.active: set[int] = set()
+        self.secrets: set[str] = set()
+        #: String values made wholly of ``${VAR}`` (no literal text, no default): not written in the file.
+        self.from_environment: set[KeyPath] = set()
+
+    def walk(self, value: Any, path: KeyPath, depth: int) -> Any:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise self.source.error(path, f"more than {MAX_NODES} values")
+        if depth > MAX_DEPTH:
+            raise self.source.error(path, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, str):
+            return self.string(value, path)
+        if isinstance(value, SecretStr):
+            if _is_secretish(_leaf(path) or ""):
+                self.secrets.add(value.get_secret_value())
+            return value
+        if not isinstance(value, Mapping | list | tuple):
+            return value
+        if id(value) in self.active:
+            raise self.source.error(path, "recursive structure: this value contains itself")
+        self.active.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                result: dict[str, Any] = {}
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise self.source.error(path, f"keys must be strings, not {type(key).__name__}")
+                    if "\x00" in key:
+                        raise self.source.error(path, "NUL character in a key")
+                    result[key] = self.walk(item, (*path, key), depth + 1)
+                return result
+            return [self.walk(item, (*path, index), depth + 1) for index, item in enumerate(value)]
+        finally:
+            self.active.discard(id(value))
+
+    def string(self, text: str, path: KeyPath) -> str:
+        if "\x00" in text:
+            raise self.source.error(path, "NUL character in a value")
+        secret = _is_secretish(_leaf(path) or "") and path != ("tokens",)
+        if self.interpolate:
+            done = interpolate(text, self.environ, lambda message: self.source.error(path, message), secret=secret)
+            text = done.text
+            if done.from_environment:
+                self.from_environment.add(path)
+        else:
+            problem = uninterpolated_placeholder(text, secret=secret)
+            if problem is not None:
+                raise self.source.error(path, problem)
+        if len(text) >= _MIN_REDACTED and secret:
+            self.secrets.add(text)
+        return text
