@@ -629,7 +629,7 @@ def test_the_signed_in_page_of_an_sso_user_may_post_to_the_identity_provider_onl
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_logout_with_the_refresh_token_ends_the_session(servers, adapter):
-    base, log = servers[adapter]
+    base, _log = servers[adapter]
     with httpx.Client(base_url=base) as client:
         response = login(client, "local", "alice", "wonderland")
         assert response.status_code == 200, response.text
