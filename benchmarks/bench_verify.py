@@ -42,7 +42,8 @@ from _report import CPU_CLOCK, finish, interleave, output_path, ratio_entry, run
 from authcore import AuthManager
 from authcore.config import TokenConfig
 from authcore.models import VerifiedToken
-from authcore.tokens import TokenCache, TokenService
+from authcore.token_cache import TokenCache
+from authcore.tokens import TokenService
 
 QUICK = "--quick" in sys.argv[1:]
 # Many short rounds of a few ms each (see _report.py): a spoiled round moves no median.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 import threading
 import time
 
@@ -19,6 +17,7 @@ from authcore import (
     InvalidCredentials,
     InvalidToken,
     NotSupported,
+    PasswordCredentials,
     TokenExpired,
     UnknownProvider,
     hookimpl,
@@ -306,18 +305,6 @@ def test_development_secret_warning(caplog):
     assert "random per-process secret" in caplog.text
 
 
-def test_state_dir_keeps_secret_and_sessions(tmp_path):
-    state = tmp_path / "state"
-    with AuthManager.from_config(DUMMY, state_dir=state) as m:
-        result = m.login("dummy", login="u", password="read")
-    assert stat.S_IMODE(os.stat(state / "dev-secret").st_mode) == 0o600
-    with AuthManager.from_config(DUMMY, state_dir=state) as m:
-        assert m.verify(result.access_token).login == "u"
-        m.logout(result.access_token)
-    with AuthManager.from_config(DUMMY, state_dir=state) as m, pytest.raises(InvalidToken):
-        m.verify(result.access_token)
-
-
 def test_unknown_session_store_scheme():
     with pytest.raises(ConfigError, match="redis"):
         AuthManager.from_config({**DUMMY, "sessions": {"store": "redis://localhost"}})
@@ -510,3 +497,11 @@ def test_login_blocks(tmp_path):
     config = {"providers": [{"name": "dummy"}], "sessions": {"store": f"sqlite:///{tmp_path}/s.db"}}
     with AuthManager.from_config(config) as m:
         assert m.login_blocks("dummy") is True
+
+
+def test_login_with_a_credential_package(manager):
+    """The whole login from a ready-made package is login_with; authenticate is the provider's check only."""
+    credentials = PasswordCredentials.model_validate({"login": "ann", "password": "read"})
+    result = manager.login_with("dummy", credentials)
+    assert manager.verify(result.access_token).login == "ann"
+    assert not hasattr(manager, "authenticate")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import threading
 import time
@@ -179,62 +178,6 @@ def test_an_entry_point_class_must_have_the_entry_point_type(fake_dist):
         AuthManager.from_config({"providers": [{"name": "bad", "type": "evil"}, {"name": "e", "type": "echo"}]})
     with AuthManager.from_config({"providers": [{"name": "e", "type": "echo"}]}) as m:
         assert type(m.provider("e")).__module__ == "echo_plugin"
-
-
-# --------------------------------------------------------------------------- CLI state directory
-
-
-def test_dev_secret_symlink_is_refused(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    known = tmp_path / "known"
-    known.write_bytes(b"k" * 64)  # a secret an attacker knows
-    (state / "dev-secret").symlink_to(known)
-    with pytest.raises(ConfigError, match="dev-secret"):
-        AuthManager.from_config(DUMMY, state_dir=state)
-
-
-def test_state_dir_writable_by_others_is_refused(tmp_path):
-    state = tmp_path / "shared"
-    state.mkdir()
-    os.chmod(state, 0o777)
-    with pytest.raises(ConfigError, match="writable by other users"):
-        AuthManager.from_config(DUMMY, state_dir=state)
-
-
-def test_truncated_dev_secret_is_replaced(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    secret = state / "dev-secret"
-    fd = os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, b"0123456789abcdef0123456789abcdef01")  # 34 of 64 characters written
-    os.close(fd)
-    with AuthManager.from_config(DUMMY, state_dir=state):
-        pass
-    assert len(secret.read_bytes()) == 64
-
-
-def test_concurrent_first_runs_agree_on_one_dev_secret(tmp_path):
-    # Smoke test of the write-then-link publication of a new secret (the race is too narrow
-    # to hit on demand): every manager started at once ends up with the same key.
-    state = tmp_path / "state"
-    keys: list[bytes] = []
-    errors: list[BaseException] = []
-
-    def start():
-        try:
-            with AuthManager.from_config(DUMMY, state_dir=state) as m:
-                keys.append(m._tokens._hmac_prototype.copy().digest())  # an HMAC of b"": the key's fingerprint
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and len(keys) == 8 and len(set(keys)) == 1
-    assert [p.name for p in state.iterdir() if p.name.startswith(".dev-secret")] == []
 
 
 # --------------------------------------------------------------------------- permission store

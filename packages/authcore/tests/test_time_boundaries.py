@@ -11,7 +11,8 @@ from authcore.config import SessionConfig, TokenConfig
 from authcore.errors import TokenExpired
 from authcore.models import VerifiedToken
 from authcore.sessions import MemorySessionStore, Sessions
-from authcore.tokens import TokenCache, TokenService
+from authcore.token_cache import TokenCache
+from authcore.tokens import TokenService
 
 SECRET = "a-test-only-secret-of-at-least-32-bytes-xx"
 NOW = 1_800_000_000

@@ -8,21 +8,26 @@ import hmac
 import json
 import logging
 import random
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from pydantic import ValidationError
 
+from authcore.algorithms import ALGORITHMS
 from authcore.config import TokenConfig
 from authcore.errors import ConfigError, InvalidToken, TokenExpired
 from authcore.models import VerifiedToken
-from authcore.tokens import MAX_TOKEN_LENGTH, TokenCache, TokenService
+from authcore.token_cache import TokenCache
+from authcore.tokens import MAX_ACCESS_TOKEN_LENGTH, TokenService
 
 SECRET = "unit-test-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789ABCDEF"
 NOW = 1_700_000_000
@@ -149,6 +154,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
         "ec": ec.generate_private_key(ec.SECP256R1()),
         "ec2": ec.generate_private_key(ec.SECP256R1()),
         "ec384": ec.generate_private_key(ec.SECP384R1()),
+        "ec384b": ec.generate_private_key(ec.SECP384R1()),
+        "ec521": ec.generate_private_key(ec.SECP521R1()),
+        "ec521b": ec.generate_private_key(ec.SECP521R1()),
         "ed": ed25519.Ed25519PrivateKey.generate(),
         "ed2": ed25519.Ed25519PrivateKey.generate(),
         "ed448": ed448.Ed448PrivateKey.generate(),
@@ -166,7 +174,15 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
     return pairs
 
 
-ASYMMETRIC = {"RS256": ("rsa", "rsa2"), "ES256": ("ec", "ec2"), "EdDSA": ("ed", "ed2")}
+#: Every asymmetric row of the algorithm table, with its signing key and a rotation-era key.
+ASYMMETRIC = {
+    **{f"{family}{bits}": ("rsa", "rsa2") for family in ("RS", "PS") for bits in (256, 384, 512)},
+    "ES256": ("ec", "ec2"),
+    "ES384": ("ec384", "ec384b"),
+    "ES512": ("ec521", "ec521b"),
+    "EdDSA": ("ed", "ed2"),
+}
+HMAC = ("HS256", "HS384", "HS512")
 
 
 def asym_service(keys: dict[str, KeyPair], algorithm: str, name: str, *old: str) -> TokenService:
@@ -197,7 +213,7 @@ def parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 # --------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+@pytest.mark.parametrize("algorithm", HMAC)
 def test_hmac_round_trip(algorithm: str) -> None:
     service = hs_service(algorithm=algorithm)
     token = issue(service, groups=["staff"], permissions=["all_proposals"])
@@ -334,6 +350,72 @@ def test_asymmetric_algorithm_mismatch(keys: dict[str, KeyPair], signer: str) ->
     reject(asym_service(keys, "RS256", "rsa"), token)
 
 
+# --------------------------------------------------------------------------- the algorithm table
+
+
+def test_every_row_of_the_table_is_configurable_and_tested() -> None:
+    """The schema takes its algorithm names from the table, and this file tests every row."""
+    annotation = TokenConfig.model_fields["algorithm"].annotation
+    assert set(get_args(annotation)) == set(ALGORITHMS) == {*HMAC, *ASYMMETRIC}
+    for name, row in ALGORITHMS.items():
+        assert row.name == name and row.symmetric == (name in HMAC)
+    with pytest.raises(ValidationError):
+        TokenConfig(algorithm="PS257", private_key_file=Path("key.pem"))
+
+
+@pytest.mark.parametrize("algorithm", list(ASYMMETRIC))
+def test_tokens_signed_by_pyjwt_with_our_key_verify(keys: dict[str, KeyPair], algorithm: str) -> None:
+    """An independent signer (PyJWT) with the same key and algorithm: padding, hash and encoding agree."""
+    service = asym_service(keys, algorithm, ASYMMETRIC[algorithm][0])
+    kid = service.jwks()["keys"][0]["kid"]
+    token = jwt.encode(
+        claims(), keys[ASYMMETRIC[algorithm][0]].private, algorithm, headers={"typ": "at+jwt", "kid": kid}
+    )
+    assert service.decode(token, now=NOW)["sub"] == "alice"
+
+
+@pytest.mark.parametrize("algorithm", [name for name in ASYMMETRIC if name.startswith(("RS", "PS"))])
+def test_one_rsa_key_other_rsa_algorithm_is_refused(keys: dict[str, KeyPair], algorithm: str) -> None:
+    """Algorithm confusion with one RSA key: padding and hash follow the pinned algorithm, not the key.
+
+    A token of every other RSA algorithm, made with the very same key and naming our kid, is
+    refused, whether its header says what it is or claims our algorithm.
+    """
+    service = asym_service(keys, algorithm, "rsa")
+    kid = service.jwks()["keys"][0]["kid"]
+    private = keys["rsa"].private
+    for other in ASYMMETRIC:
+        if other == algorithm or not other.startswith(("RS", "PS")):
+            continue
+        honest = jwt.encode(claims(), private, other, headers={"typ": "at+jwt", "kid": kid})
+        assert str(reject(service, honest)) == "token algorithm not accepted"
+        # Our header, signed with the other algorithm's padding and hash: only the signature differs.
+        signing_input = f"{segment({'alg': algorithm, 'typ': 'at+jwt', 'kid': kid})}.{segment(claims())}"
+        forged = f"{signing_input}.{b64(_rsa_sign(private, other, signing_input.encode()))}"
+        assert str(reject(service, forged)) == "token signature invalid"
+        # The control: the same, signed as the pinned algorithm, is accepted.
+        genuine = f"{signing_input}.{b64(_rsa_sign(private, algorithm, signing_input.encode()))}"
+        assert service.decode(genuine, now=NOW)["sub"] == "alice"
+
+
+def _rsa_sign(private: rsa.RSAPrivateKey, algorithm: str, data: bytes) -> bytes:
+    digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}[algorithm[2:]]
+    if algorithm.startswith("PS"):
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=padding.PSS.DIGEST_LENGTH)
+        return private.sign(data, pss, digest)
+    return private.sign(data, padding.PKCS1v15(), digest)
+
+
+@pytest.mark.parametrize("algorithm", ["ES384", "ES512"])
+def test_ecdsa_signature_length_follows_the_curve(keys: dict[str, KeyPair], algorithm: str) -> None:
+    service = asym_service(keys, algorithm, ASYMMETRIC[algorithm][0])
+    header, payload, signature = issue(service).split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    assert len(raw) == {"ES384": 96, "ES512": 132}[algorithm]
+    reject(service, f"{header}.{payload}.{b64(raw[:-1])}")
+    reject(service, f"{header}.{payload}.{b64(raw + bytes(1))}")
+
+
 # --------------------------------------------------------------------------- signatures
 
 
@@ -353,7 +435,7 @@ def test_wrong_asymmetric_key_even_with_our_kid(keys: dict[str, KeyPair], algori
     reject(ours, f"{segment({'alg': algorithm, 'typ': 'at+jwt', 'kid': our_kid})}.{payload}.{signature}")
 
 
-@pytest.mark.parametrize("algorithm", ["HS256", "RS256", "ES256", "EdDSA"])
+@pytest.mark.parametrize("algorithm", ["HS256", *ASYMMETRIC])
 def test_stripped_signature(keys: dict[str, KeyPair], algorithm: str) -> None:
     service = hs_service() if algorithm == "HS256" else asym_service(keys, algorithm, ASYMMETRIC[algorithm][0])
     header, payload, _ = issue(service).split(".")
@@ -361,7 +443,7 @@ def test_stripped_signature(keys: dict[str, KeyPair], algorithm: str) -> None:
     reject(service, f"{header}.{payload}")
 
 
-@pytest.mark.parametrize("algorithm", ["HS256", "RS256", "ES256", "EdDSA"])
+@pytest.mark.parametrize("algorithm", ["HS256", *ASYMMETRIC])
 def test_tampered_signature(keys: dict[str, KeyPair], algorithm: str) -> None:
     service = hs_service() if algorithm == "HS256" else asym_service(keys, algorithm, ASYMMETRIC[algorithm][0])
     header, payload, signature = issue(service).split(".")
@@ -645,7 +727,7 @@ def test_huge_tokens() -> None:
     valid = hs_token()
     reject(hs_service(), "A" * 1_000_000)
     reject(hs_service(), valid + "A" * 1_000_000)
-    padded_claims = claims(filler="x" * MAX_TOKEN_LENGTH)
+    padded_claims = claims(filler="x" * MAX_ACCESS_TOKEN_LENGTH)
     reject(hs_service(), hs_token(payload=padded_claims))  # correctly signed, but too long to look at
 
 
@@ -789,6 +871,10 @@ def test_unreadable_key_file(tmp_path: Path) -> None:
         ("RS256", "rsa1024", "2048"),
         ("ES256", "rsa", "EC"),
         ("ES256", "ec384", "P-256"),
+        ("ES384", "ec", "P-384"),
+        ("ES512", "ec384", "P-521"),
+        ("PS256", "ec", "RSA"),
+        ("PS256", "rsa1024", "2048"),
         ("ES256", "ed", "EC"),
         ("EdDSA", "rsa", "Ed25519"),
         ("EdDSA", "ed448", "Ed25519"),
@@ -1009,3 +1095,17 @@ def test_cached_logout_is_immediate() -> None:
     stop.set()
     thread.join()
     assert all(value is None for value in seen[after + 1 :])
+
+
+def test_hmac_tokens_load_no_asymmetric_crypto() -> None:
+    """Why ``authcore.keys`` is imported inside TokenService: HS* deployments never load it."""
+    code = (
+        "import sys\n"
+        "from authcore.config import TokenConfig\n"
+        "from authcore.tokens import TokenService\n"
+        "service = TokenService(TokenConfig(secret='x' * 40))\n"
+        "service.decode(service.issue({'sub': 'a', 'sid': 's', 'exp': 2e9}))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('cryptography', 'authcore.keys'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

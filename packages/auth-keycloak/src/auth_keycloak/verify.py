@@ -34,13 +34,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from authcore import InvalidToken, TokenExpired
+from authcore.providers import MAX_BEARER_TOKEN_LENGTH
 
 from .jwks import InvalidSignature, KeyCache
 
-__all__ = ["TokenVerifier", "b64url_decode", "MAX_TOKEN_LENGTH"]
+__all__ = ["TokenVerifier", "b64url_decode"]
 
-#: Longest token looked at (Keycloak tokens with many roles and groups can be several KB).
-MAX_TOKEN_LENGTH: Final = 16384
 _PADDING: Final = ("", "", "==", "=")
 _MAX_TIME: Final = 1e11
 _HEADER_CACHE_SIZE: Final = 16
@@ -94,7 +93,7 @@ class TokenVerifier:
 
     def peek(self, token: str) -> tuple[list[str], dict[str, Any]] | None:
         """The segments and *unverified* payload of a token whose ``iss`` is this realm; else ``None``."""
-        if type(token) is not str or len(token) > MAX_TOKEN_LENGTH:
+        if type(token) is not str or len(token) > MAX_BEARER_TOKEN_LENGTH:
             return None
         parts = token.split(".")
         if len(parts) != 3:

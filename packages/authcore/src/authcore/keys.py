@@ -1,7 +1,8 @@
-"""Asymmetric signing keys for access tokens: PEM loading, checks, JWKs, sign and verify.
+"""The asymmetric families of the algorithm table: PEM loading, key checks, JWKs, sign and verify.
 
-Imported by :mod:`authcore.tokens` only when ``tokens.algorithm`` is RS256, ES256 or
-EdDSA, so deployments using HMAC never load ``cryptography``'s asymmetric code.
+Which key, padding, hash and curve is used comes from the :class:`~authcore.algorithms.Algorithm`
+row, never from the key alone. Imported by :mod:`authcore.tokens` only when an asymmetric
+algorithm is configured, so deployments using HMAC never load ``cryptography``'s asymmetric code.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from .algorithms import Algorithm
 from .errors import ConfigError
 
 __all__ = ["load", "VerificationKey"]
@@ -38,10 +40,42 @@ def _int_b64(value: int, length: int | None = None) -> str:
 _PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 _PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-_RSA_PADDING: Final = padding.PKCS1v15()
-_SHA256: Final = hashes.SHA256()
-_ECDSA: Final = ec.ECDSA(hashes.SHA256())
 _MIN_RSA_BITS: Final = 2048
+#: The hash a row of the algorithm table names.
+_HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+#: The curve a row names (JWK ``crv`` -> cryptography's curve class).
+_CURVES: Final[dict[str, type[ec.EllipticCurve]]] = {
+    "P-256": ec.SECP256R1,
+    "P-384": ec.SECP384R1,
+    "P-521": ec.SECP521R1,
+}
+#: Key classes (private and public) each JWK key type takes.
+_KEY_CLASSES: Final[dict[str, tuple[type, ...]]] = {
+    "RSA": (rsa.RSAPrivateKey, rsa.RSAPublicKey),
+    "EC": (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey),
+    "OKP": (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey),
+}
+
+
+def _hash(algorithm: Algorithm) -> hashes.HashAlgorithm:
+    assert algorithm.hash is not None  # every RSA and EC row names one
+    return _HASHES[algorithm.hash]()
+
+
+def _rsa_padding(algorithm: Algorithm) -> padding.AsymmetricPadding:
+    """The padding of the *algorithm* (never guessed from the key: one RSA key serves RS* and PS*)."""
+    if algorithm.family == "rsa-pss":
+        # RFC 7518 3.5: MGF1 with the same hash, a salt as long as the hash output.
+        return padding.PSS(mgf=padding.MGF1(_hash(algorithm)), salt_length=padding.PSS.DIGEST_LENGTH)
+    return padding.PKCS1v15()
+
+
+def _coordinate_size(curve: ec.EllipticCurve) -> int:
+    return (curve.key_size + 7) // 8  # 32, 48 and 66 bytes for P-256, P-384, P-521
 
 
 def _public_jwk(key: _PublicKey) -> dict[str, str]:
@@ -51,7 +85,9 @@ def _public_jwk(key: _PublicKey) -> dict[str, str]:
         return {"e": _int_b64(numbers.e), "kty": "RSA", "n": _int_b64(numbers.n)}
     if isinstance(key, ec.EllipticCurvePublicKey):
         point = key.public_numbers()
-        return {"crv": "P-256", "kty": "EC", "x": _int_b64(point.x, 32), "y": _int_b64(point.y, 32)}
+        size = _coordinate_size(key.curve)
+        crv = next(name for name, curve in _CURVES.items() if isinstance(key.curve, curve))
+        return {"crv": crv, "kty": "EC", "x": _int_b64(point.x, size), "y": _int_b64(point.y, size)}
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return {"crv": "Ed25519", "kty": "OKP", "x": _b64url_encode(raw)}
 
@@ -62,23 +98,18 @@ def _thumbprint(required: dict[str, str]) -> str:
     return _b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
-def _check_kind(key: object, algorithm: str, source: str) -> None:
+def _check_kind(key: object, algorithm: Algorithm, source: str) -> None:
     """Refuse a key that cannot be used with *algorithm* (ConfigError naming *source*)."""
-    if algorithm == "RS256":
-        if not isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
-            raise ConfigError(f"{source}: RS256 needs an RSA key")
-        if key.key_size < _MIN_RSA_BITS:
-            raise ConfigError(f"{source}: RSA keys shorter than {_MIN_RSA_BITS} bits are refused")
-    elif algorithm == "ES256":
-        if not isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-            raise ConfigError(f"{source}: ES256 needs an EC P-256 key")
-        if not isinstance(key.curve, ec.SECP256R1):
-            raise ConfigError(f"{source}: ES256 needs the P-256 curve")
-    elif algorithm == "EdDSA":
-        if not isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
-            raise ConfigError(f"{source}: EdDSA needs an Ed25519 key")
-    else:  # pragma: no cover - the config model allows nothing else
-        raise ConfigError(f"unsupported algorithm {algorithm!r}")
+    name, kty, crv = algorithm.name, algorithm.kty, algorithm.crv
+    if not isinstance(key, _KEY_CLASSES[kty]):
+        wanted = "an RSA key" if kty == "RSA" else f"an EC {crv} key" if kty == "EC" else f"an {crv} key"
+        raise ConfigError(f"{source}: {name} needs {wanted}")
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey) and key.key_size < _MIN_RSA_BITS:
+        raise ConfigError(f"{source}: RSA keys shorter than {_MIN_RSA_BITS} bits are refused")
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        assert crv is not None  # every EC row names its curve
+        if not isinstance(key.curve, _CURVES[crv]):
+            raise ConfigError(f"{source}: {name} needs the {crv} curve")
 
 
 def _read_key_file(path: Path, setting: str) -> bytes:
@@ -93,7 +124,7 @@ def _read_key_file(path: Path, setting: str) -> bytes:
     return data
 
 
-def _load_private_key(path: Path, algorithm: str) -> _PrivateKey:
+def _load_private_key(path: Path, algorithm: Algorithm) -> _PrivateKey:
     data = _read_key_file(path, "private_key_file")
     source = f"tokens.private_key_file {str(path)!r}"
     failure: str | None = None
@@ -111,7 +142,7 @@ def _load_private_key(path: Path, algorithm: str) -> _PrivateKey:
     return key
 
 
-def _load_public_key(path: Path, algorithm: str) -> _PublicKey:
+def _load_public_key(path: Path, algorithm: Algorithm) -> _PublicKey:
     data = _read_key_file(path, "public_key_files")
     source = f"tokens.public_key_files {str(path)!r}"
     key: object = None
@@ -126,64 +157,56 @@ def _load_public_key(path: Path, algorithm: str) -> _PublicKey:
     return key
 
 
-def _verifier(key: _PublicKey) -> Callable[[bytes, bytes], bool]:
-    """A ``verify(signature, data) -> bool`` for an asymmetric public key."""
+def _verifier(algorithm: Algorithm, key: _PublicKey) -> Callable[[bytes, bytes], bool]:
+    """A ``verify(signature, data) -> bool`` for *key*, with the padding and hash of *algorithm*."""
+    check: Callable[[bytes, bytes], object]
     if isinstance(key, rsa.RSAPublicKey):
-        rsa_key = key
+        rsa_key, rsa_padding, digest = key, _rsa_padding(algorithm), _hash(algorithm)
 
-        def verify_rs256(signature: bytes, data: bytes) -> bool:
-            try:
-                rsa_key.verify(signature, data, _RSA_PADDING, _SHA256)
-            except InvalidSignature:
-                return False
-            return True
+        def check(signature: bytes, data: bytes) -> object:
+            return rsa_key.verify(signature, data, rsa_padding, digest)
 
-        return verify_rs256
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        ec_key = key
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        ec_key, ecdsa, size = key, ec.ECDSA(_hash(algorithm)), _coordinate_size(key.curve)
 
-        def verify_es256(signature: bytes, data: bytes) -> bool:
+        def check(signature: bytes, data: bytes) -> object:
             # JOSE carries ECDSA signatures as raw r || s (RFC 7518 3.4); cryptography wants DER.
-            if len(signature) != 64:
-                return False
-            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-            try:
-                ec_key.verify(der, data, _ECDSA)
-            except InvalidSignature:
-                return False
-            return True
+            if len(signature) != 2 * size:
+                raise InvalidSignature
+            r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+            return ec_key.verify(encode_dss_signature(r, s), data, ecdsa)
 
-        return verify_es256
-    ed_key = key
+    else:
+        check = key.verify
 
-    def verify_eddsa(signature: bytes, data: bytes) -> bool:
+    def verify(signature: bytes, data: bytes) -> bool:
         try:
-            ed_key.verify(signature, data)
+            check(signature, data)
         except InvalidSignature:
             return False
         return True
 
-    return verify_eddsa
+    return verify
 
 
-def _signer(private: _PrivateKey) -> Callable[[bytes], bytes]:
+def _signer(algorithm: Algorithm, private: _PrivateKey) -> Callable[[bytes], bytes]:
+    """A ``sign(data) -> signature`` for *private*, with the padding and hash of *algorithm*."""
     if isinstance(private, rsa.RSAPrivateKey):
-        rsa_key = private
-        return lambda data: rsa_key.sign(data, _RSA_PADDING, _SHA256)
+        rsa_key, rsa_padding, digest = private, _rsa_padding(algorithm), _hash(algorithm)
+        return lambda data: rsa_key.sign(data, rsa_padding, digest)
     if isinstance(private, ec.EllipticCurvePrivateKey):
-        ec_key = private
+        ec_key, ecdsa, size = private, ec.ECDSA(_hash(algorithm)), _coordinate_size(private.curve)
 
-        def sign_es256(data: bytes) -> bytes:
-            r, s = decode_dss_signature(ec_key.sign(data, _ECDSA))
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        def sign_ecdsa(data: bytes) -> bytes:
+            r, s = decode_dss_signature(ec_key.sign(data, ecdsa))
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
-        return sign_es256
-    ed_key = private
-    return lambda data: ed_key.sign(data)
+        return sign_ecdsa
+    return private.sign
 
 
 def load(
-    algorithm: str, private_key_file: Path, public_key_files: tuple[Path, ...]
+    algorithm: Algorithm, private_key_file: Path, public_key_files: tuple[Path, ...]
 ) -> tuple[Callable[[bytes], bytes], list[VerificationKey]]:
     """The signing function and the verification keys (signing key first, then earlier keys).
 
@@ -197,6 +220,6 @@ def load(
         required = _public_jwk(public)
         key_id = _thumbprint(required)
         if key_id not in found:
-            jwk = {**required, "kid": key_id, "use": "sig", "alg": algorithm}
-            found[key_id] = (key_id, jwk, _verifier(public))
-    return _signer(private), list(found.values())
+            jwk = {**required, "kid": key_id, "use": "sig", "alg": algorithm.name}
+            found[key_id] = (key_id, jwk, _verifier(algorithm, public))
+    return _signer(algorithm, private), list(found.values())

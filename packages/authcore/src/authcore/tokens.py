@@ -1,4 +1,4 @@
-"""Access tokens: issuing and strictly verifying JWTs, key handling, JWKS, and the verified-token cache.
+"""Access tokens: issuing and strictly verifying JWTs, and the JWKS that publishes our keys.
 
 Access tokens are compact JWS tokens with one pinned algorithm (``tokens.algorithm``).
 Verification is written here, not delegated to a general JWT library, because the rules
@@ -22,35 +22,32 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import logging
 import math
 import os
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
+from .algorithms import ALGORITHMS, hmac_prototype
+from .claims import SIGNING_CLAIMS
 from .config.schema import TokenConfig
 from .errors import AuthError, ConfigError, InvalidToken, TokenExpired
-from .models import VerifiedToken
 
-__all__ = ["MAX_TOKEN_LENGTH", "TOKEN_TYPE", "TokenCache", "TokenService"]
+__all__ = ["MAX_ACCESS_TOKEN_LENGTH", "TOKEN_TYPE", "TokenService"]
 
 log = logging.getLogger(__name__)
 
-#: Longest token :meth:`TokenService.decode` looks at; longer input is refused unread.
-MAX_TOKEN_LENGTH: Final = 8192
+#: Longest access token authcore issues, and longest :meth:`TokenService.decode` looks at
+#: (longer input is refused unread). Bearer tokens of identity providers have their own bound.
+MAX_ACCESS_TOKEN_LENGTH: Final = 8192
 #: The ``typ`` header of every access token (RFC 9068).
 TOKEN_TYPE: Final = "at+jwt"
 
-#: Claims that :meth:`TokenService.issue` sets itself and a caller may not supply.
-_RESERVED_CLAIMS: Final = frozenset({"iss", "aud", "iat", "nbf", "jti"})
 #: The only header members a token may carry. Everything else (crit, jku, x5u, jwk, x5c,
 #: x5t, enc, zip, cty, ...) is refused: we never let a token choose or describe its key.
 _ALLOWED_HEADER: Final = frozenset({"alg", "typ", "kid"})
@@ -61,12 +58,6 @@ _MAX_TIMESTAMP: Final = 1e11
 #: Distinct header segments whose parse result is remembered. Our own header is one string;
 #: a few more appear while keys rotate. Only headers of verified tokens are added.
 _HEADER_CACHE_SIZE: Final = 32
-
-_HASHES: Final[dict[str, Callable[[], Any]]] = {
-    "HS256": hashlib.sha256,
-    "HS384": hashlib.sha384,
-    "HS512": hashlib.sha512,
-}
 
 #: Padding to append per ``len(segment) % 4``; a remainder of 1 is never valid base64.
 _PADDING: Final = ("", "", "==", "=")
@@ -112,6 +103,12 @@ def _no_constants(_name: str) -> NoReturn:
 _JSON: Final = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_no_constants)
 
 
+def _mac(prototype: hmac.HMAC, data: bytes) -> bytes:
+    mac = prototype.copy()
+    mac.update(data)
+    return mac.digest()
+
+
 # --------------------------------------------------------------------------- keys
 
 
@@ -133,11 +130,11 @@ class _Key:
 class TokenService:
     """Issues access tokens and verifies them strictly, with one pinned algorithm.
 
-    HS256/HS384/HS512 sign with ``config.secret`` (else *fallback_secret*, else a random
-    per-process secret and a warning). RS256/ES256/EdDSA sign with
-    ``config.private_key_file`` and accept its public key plus ``config.public_key_files``
-    (earlier keys, during a rotation); each key is named by its RFC 7638 thumbprint
-    (``kid``) and published by :meth:`jwks`.
+    The algorithm is a row of :data:`authcore.algorithms.ALGORITHMS`. HMAC rows (HS*) sign
+    with ``config.secret`` (else *fallback_secret*, else a random per-process secret and a
+    warning). Asymmetric rows (RS*, PS*, ES*, EdDSA) sign with ``config.private_key_file``
+    and accept its public key plus ``config.public_key_files`` (earlier keys, during a
+    rotation); each key is named by its RFC 7638 thumbprint (``kid``) and published by :meth:`jwks`.
     """
 
     #: The pinned signing algorithm; tokens with any other ``alg`` are refused.
@@ -151,40 +148,26 @@ class TokenService:
         self._keys: dict[str, _Key] = {}
         self._hmac_prototype: hmac.HMAC | None = None
         self._sign: Callable[[bytes], bytes]
-        kid: str | None = None
-
-        if self.algorithm in _HASHES:
-            secret = self._symmetric_secret(config, fallback_secret)
-            # hmac.new(...).copy() reuses the keyed inner/outer state: no key schedule per call.
-            prototype = hmac.new(secret, digestmod=_HASHES[self.algorithm])
+        algorithm = ALGORITHMS[config.algorithm]
+        header: dict[str, str] = {"alg": algorithm.name, "typ": TOKEN_TYPE}
+        if algorithm.symmetric:
+            # Copies of a keyed HMAC state reuse its inner/outer pads: no key schedule per call.
+            prototype = hmac_prototype(algorithm, self._symmetric_secret(config, fallback_secret))
             self._hmac_prototype = prototype
-
-            def sign_hmac(data: bytes) -> bytes:
-                mac = prototype.copy()
-                mac.update(data)
-                return mac.digest()
-
-            def verify_hmac(signature: bytes, data: bytes) -> bool:
-                mac = prototype.copy()
-                mac.update(data)
-                return hmac.compare_digest(signature, mac.digest())
-
-            self._sign = sign_hmac
-            candidates: tuple[_Key, ...] = (_Key(kid="", jwk={}, verify=verify_hmac),)
+            self._sign = lambda data: _mac(prototype, data)
+            candidates: tuple[_Key, ...] = (
+                _Key(kid="", jwk={}, verify=lambda sig, data: hmac.compare_digest(sig, _mac(prototype, data))),
+            )
         else:
-            # cryptography is imported only for asymmetric algorithms: HS* starts faster without it.
+            # Deferred: cryptography's asymmetric code stays off the startup path of HS* deployments.
             from . import keys
 
             assert config.private_key_file is not None  # guaranteed by TokenConfig
-            self._sign, verification_keys = keys.load(self.algorithm, config.private_key_file, config.public_key_files)
+            self._sign, verification_keys = keys.load(algorithm, config.private_key_file, config.public_key_files)
             for key_id, jwk, verify in verification_keys:
                 self._keys[key_id] = _Key(kid=key_id, jwk=jwk, verify=verify)
-            kid = next(iter(self._keys))  # the signing key comes first
-            candidates = (self._keys[kid],)
-
-        header: dict[str, str] = {"alg": self.algorithm, "typ": TOKEN_TYPE}
-        if kid is not None:
-            header["kid"] = kid
+            header["kid"] = next(iter(self._keys))  # the signing key comes first
+            candidates = (self._keys[header["kid"]],)
         self._header_segment = _b64url_encode(json.dumps(header, separators=(",", ":")).encode("ascii"))
         # Parsed-and-validated headers by their exact segment string. Ours is trusted from the start.
         self._own_candidates = candidates
@@ -218,10 +201,10 @@ class TokenService:
         *claims* carries ``sub``, ``sid``, ``exp`` and the application claims; this adds
         ``iss``, ``aud``, ``iat``, ``nbf`` (= ``iat``) and a random ``jti``. A caller claim
         named like one of those raises :class:`ValueError`, as do a missing or mistyped
-        ``sub``/``sid``/``exp`` and a token longer than :data:`MAX_TOKEN_LENGTH` (it could
+        ``sub``/``sid``/``exp`` and a token longer than :data:`MAX_ACCESS_TOKEN_LENGTH` (it could
         never be verified).
         """
-        clash = _RESERVED_CLAIMS.intersection(claims)
+        clash = SIGNING_CLAIMS.intersection(claims)
         if clash:
             raise ValueError(f"claims set by the token service cannot be given: {sorted(clash)}")
         missing = {"sub", "sid", "exp"}.difference(claims)
@@ -245,8 +228,8 @@ class TokenService:
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
         signing_input = f"{self._header_segment}.{_b64url_encode(body.encode('ascii'))}"
         token = f"{signing_input}.{_b64url_encode(self._sign(signing_input.encode('ascii')))}"
-        if len(token) > MAX_TOKEN_LENGTH:
-            raise ValueError(f"the token would be longer than {MAX_TOKEN_LENGTH} characters; issue fewer claims")
+        if len(token) > MAX_ACCESS_TOKEN_LENGTH:
+            raise ValueError(f"the token would be longer than {MAX_ACCESS_TOKEN_LENGTH} characters; issue fewer claims")
         return token
 
     # ----------------------------------------------------------------- verify
@@ -256,7 +239,7 @@ class TokenService:
 
         Raises :class:`~authcore.errors.TokenExpired` for a token past ``exp`` (+ leeway)
         and :class:`~authcore.errors.InvalidToken` for anything else that is wrong. Nothing
-        is cached here except the parse of already-verified headers; see :class:`TokenCache`.
+        is cached here except the parse of already-verified headers; see :class:`~authcore.token_cache.TokenCache`.
         """
         try:
             return self._decode(token, time.time() if now is None else now)
@@ -269,7 +252,7 @@ class TokenService:
 
     def _decode(self, token: str, now: float) -> dict[str, Any]:
         # -- shape: cheap str checks first, so junk is refused before any decoding.
-        if type(token) is not str or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        if type(token) is not str or len(token) > MAX_ACCESS_TOKEN_LENGTH or not token.isascii():
             _fail()
         parts = token.split(".")
         if len(parts) != 3:
@@ -309,8 +292,10 @@ class TokenService:
         if not cached and len(self._headers) < _HEADER_CACHE_SIZE:
             # Only headers that came with a valid signature are remembered: a forger cannot fill this.
             self._headers[header_seg] = candidates
+        return self._claims(payload_seg, now)
 
-        # -- payload.
+    def _claims(self, payload_seg: str, now: float) -> dict[str, Any]:
+        """The payload of a token whose signature is verified, if its claims pass every check."""
         claims = _JSON.decode(_b64url_decode(payload_seg).decode("utf-8"))
         if type(claims) is not dict:
             _fail("malformed token: payload is not a JSON object")
@@ -350,7 +335,7 @@ class TokenService:
         (not valid yet, wrong audience, bad claims). Only called on that rare failure path.
         """
         try:
-            if type(token) is not str or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            if type(token) is not str or len(token) > MAX_ACCESS_TOKEN_LENGTH or not token.isascii():
                 return False
             parts = token.split(".")
             if len(parts) != 3:
@@ -399,101 +384,3 @@ class TokenService:
     def jwks(self) -> dict[str, Any]:
         """The public verification keys as a JWK Set; ``{"keys": []}`` for HMAC algorithms."""
         return {"keys": [dict(key.jwk) for key in self._keys.values()]}
-
-
-# --------------------------------------------------------------------------- cache
-
-
-class TokenCache:
-    """Bounded map: token string -> (VerifiedToken, expires_at monotonic-free wall time, session_id).
-
-    Reads take no lock (a dict lookup is atomic under the GIL); writes and evictions hold
-    one :class:`threading.Lock`. When full, the oldest entry goes. ``max_entries == 0``
-    switches the cache off.
-    """
-
-    __slots__ = ("_by_session", "_entries", "_generation", "_lock", "_max")
-
-    def __init__(self, max_entries: int) -> None:
-        if max_entries < 0:
-            raise ValueError("max_entries must be >= 0")
-        self._max = max_entries
-        # OrderedDict: popitem(last=False) is O(1); evicting the first key of a plain dict
-        # degrades to a scan over the deleted slots at its front.
-        self._entries: OrderedDict[str, tuple[VerifiedToken, float, str]] = OrderedDict()
-        self._by_session: dict[str, set[str]] = {}
-        self._lock = threading.Lock()
-        # Bumped by every drop_session()/clear(). A verifier reads it *before* it checks the
-        # session and passes it to put(): if a logout ran in between, the put is skipped, so
-        # an entry checked against a live session can never land after that session's drop.
-        self._generation = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __repr__(self) -> str:
-        return f"TokenCache(entries={len(self._entries)}, max_entries={self._max})"
-
-    def get(self, token: str, now: float) -> VerifiedToken | None:
-        """The cached verification of *token*, or ``None`` if absent or past its deadline (then dropped)."""
-        entry = self._entries.get(token)
-        if entry is None:
-            return None
-        if now < entry[1]:
-            return entry[0]
-        with self._lock:
-            current = self._entries.get(token)
-            if current is not None and now >= current[1]:
-                self._remove(token, current[2])
-        return None
-
-    @property
-    def generation(self) -> int:
-        """Read before checking a session; pass to :meth:`put` (see there)."""
-        return self._generation
-
-    def put(self, token: str, value: VerifiedToken, deadline: float, generation: int | None = None) -> None:
-        """Remember *value* for *token* until *deadline* (``min(exp, other limits)``); evict the oldest when full.
-
-        With *generation* (:attr:`generation` read before the session was checked), nothing
-        is stored if a session was dropped since: that drop may have been this token's logout.
-        """
-        if self._max == 0:
-            return
-        session_id = value.session_id
-        with self._lock:
-            if generation is not None and generation != self._generation:
-                return
-            previous = self._entries.get(token)
-            if previous is not None:
-                self._remove(token, previous[2])
-            while len(self._entries) >= self._max:
-                old_token, old_entry = self._entries.popitem(last=False)
-                self._unindex(old_token, old_entry[2])
-            self._entries[token] = (value, deadline, session_id)
-            self._by_session.setdefault(session_id, set()).add(token)
-
-    def drop_session(self, session_id: str) -> None:
-        """Forget every cached token of *session_id* (logout, revocation)."""
-        with self._lock:
-            self._generation += 1
-            for token in self._by_session.pop(session_id, ()):
-                self._entries.pop(token, None)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
-            self._by_session.clear()
-
-    def _remove(self, token: str, session_id: str) -> None:
-        del self._entries[token]
-        self._unindex(token, session_id)
-
-    def _unindex(self, token: str, session_id: str) -> None:
-        tokens = self._by_session.get(session_id)
-        if tokens is not None:
-            tokens.discard(token)
-            if not tokens:
-                del self._by_session[session_id]
