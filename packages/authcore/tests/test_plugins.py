@@ -98,9 +98,9 @@ def test_unknown_type_that_is_not_ours_has_no_pip_hint(fake_dist):
 
 def test_install_hint_only_for_our_types():
     # Which types are installed depends on the environment: the message is built from a listing.
-    from authcore.plugins import ProviderEntry, _unknown_type_message
+    from authcore.plugins import InstalledProvider, _unknown_type_message
 
-    only_dummy = {"dummy": ProviderEntry("dummy", "auth-dummy", "0.1.0", "auth_dummy")}
+    only_dummy = {"dummy": InstalledProvider("dummy", "auth-dummy", "0.1.0", "auth_dummy")}
     assert "; install it with: pip install auth-ldap (authcore's own" in _unknown_type_message("ldap", only_dummy)
     typo = _unknown_type_message("keycloack", only_dummy)
     assert "; did you mean 'keycloak'? Install it with: pip install auth-keycloak (authcore's own" in typo

@@ -12,17 +12,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from authcore import (
-    Credentials,
-    Identity,
-    InvalidCredentials,
-    PasswordCredentials,
-    Provider,
-    ProviderConfig,
-    UserManagement,
-    UserNotFound,
-    hookimpl,
-)
+from authcore import Credentials, Identity, InvalidCredentials, PasswordCredentials, Provider, ProviderConfig, hookimpl
+from authcore.capabilities import UserManagement
+from authcore.errors import UserNotFound
 
 __all__ = ["StaticProvider", "StaticConfig", "StaticUser", "hash_password"]
 __version__ = "0.1.0"
@@ -74,27 +66,21 @@ class StaticConfig(ProviderConfig):
 _DECOY = hash_password(secrets.token_hex(16))
 
 
-class StaticProvider(Provider, UserManagement):
-    """Users from the configuration; read-only user management."""
+class StaticProvider(Provider[StaticConfig], UserManagement):
+    """Users from the configuration; read-only user management (the optional part: leave it out, and
+    ``UserManagement`` from the bases, and the provider still passes the conformance suite)."""
 
-    type = "static"
-    Config = StaticConfig
-    credential_types = (PasswordCredentials,)
+    type = "static"  # the entry-point name; the settings model comes from Provider[StaticConfig]
 
     def authenticate(self, credentials: Credentials) -> Identity:
         """Check the password against the configured hash."""
         if not isinstance(credentials, PasswordCredentials):
             raise InvalidCredentials()
-        user = self._users().get(credentials.login)
+        user = self.config.users.get(credentials.login)
         ok = _check(credentials.password.get_secret_value(), user.password_hash if user else _DECOY)
         if user is None or not ok or not user.enabled:
             raise InvalidCredentials()
         return self._identity(credentials.login, user)
-
-    def _users(self) -> dict[str, StaticUser]:
-        config = self.config
-        assert isinstance(config, StaticConfig)
-        return config.users
 
     @staticmethod
     def _identity(login: str, user: StaticUser) -> Identity:
@@ -108,12 +94,12 @@ class StaticProvider(Provider, UserManagement):
 
     def list_users(self, *, search: str | None = None, limit: int = 100, offset: int = 0) -> list[Identity]:
         """Configured users whose login contains *search*."""
-        logins = sorted(login for login in self._users() if not search or search in login)
-        return [self._identity(login, self._users()[login]) for login in logins[offset : offset + limit]]
+        logins = sorted(login for login in self.config.users if not search or search in login)
+        return [self._identity(login, self.config.users[login]) for login in logins[offset : offset + limit]]
 
     def get_user(self, login: str) -> Identity:
         """One configured user."""
-        user = self._users().get(login)
+        user = self.config.users.get(login)
         if user is None:
             raise UserNotFound(f"no user {login!r} in provider {self.name!r}")
         return self._identity(login, user)

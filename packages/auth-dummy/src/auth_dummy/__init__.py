@@ -38,16 +38,15 @@ class DummyConfig(ProviderConfig):
     """Separator between the permissions in the password or token."""
 
 
-class DummyProvider(Provider):
+class DummyProvider(Provider[DummyConfig]):
     """Accepts any login; the password (or token) lists the permissions, comma-separated."""
 
     type = "dummy"
-    Config = DummyConfig
     credential_types = (PasswordCredentials, TokenCredentials)
     development_only = True
     blocking = False  # pure computation: async hosts may run it on the event loop
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: DummyConfig) -> None:
         super().__init__(name, config)
         log.warning(
             "provider %r (dummy) accepts any login and grants what the password names: never use it in production", name
@@ -56,7 +55,6 @@ class DummyProvider(Provider):
     def authenticate(self, credentials: Credentials) -> Identity:
         """Grant the permissions the password or token lists."""
         config = self.config
-        assert isinstance(config, DummyConfig)
         if isinstance(credentials, PasswordCredentials):
             login, listed = credentials.login, credentials.password.get_secret_value()
         elif isinstance(credentials, TokenCredentials):

@@ -20,10 +20,7 @@ class UnknownRole(AuthError):
 
     status_code = 404
     code = "unknown_role"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "no such role or group"
+    default_message = "no such role or group"
 
 
 class KeycloakRefused(AuthError):
@@ -31,10 +28,7 @@ class KeycloakRefused(AuthError):
 
     status_code = 400
     code = "keycloak_refused"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "Keycloak refused the change"
+    default_message = "Keycloak refused the change"
 
 
 def oauth_error(exc: BaseException) -> tuple[int | None, str, str]:

@@ -23,7 +23,6 @@ from authcore import (
     NewUser,
     PasswordCredentials,
     Provider,
-    ProviderConfig,
     ProviderUnavailable,
     SingleSignOn,
     TokenCredentials,
@@ -56,7 +55,7 @@ _ErrorClass = type[AuthError]
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, UserManagement):
+class KeycloakProvider(Provider[KeycloakConfig], UpstreamSessions, BearerTokens, SingleSignOn, UserManagement):
     """Keycloak (OpenID Connect) as an authcore provider, built on python-keycloak.
 
     * password logins (the password grant) and authorization codes (SSO with PKCE) give
@@ -68,14 +67,10 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
     """
 
     type = "keycloak"
-    Config = KeycloakConfig
     credential_types = (PasswordCredentials, AuthorizationCodeCredentials, TokenCredentials)
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: KeycloakConfig) -> None:
         super().__init__(name, config)
-        if not isinstance(config, KeycloakConfig):
-            raise TypeError("KeycloakProvider needs a KeycloakConfig")
-        self.settings = config
         from keycloak import KeycloakOpenID
 
         timeout: Any = config.timeout  # python-keycloak annotates int; requests takes float
@@ -159,7 +154,7 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
         if isinstance(credentials, PasswordCredentials):
             tokens = self._call(
                 lambda: self._openid.token(
-                    credentials.login, credentials.password.get_secret_value(), scope=self.settings.scope
+                    credentials.login, credentials.password.get_secret_value(), scope=self.config.scope
                 ),
                 refused=InvalidCredentials,
             )
@@ -186,7 +181,7 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
                 code=credentials.code,
                 redirect_uri=credentials.redirect_uri,
                 code_verifier=credentials.code_verifier,
-                scope=self.settings.scope,
+                scope=self.config.scope,
             ),
             refused=InvalidCredentials,
         )
@@ -229,14 +224,14 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
 
     def identity_from_claims(self, claims: dict[str, Any]) -> Identity:
         """The identity a verified access token describes, with roles and groups mapped as configured."""
-        settings = self.settings
+        config = self.config
         login = claims.get(self._login_claim)
         if type(login) is not str or not login or len(login) > 256 or not login.isprintable():
             raise InvalidToken("token without a usable login")
         ignored = self._ignored_roles
         # Insertion-ordered dicts as ordered sets: one pass, no intermediate lists.
         roles: dict[str, None] = {}
-        if settings.realm_roles:
+        if config.realm_roles:
             realm_access = claims.get("realm_access")
             if type(realm_access) is dict:
                 names = realm_access.get("roles")
@@ -255,9 +250,9 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
                         if type(role) is str and role and prefix + role not in ignored:
                             roles[prefix + role] = None
         groups: dict[str, None] = {}
-        names = claims.get(settings.groups_claim)
+        names = claims.get(config.groups_claim)
         if type(names) is list:
-            strip = settings.strip_group_path
+            strip = config.strip_group_path
             for group in names:
                 if type(group) is str:
                     if strip:
@@ -288,7 +283,7 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
         assert isinstance(attributes, dict)
         display = attributes.get("displayName")
         groups = _strings(user.get("groups"))
-        if self.settings.strip_group_path:
+        if self.config.strip_group_path:
             groups = [g.rstrip("/").rsplit("/", 1)[-1] for g in groups]
         return Identity(
             login=str(user.get("username")),
@@ -312,7 +307,7 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
         claims = self._verifier.claims(token)
         if claims is None:
             return None
-        if self.settings.introspect:
+        if self.config.introspect:
             answer = self._call(lambda: self._openid.introspect(token), refused=InvalidToken)
             if not isinstance(answer, dict) or answer.get("active") is not True:
                 raise InvalidToken("token is no longer active")
@@ -336,7 +331,7 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
         refresh_token = state.get("refresh_token")
         if not isinstance(refresh_token, str) or not refresh_token:
             expires = state.get("access_expires_at")
-            if isinstance(expires, int | float) and time.time() >= expires + self.settings.leeway:
+            if isinstance(expires, int | float) and time.time() >= expires + self.config.leeway:
                 raise InvalidToken("the Keycloak token behind this session has expired")
             return identity
         tokens = self._call(lambda: self._openid.refresh_token(refresh_token), refused=InvalidToken)
@@ -372,10 +367,10 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
         """A fresh authorization-code request with PKCE S256, state and nonce."""
         verifier, state, nonce = sso.new_code_verifier(), sso.new_state(), sso.new_nonce()
         url = sso.authorization_url(
-            self.settings.endpoint("auth"),
-            client_id=self.settings.client_id,
+            self.config.endpoint("auth"),
+            client_id=self.config.client_id,
             redirect_uri=redirect_uri,
-            scope=self.settings.scope,
+            scope=self.config.scope,
             state=state,
             nonce=nonce,
             code_verifier=verifier,
@@ -389,8 +384,8 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
         state = identity.session_state or {}
         hint = state.get("id_token")
         return sso.logout_url(
-            self.settings.logout_uri or self.settings.endpoint("logout"),
-            client_id=self.settings.client_id,
+            self.config.logout_uri or self.config.endpoint("logout"),
+            client_id=self.config.client_id,
             id_token_hint=hint if isinstance(hint, str) else None,
             post_logout_redirect_uri=post_logout_redirect_uri,
         )
@@ -407,7 +402,7 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
 
     def create_user(self, user: NewUser) -> Identity:
         """Create a user (password, profile, realm roles / groups)."""
-        self._admin.create_user(user, self.settings.temporary_passwords)
+        self._admin.create_user(user, self.config.temporary_passwords)
         return self._admin.get_user(user.login)
 
     def update_user(self, login: str, changes: UserUpdate) -> Identity:
@@ -429,7 +424,7 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
 
     def set_password(self, login: str, password: str) -> None:
         """Reset the user's password (temporary if ``temporary_passwords``)."""
-        self._admin.set_password(login, password, self.settings.temporary_passwords)
+        self._admin.set_password(login, password, self.config.temporary_passwords)
 
     def add_roles(self, login: str, roles: Sequence[str]) -> None:
         """Give realm roles; names that are groups (``staff`` or ``/staff/mx``) add memberships."""
@@ -443,28 +438,28 @@ class KeycloakProvider(Provider, UpstreamSessions, BearerTokens, SingleSignOn, U
 
     def public_config(self) -> dict[str, Any]:
         """Server, realm, client and endpoints for a login page; never the secret."""
-        settings = self.settings
+        config = self.config
         return {
             **super().public_config(),
-            "server_url": settings.base_url,
-            "realm": settings.realm_name,
-            "client_id": settings.client_id,
-            "issuer": settings.realm_issuer,
-            "scope": settings.scope,
-            "code_challenge_method": settings.code_challenge_method,
+            "server_url": config.base_url,
+            "realm": config.realm_name,
+            "client_id": config.client_id,
+            "issuer": config.realm_issuer,
+            "scope": config.scope,
+            "code_challenge_method": config.code_challenge_method,
             "endpoints": {
-                "authorization": settings.endpoint("auth"),
-                "token": settings.endpoint("token"),
-                "logout": settings.logout_uri or settings.endpoint("logout"),
-                "jwks": settings.endpoint("certs"),
-                "userinfo": settings.token_info_uri or settings.endpoint("userinfo"),
+                "authorization": config.endpoint("auth"),
+                "token": config.endpoint("token"),
+                "logout": config.logout_uri or config.endpoint("logout"),
+                "jwks": config.endpoint("certs"),
+                "userinfo": config.token_info_uri or config.endpoint("userinfo"),
             },
         }
 
     def health(self) -> Health:
         """The realm's discovery document, then our client's credentials at the token endpoint
         (see :func:`auth_keycloak.health.check_health`); no user is needed."""
-        return check_health(self._openid, self.settings, keys=len(self.keys.kids))
+        return check_health(self._openid, self.config, keys=len(self.keys.kids))
 
     def close(self) -> None:
         """Drop the admin client and the HTTP connections."""

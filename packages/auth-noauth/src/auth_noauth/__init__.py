@@ -37,11 +37,10 @@ class NoAuthConfig(ProviderConfig):
     """Display name of that user."""
 
 
-class NoAuthProvider(Provider):
+class NoAuthProvider(Provider[NoAuthConfig]):
     """Everyone is the same anonymous user with every permission."""
 
     type = "noauth"
-    Config = NoAuthConfig
     credential_types = (
         AnonymousCredentials,
         PasswordCredentials,
@@ -50,15 +49,13 @@ class NoAuthProvider(Provider):
     development_only = True
     blocking = False  # pure computation: async hosts may run it on the event loop
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: NoAuthConfig) -> None:
         super().__init__(name, config)
         log.warning("provider %r (noauth) lets everyone in with every permission: never use it in production", name)
 
     def authenticate(self, credentials: Credentials) -> Identity:
         """Return the anonymous user, whatever the credentials."""
-        config = self.config
-        assert isinstance(config, NoAuthConfig)
-        return Identity(login=config.login, display_name=config.display_name, permissions=("*",))
+        return Identity(login=self.config.login, display_name=self.config.display_name, permissions=("*",))
 
 
 @hookimpl

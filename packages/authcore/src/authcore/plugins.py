@@ -27,7 +27,7 @@ __all__ = [
     "PLUGIN_GROUP",
     "SHIPPED_TYPES",
     "BLOCK_ENV",
-    "ProviderEntry",
+    "InstalledProvider",
     "installed_providers",
     "refresh",
     "create_plugin_manager",
@@ -52,7 +52,7 @@ _CLASS_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)
-class ProviderEntry:
+class InstalledProvider:
     """An installed provider type, as read from metadata (nothing imported)."""
 
     name: str
@@ -113,7 +113,7 @@ def _folded(name: str) -> str:
     return name.strip().strip("\"'").strip().lower()
 
 
-def installed_providers() -> list[ProviderEntry]:
+def installed_providers() -> list[InstalledProvider]:
     """Every installed provider type, sorted by name.
 
     Raises :class:`~authcore.errors.ConfigError` when two distributions claim one type or a
@@ -140,7 +140,7 @@ def installed_providers() -> list[ProviderEntry]:
             )
         by_name[ep.name] = ep
     return [
-        ProviderEntry(name, _dist_name(ep), ep.dist.version if ep.dist else "", ep.value)
+        InstalledProvider(name, _dist_name(ep), ep.dist.version if ep.dist else "", ep.value)
         for name, ep in sorted(by_name.items())
     ]
 
@@ -246,7 +246,7 @@ class ProviderRegistry:
         return tuple(self._classes)
 
 
-def _unknown_type_message(type_name: str, entries: dict[str, ProviderEntry]) -> str:
+def _unknown_type_message(type_name: str, entries: dict[str, InstalledProvider]) -> str:
     """Which types are installed, the closest one to a typo, and how to install *type_name* if it is ours.
 
     ``pip install auth-<type>`` is suggested only for the authcore project's own types: for any

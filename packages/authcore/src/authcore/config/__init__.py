@@ -22,7 +22,7 @@ Loading (:func:`load_config`, :func:`load_yaml`, :func:`parse_config`) is strict
 from .ispyb import PYISPYB_CLASSES
 from .loader import MAX_CONFIG_BYTES, MAX_DEPTH, MAX_NODES, load_yaml
 from .parse import load_config, parse_config
-from .schema import AuthcoreConfig, PermissionsConfig, ProviderSettings, SessionConfig, TokenConfig
+from .schema import AuthcoreConfig, PermissionsConfig, ProviderEntry, SessionConfig, TokenConfig
 from .source import ConfigSource, KeyPath, format_path
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "ConfigSource",
     "KeyPath",
     "PermissionsConfig",
-    "ProviderSettings",
+    "ProviderEntry",
     "SessionConfig",
     "TokenConfig",
     "format_path",

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from ..algorithms import ALGORITHMS
 from ..errors import ConfigError
 from ..providers import WELL_KNOWN_SECRETS, Provider, ProviderConfig
 from .schema import AuthcoreConfig
@@ -58,7 +59,7 @@ def secret_weakness(secret: str) -> str | None:
 def check_token_secret(config: AuthcoreConfig, log: logging.Logger) -> None:
     """Refuse (production) or warn about (development) a missing or weak HMAC ``tokens.secret``."""
     tokens = config.tokens
-    if not tokens.algorithm.startswith("HS"):
+    if not ALGORITHMS[tokens.algorithm].symmetric:
         return
     source = config.source
     if tokens.secret is None:

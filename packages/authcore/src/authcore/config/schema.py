@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -20,8 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from ..algorithms import ALGORITHMS, AlgorithmName
 from ..durations import Duration
 from .source import ConfigSource
+from .web import WebConfig
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
@@ -33,12 +35,12 @@ class _Section(BaseModel):
 class TokenConfig(_Section):
     """``tokens:``: how access tokens are signed and checked."""
 
-    algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
-    """Signing algorithm, pinned: tokens signed any other way are refused."""
+    algorithm: AlgorithmName = "HS256"
+    """Signing algorithm, pinned: tokens signed any other way are refused (the rows of ``authcore.algorithms``)."""
     secret: SecretStr | None = None
     """HMAC secret for HS*; at least 32 bytes in production. Without one, development uses a random secret."""
     private_key_file: Path | None = None
-    """PEM private key for RS256/ES256/EdDSA; its public key is published in the JWKS."""
+    """PEM private key for RS*/PS*/ES*/EdDSA; its public key is published in the JWKS."""
     public_key_files: tuple[Path, ...] = ()
     """PEM public keys of earlier signing keys, still accepted while tokens they signed live (rotation)."""
     issuer: str = Field(default="authcore", min_length=1, max_length=512)
@@ -71,7 +73,7 @@ class TokenConfig(_Section):
 
     @model_validator(mode="after")
     def _key_material(self) -> TokenConfig:
-        if self.algorithm.startswith("HS"):
+        if ALGORITHMS[self.algorithm].symmetric:
             if self.private_key_file is not None or self.public_key_files:
                 raise ValueError(f"{self.algorithm} uses 'secret', not key files")
         elif self.private_key_file is None:
@@ -100,8 +102,13 @@ class SessionConfig(_Section):
         return self
 
 
-class ProviderSettings(_Section):
-    """One entry of ``providers:``: a provider instance."""
+class ProviderEntry(_Section):
+    """One entry of ``providers:`` in the YAML: the instance name, the provider type, its settings.
+
+    Three names for three things: this entry, the provider's settings model
+    (:class:`~authcore.ProviderConfig`, which validates ``config``), and the configured
+    instance (a :class:`~authcore.Provider`).
+    """
 
     name: str
     """Instance name: what a login request names (``plugin`` in py-ispyb)."""
@@ -112,7 +119,7 @@ class ProviderSettings(_Section):
     enabled: bool = True
     """A disabled entry is validated for shape but not started."""
     config: dict[str, Any] = Field(default_factory=dict)
-    """The provider's own settings, validated by its ``Config`` model."""
+    """The provider's own settings, validated by its settings model (``Provider.Config``)."""
 
     @field_validator("name")
     @classmethod
@@ -122,7 +129,7 @@ class ProviderSettings(_Section):
         return value
 
     @model_validator(mode="after")
-    def _type_or_class(self) -> ProviderSettings:
+    def _type_or_class(self) -> ProviderEntry:
         if self.type is not None and self.class_ is not None:
             raise ValueError("give 'type' or 'class', not both")
         if self.type is None and self.class_ is None:
@@ -154,10 +161,12 @@ class AuthcoreConfig(_Section):
     """How access tokens are signed and checked."""
     sessions: SessionConfig = Field(default_factory=SessionConfig)
     """Refresh tokens and session lifetimes."""
-    providers: list[ProviderSettings] = Field(default_factory=list)
+    providers: list[ProviderEntry] = Field(default_factory=list)
     """The provider instances; several of one type may be enabled at once."""
     permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     """How groups and roles become permissions."""
+    web: WebConfig = Field(default_factory=WebConfig)
+    """The web adapters and ``authcore serve``: prefix, cookies, CORS, throttling (``authcore.config.web``)."""
 
     _source: ConfigSource = PrivateAttr(default_factory=ConfigSource)
 

@@ -23,12 +23,37 @@ subclassing :class:`ProviderConformance`::
             return [Login(login="alice", password="wrong"), Login(login="nobody", password="x")]
 
 A session store (a plugin's Redis store, say) proves the same by subclassing
-:class:`SessionStoreConformance` and overriding its ``session_store`` fixture.
+:class:`SessionStoreConformance` and overriding its ``session_store`` fixture, and a web
+adapter by subclassing :class:`WebAdapterContract`.
 """
 
 from __future__ import annotations
 
-from .conformance import Login, ProviderConformance
-from .session_stores import SessionStoreConformance
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Login", "ProviderConformance", "SessionStoreConformance"]
+# The pytest plugin (``authcore.testing.plugin``) is loaded in every pytest run where authcore
+# is installed, and importing it runs this file first: the suites, and the core they test, are
+# imported when a test module asks for them (PEP 562), not then.
+_MODULE_OF = {
+    "Login": "conformance",
+    "ProviderConformance": "conformance",
+    "SessionStoreConformance": "session_stores",
+    "WebAdapterContract": "web_contract",
+}
+
+__all__ = ["Login", "ProviderConformance", "SessionStoreConformance", "WebAdapterContract"]
+
+if TYPE_CHECKING:
+    from .conformance import Login, ProviderConformance
+    from .session_stores import SessionStoreConformance
+    from .web_contract import WebAdapterContract
+else:
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value

@@ -14,12 +14,25 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
-if TYPE_CHECKING:
-    from authcore import AuthManager, Provider
+from authcore import (
+    AuthError,
+    AuthManager,
+    Forbidden,
+    InvalidCredentials,
+    InvalidToken,
+    NewUser,
+    NotSupported,
+    Provider,
+    Registration,
+    SelfUpdate,
+    UpstreamSessions,
+    UserManagement,
+    UserUpdate,
+)
 
 __all__ = ["Login", "ProviderConformance", "BAD_INPUTS"]
 
@@ -134,8 +147,6 @@ class ProviderConformance:
     @pytest.fixture
     def conformance_manager(self, conformance_config: Mapping[str, Any]) -> Iterator[AuthManager]:
         """The manager under test."""
-        from authcore import AuthManager
-
         manager = AuthManager.from_config(conformance_config)
         try:
             yield manager
@@ -195,8 +206,6 @@ class ProviderConformance:
         self, conformance_manager: AuthManager, invalid_logins: list[Login]
     ) -> None:
         """Wrong passwords and unknown logins fail with one and the same message."""
-        from authcore import InvalidCredentials
-
         messages = set()
         for case in invalid_logins:
             with pytest.raises(InvalidCredentials) as caught:
@@ -204,7 +213,7 @@ class ProviderConformance:
             messages.add(str(caught.value))
         assert len(messages) <= 1, f"messages differ and may tell whether a login exists: {messages}"
         if messages:
-            assert messages == {InvalidCredentials.default_message()}
+            assert messages == {InvalidCredentials.default_message}
 
     @pytest.mark.parametrize("bad", [b for _, b in BAD_INPUTS], ids=[i for i, _ in BAD_INPUTS])
     def test_bad_input_refused_before_the_provider(
@@ -214,8 +223,6 @@ class ProviderConformance:
         bad: dict[str, str],
     ) -> None:
         """Empty, NUL-containing, control-character and huge input never reaches the provider or the network."""
-        from authcore import InvalidCredentials
-
         counter, events = network_guard
         with pytest.raises(InvalidCredentials):
             conformance_manager.login(self.provider_name, **bad)
@@ -226,8 +233,6 @@ class ProviderConformance:
         self, conformance_manager: AuthManager, valid_logins: list[Login], invalid_logins: list[Login]
     ) -> None:
         """Filter and query metacharacters and unicode with a wrong password are plain failures."""
-        from authcore import InvalidCredentials
-
         if not invalid_logins:  # a provider that lets everyone in (noauth) has no wrong password
             for name in ("*", ")(uid=*", "ü"):
                 assert conformance_manager.login(self.provider_name, login=name, password="x").identity
@@ -252,8 +257,6 @@ class ProviderConformance:
 
     def test_permissions_are_enforced(self, conformance_manager: AuthManager, valid_logins: list[Login]) -> None:
         """``require`` passes for held permissions and raises Forbidden otherwise."""
-        from authcore import Forbidden
-
         for case in valid_logins:
             verified = conformance_manager.verify(
                 conformance_manager.login(self.provider_name, **case.kwargs()).access_token
@@ -288,8 +291,6 @@ class ProviderConformance:
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         """Passwords, configured secrets and issued tokens never show in a repr, an error or a log line."""
-        from authcore import AuthError
-
         caplog.set_level(logging.DEBUG)
         shown = [
             repr(conformance_manager),
@@ -339,8 +340,6 @@ class ProviderConformance:
 
     def test_refresh_and_logout(self, conformance_manager: AuthManager, valid_logins: list[Login]) -> None:
         """A session refreshes with rotation, and logout ends it for both tokens."""
-        from authcore import InvalidToken
-
         first = conformance_manager.login(self.provider_name, **valid_logins[0].kwargs())
         second = conformance_manager.refresh(first.refresh_token)
         assert second.login == first.login
@@ -358,8 +357,6 @@ class ProviderConformance:
         self, conformance_manager: AuthManager, conformance_provider: Provider
     ) -> None:
         """Every capability the provider lacks raises NotSupported naming provider and operation."""
-        from authcore import NotSupported, UpstreamSessions, UserManagement
-
         if not isinstance(conformance_provider, UserManagement):
             with pytest.raises(NotSupported) as caught:
                 conformance_manager.users(self.provider_name)
@@ -395,8 +392,6 @@ class ProviderConformance:
 
 
 def _call_with_dummy_arguments(users: Any, operation: str) -> None:
-    from authcore import NewUser, Registration, SelfUpdate, UserUpdate
-
     login = "conformance-user"
     calls = {
         "list_users": lambda: users.list_users(),

@@ -1,7 +1,8 @@
 """The pytest plugin behind the ``pytest11`` entry point: fixtures for authcore users.
 
-Kept import-light: authcore itself is imported when a fixture is used, not when
-pytest starts.
+Kept import-light: pytest imports this module in every run where authcore is installed,
+so it imports pytest and nothing else; authcore itself is imported when a fixture is used.
+``packages/authcore/tests/test_plugin_import.py`` checks that.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def authcore_state_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def authcore_manager_factory() -> Iterator[Callable[..., AuthManager]]:
     """Build :class:`~authcore.AuthManager` objects from config dicts; all are closed after the test."""
-    from authcore import AuthManager
+    from authcore import AuthManager  # here, not at the top: pytest imports this module in every run
 
     made: list[AuthManager] = []
 

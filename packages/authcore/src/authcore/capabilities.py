@@ -1,0 +1,257 @@
+"""Optional provider capabilities: mixins a provider adds when its identity source allows.
+
+Every method raises :class:`~authcore.errors.NotSupported` (the web layer answers 501)
+until a provider overrides it; the manager detects a capability with ``isinstance``.
+A provider author reads this module only for the capabilities their source has:
+:class:`UserManagement` (lowball's client operations), :class:`UpstreamSessions`
+(the identity provider keeps a session of its own), :class:`BearerTokens` (its tokens
+verify like authcore's) and :class:`SingleSignOn` (browser redirects, OpenID Connect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import NotSupported
+from .models import Identity
+from .providers import LoginName, Password
+
+__all__ = [
+    "UpstreamSessions",
+    "BearerTokens",
+    "BearerIdentity",
+    "SingleSignOn",
+    "AuthorizationRequest",
+    "UserManagement",
+    "NewUser",
+    "UserUpdate",
+    "Registration",
+    "SelfUpdate",
+]
+
+
+class UpstreamSessions:
+    """Capability: the identity provider keeps a session of its own (Keycloak).
+
+    :meth:`Provider.authenticate` stores what it needs in ``Identity.session_state``
+    (kept server-side with the authcore session, never in a token).
+    """
+
+    def refresh_upstream(self, identity: Identity) -> Identity:
+        """Refresh the upstream session; return the identity with its new state."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "refresh_upstream")
+
+    def logout_upstream(self, identity: Identity) -> None:
+        """End the upstream session."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "logout_upstream")
+
+
+@dataclass(frozen=True)
+class BearerIdentity:
+    """What :meth:`BearerTokens.verify_bearer` returns for a token it accepts."""
+
+    identity: Identity
+    #: Unix time at which the token expires; the manager caches the result until then.
+    expires_at: float
+    #: The identity provider's session id (``sid``), if the token names one.
+    session_id: str = ""
+    token_id: str = ""
+    issued_at: float = 0.0
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class BearerTokens:
+    """Capability: the provider checks bearer tokens its identity source issued.
+
+    :meth:`AuthManager.verify <authcore.AuthManager.verify>` asks providers with this
+    capability about tokens that are not authcore's own, so a Keycloak access token from
+    a front-end that did single sign-on verifies like one of ours.
+    """
+
+    name: str
+
+    def verify_bearer(self, token: str) -> BearerIdentity | None:
+        """Check *token*: ``None`` when it was not issued by this provider's source;
+        :class:`~authcore.errors.InvalidToken` (or ``TokenExpired``) when it was but fails
+        a check; :class:`~authcore.errors.ProviderUnavailable` when that cannot be told."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "verify_bearer")
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """Where to send a browser for single sign-on, and what to keep until it comes back.
+
+    The web layer keeps ``state``, ``nonce`` and ``code_verifier`` server-side (or in a
+    signed, HttpOnly cookie) and, on the callback, checks ``state`` and passes the code
+    with ``code_verifier`` and ``nonce`` to :meth:`AuthManager.login
+    <authcore.AuthManager.login>`.
+    """
+
+    url: str
+    state: str
+    nonce: str
+    code_verifier: str
+    redirect_uri: str
+
+    def __repr__(self) -> str:  # the verifier is a secret until the callback
+        return f"AuthorizationRequest(redirect_uri={self.redirect_uri!r})"
+
+
+class SingleSignOn:
+    """Capability: the provider sends browsers to an identity provider (OpenID Connect
+    authorization code flow with PKCE S256, state and nonce) and takes the code back as
+    :class:`AuthorizationCodeCredentials`."""
+
+    name: str
+
+    def authorization_request(self, redirect_uri: str) -> AuthorizationRequest:
+        """A fresh request: random state, nonce and PKCE verifier, and the URL to redirect to."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "authorization_request")
+
+    def logout_url(self, identity: Identity, post_logout_redirect_uri: str | None = None) -> str | None:
+        """Where to send the browser to end the identity provider's session (``None``: nowhere)."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "logout_url")
+
+
+class NewUser(BaseModel):
+    """What an administrator gives to create a user (lowball's ``CreateClientPackage``)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
+
+    login: LoginName
+    password: Password | None = None
+    given_name: str | None = Field(default=None, max_length=256)
+    family_name: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
+    display_name: str | None = Field(default=None, max_length=256)
+    roles: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = ()
+    enabled: bool = True
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class UserUpdate(BaseModel):
+    """What an administrator may change on a user (lowball's ``UpdateClientPackage``)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
+
+    given_name: str | None = Field(default=None, max_length=256)
+    family_name: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
+    display_name: str | None = Field(default=None, max_length=256)
+    attributes: dict[str, Any] | None = None
+
+
+class Registration(BaseModel):
+    """What a user gives to register themselves (lowball's ``ClientRegistrationPackage``)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
+
+    login: LoginName
+    password: Password
+    given_name: str | None = Field(default=None, max_length=256)
+    family_name: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class SelfUpdate(BaseModel):
+    """What a user may change about themselves (lowball's ``SelfUpdateClientPackage``)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, defer_build=True)
+
+    given_name: str | None = Field(default=None, max_length=256)
+    family_name: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
+    display_name: str | None = Field(default=None, max_length=256)
+    password: Password | None = None
+
+
+UserOperation = Literal[
+    "list_users",
+    "get_user",
+    "create_user",
+    "update_user",
+    "enable_user",
+    "disable_user",
+    "delete_user",
+    "set_password",
+    "add_roles",
+    "remove_roles",
+    "self_register",
+    "self_update",
+]
+
+
+class UserManagement:
+    """Capability: the provider can manage users (lowball's client operations).
+
+    Every method raises :class:`~authcore.errors.NotSupported` until a provider
+    overrides it, so a read-only source implements ``list_users``/``get_user`` only.
+    Identities returned here carry no permissions; the manager adds them.
+    """
+
+    #: Package classes, overridable per provider like lowball's ``*_package_class``.
+    new_user_model: ClassVar[type[NewUser]] = NewUser
+    user_update_model: ClassVar[type[UserUpdate]] = UserUpdate
+    registration_model: ClassVar[type[Registration]] = Registration
+    self_update_model: ClassVar[type[SelfUpdate]] = SelfUpdate
+
+    USER_OPERATIONS: ClassVar[tuple[str, ...]] = UserOperation.__args__  # type: ignore[attr-defined]
+
+    def _unsupported(self, operation: str) -> NotSupported:
+        return NotSupported(getattr(self, "name", type(self).__name__), operation)
+
+    def supported_user_operations(self) -> tuple[str, ...]:
+        """The operations this provider overrides, in the order of :attr:`USER_OPERATIONS`."""
+        return tuple(op for op in self.USER_OPERATIONS if getattr(type(self), op) is not getattr(UserManagement, op))
+
+    def list_users(self, *, search: str | None = None, limit: int = 100, offset: int = 0) -> list[Identity]:
+        """Users, optionally filtered by a substring of the login/name, at most *limit*."""
+        raise self._unsupported("list_users")
+
+    def get_user(self, login: str) -> Identity:
+        """One user; :class:`~authcore.errors.UserNotFound` if absent."""
+        raise self._unsupported("get_user")
+
+    def create_user(self, user: NewUser) -> Identity:
+        """Create a user; returns it."""
+        raise self._unsupported("create_user")
+
+    def update_user(self, login: str, changes: UserUpdate) -> Identity:
+        """Change attributes of a user (administrator); returns the user."""
+        raise self._unsupported("update_user")
+
+    def enable_user(self, login: str) -> None:
+        """Allow the user to log in again."""
+        raise self._unsupported("enable_user")
+
+    def disable_user(self, login: str) -> None:
+        """Stop the user from logging in."""
+        raise self._unsupported("disable_user")
+
+    def delete_user(self, login: str) -> None:
+        """Remove the user."""
+        raise self._unsupported("delete_user")
+
+    def set_password(self, login: str, password: str) -> None:
+        """Replace the user's password."""
+        raise self._unsupported("set_password")
+
+    def add_roles(self, login: str, roles: Sequence[str]) -> None:
+        """Give the user roles or group memberships."""
+        raise self._unsupported("add_roles")
+
+    def remove_roles(self, login: str, roles: Sequence[str]) -> None:
+        """Take roles or group memberships away."""
+        raise self._unsupported("remove_roles")
+
+    def self_register(self, registration: Registration) -> Identity:
+        """A user creates their own account."""
+        raise self._unsupported("self_register")
+
+    def self_update(self, login: str, changes: SelfUpdate) -> Identity:
+        """A user changes their own attributes."""
+        raise self._unsupported("self_update")
