@@ -5,6 +5,8 @@ so a throughput target of at least X is a ``target`` of 1/X):
 
 * ``GET /protected`` guarded by ``current_user(["read"])`` with a cached token, against the same
   endpoint unprotected: throughput at least 0.85x (time ratio at most 1/0.85);
+* Flask: ``GET /protected`` guarded by ``login_required(["read"])`` (bearer token, cached), against
+  the same endpoint unprotected, through Flask's in-process WSGI test client: at least 0.85x;
 * ``POST /auth/login`` with the dummy provider (session started, token signed, async worker
   thread for the provider), against a FastAPI endpoint that only parses the same body and signs a
   token: throughput at least 0.8x (time ratio at most 1.25).
@@ -29,11 +31,13 @@ import httpx
 from _report import CPU_CLOCK, ainterleave, finish, output_path, paused_gc, ratio_entry, spread_text
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from flask import Flask
 
 from authcore import AuthManager, VerifiedToken
 from authcore.tokens import TokenService
 from authcore.web.common import LoginBody, parse_json
 from authcore.web.fastapi import FastAPIAuth
+from authcore.web.flask import FlaskAuth
 
 QUICK = "--quick" in sys.argv[1:]
 # Many short rounds of a few ms each (see _report.py): a spoiled round moves no median.
@@ -41,6 +45,7 @@ ROUNDS = 41 if QUICK else 151
 REQUESTS = 20
 SECRET = "benchmark-web-secret-" + "k" * 43
 PROTECTED_TARGET = 0.85
+FLASK_PROTECTED_TARGET = 0.85
 LOGIN_TARGET = 0.8
 
 
@@ -71,6 +76,35 @@ def build() -> tuple[FastAPI, AuthManager]:
     return app, manager
 
 
+def build_flask(manager: AuthManager) -> Flask:
+    """The same two endpoints in Flask (cookie sessions on, as MXCuBE runs it)."""
+    app = Flask("bench")
+    app.secret_key = SECRET
+    auth = FlaskAuth(manager, app)
+
+    @app.get("/protected")
+    @auth.login_required(["read"])
+    def protected() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/open")
+    def unprotected() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def measure_sync(send: Callable[[], Any], count: int) -> float:
+    """CPU seconds per request of a synchronous client (Flask's test client), garbage collector paused."""
+    with paused_gc():
+        started = CPU_CLOCK()
+        for _ in range(count):
+            response = send()
+            if response.status_code != 200:
+                raise AssertionError(f"unexpected {response.status_code}: {response.text}")
+        return (CPU_CLOCK() - started) / count
+
+
 async def measure(send: Callable[[], Awaitable[httpx.Response]], count: int) -> float:
     """CPU seconds per request over *count* sequential requests (every thread of this process: the
     app runs in-process), with the garbage collector paused."""
@@ -93,17 +127,27 @@ async def run() -> dict[str, list[float]]:
             body = {"plugin": "dummy", "login": "bench", "password": "read", "token": "read"}
             refused = await client.get("/protected")
             assert refused.status_code == 401, "the protected endpoint must refuse a request without a token"
-            contenders: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
-                "open": lambda: client.get("/open", headers=headers),
-                "protected": lambda: client.get("/protected", headers=headers),
-                "floor_login": lambda: client.post("/floor/login", json=body),
-                "login": lambda: client.post("/auth/login", json=body),
+            flask_client = build_flask(manager).test_client()
+            assert flask_client.get("/protected").status_code == 401
+            contenders: dict[str, Callable[[], Awaitable[float]]] = {
+                name: (lambda s=send: measure(s, REQUESTS))
+                for name, send in {
+                    "open": lambda: client.get("/open", headers=headers),
+                    "protected": lambda: client.get("/protected", headers=headers),
+                    "floor_login": lambda: client.post("/floor/login", json=body),
+                    "login": lambda: client.post("/auth/login", json=body),
+                }.items()
             }
-            for send in contenders.values():  # warm-up
-                await measure(send, 50)
-            return await ainterleave(
-                {name: (lambda s=send: measure(s, REQUESTS)) for name, send in contenders.items()}, ROUNDS
-            )
+            for name, path in (("flask_open", "/open"), ("flask_protected", "/protected")):
+
+                async def sync_round(path: str = path) -> float:
+                    return measure_sync(lambda: flask_client.get(path, headers=headers), REQUESTS)
+
+                contenders[name] = sync_round
+            for contender in contenders.values():  # warm-up
+                for _ in range(3):
+                    await contender()
+            return await ainterleave(contenders, ROUNDS)
     finally:
         manager.close()
 
@@ -141,6 +185,13 @@ def main(argv: list[str]) -> int:
             "open",
             PROTECTED_TARGET,
             "the same endpoint unprotected",
+        ),
+        entry(
+            "Flask login_required(['read']), cached token",
+            "flask_protected",
+            "flask_open",
+            FLASK_PROTECTED_TARGET,
+            "the same Flask endpoint unprotected",
         ),
         entry(
             "FastAPI POST /auth/login (dummy)",

@@ -145,10 +145,13 @@ def test_created_disabled_user_and_delete_cleans_posix_groups(writer: LdapProvid
 
 
 def test_protected_attributes(writer: LdapProvider) -> None:
-    from authcore import AuthError
+    # A refused change is a client error the web layer answers 409, never a bare AuthError (a 500).
+    from authcore.errors import UserChangeRefused
+    from authcore.web.common import error_response
 
-    with pytest.raises(AuthError):
+    with pytest.raises(UserChangeRefused) as refused:
         writer.update_user("alice", UserUpdate(attributes={"userPassword": "x"}))
-    with pytest.raises(AuthError):
+    assert error_response(refused.value)[:2] == (409, {"detail": refused.value.message, "code": "change_refused"})
+    with pytest.raises(UserChangeRefused):
         writer.update_user("alice", UserUpdate(attributes={"objectClass": "top"}))
     writer.update_user("alice", UserUpdate(attributes={"telephoneNumber": "+33 1 23"}))

@@ -14,7 +14,6 @@ from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped,
 from ldap3.utils.dn import escape_rdn  # type: ignore[import-untyped,unused-ignore]
 
 from authcore import (
-    AuthError,
     Credentials,
     Health,
     Identity,
@@ -23,13 +22,13 @@ from authcore import (
     NotSupported,
     PasswordCredentials,
     Provider,
-    ProviderConfig,
     ProviderUnavailable,
     UserExists,
     UserManagement,
     UserNotFound,
     UserUpdate,
 )
+from authcore.errors import UserChangeRefused
 from authcore.providers import MAX_LOGIN_LENGTH, MAX_PASSWORD_LENGTH
 
 from . import wire
@@ -58,7 +57,7 @@ def _entries(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-class LdapProvider(Provider, UserManagement):
+class LdapProvider(Provider[LdapConfig], UserManagement):
     """Logins against an LDAP directory (OpenLDAP, Active Directory) with ldap3.
 
     One service-account pool serves searches and one pool serves user binds; both reuse
@@ -67,14 +66,10 @@ class LdapProvider(Provider, UserManagement):
     """
 
     type = "ldap"
-    Config = LdapConfig
     credential_types = (PasswordCredentials,)
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
-        if not isinstance(config, LdapConfig):
-            raise TypeError("LdapProvider needs an LdapConfig")
+    def __init__(self, name: str, config: LdapConfig) -> None:
         super().__init__(name, config)
-        self.settings: LdapConfig = config
         self.servers = ServerSet(config)
         search_user: str | None = None
         search_password = None
@@ -146,13 +141,13 @@ class LdapProvider(Provider, UserManagement):
         if not login_is_canonical(login):  # " alice" would bind as alice: one account, one spelling
             raise InvalidCredentials()
         secret = password.encode("utf-8")  # raw bytes: no SASLprep rewriting of what the user typed
-        if self.settings.mode == "search":
+        if self.config.mode == "search":
             return self._flow.search_then_bind(login, secret)
         return self._flow.direct_bind(login, secret)
 
     def _find_user(self, conn: Connection, login: str) -> list[tuple[str, dict[str, Any]]]:
-        query = self.settings.effective_user_filter.replace("{login}", escape_filter_chars(login))
-        conn.search(self.settings.base_dn, query, SUBTREE, attributes=self._user_attrs, size_limit=2)
+        query = self.config.effective_user_filter.replace("{login}", escape_filter_chars(login))
+        conn.search(self.config.base_dn, query, SUBTREE, attributes=self._user_attrs, size_limit=2)
         check_result(conn)
         code = (conn.result or {}).get("result")
         if code not in (0, 4, 32):  # success, sizeLimitExceeded (2 found), noSuchObject
@@ -160,7 +155,7 @@ class LdapProvider(Provider, UserManagement):
         return _entries(conn)
 
     def _is_locked(self, entry: dict[str, Any]) -> bool:
-        return self.settings.lock_value in values(entry, self.settings.lock_attribute.lower())
+        return self.config.lock_value in values(entry, self.config.lock_attribute.lower())
 
     # ------------------------------------------------------------------ public config, health, close
 
@@ -169,10 +164,10 @@ class LdapProvider(Provider, UserManagement):
         data = super().public_config()
         data.update(
             {
-                "servers": list(self.settings.uri),
-                "base_dn": self.settings.base_dn,
-                "directory": self.settings.directory,
-                "mode": self.settings.mode,
+                "servers": list(self.config.uri),
+                "base_dn": self.config.base_dn,
+                "directory": self.config.directory,
+                "mode": self.config.mode,
                 "user_management": self._writer_pool is not None,
             }
         )
@@ -192,13 +187,13 @@ class LdapProvider(Provider, UserManagement):
 
     def _server_health(self, index: int) -> str:
         try:
-            conn = self.servers.connect(index, self.settings.bind_dn, self._bind_password())
+            conn = self.servers.connect(index, self.config.bind_dn, self._bind_password())
         except (ServerFailure, BindFailed) as failure:
             return failure_reason(failure)
         except Exception as exc:  # health reports, it never raises
             return f"error: {type(exc).__name__}"
         try:
-            if self.settings.bind_dn is None:  # nobody to bind as: the server must at least answer a read
+            if self.config.bind_dn is None:  # nobody to bind as: the server must at least answer a read
                 reply = wire.exchange(conn.socket, wire.search("", wire.BASE, "(objectClass=*)", ["1.1"]))[0]
                 if reply.code in (51, 52, 80):
                     return f"the server answered result {reply.code} (busy or unavailable)"
@@ -210,7 +205,7 @@ class LdapProvider(Provider, UserManagement):
         return "up"
 
     def _bind_password(self) -> str | None:
-        secret = self.settings.bind_password
+        secret = self.config.bind_password
         return secret.get_secret_value() if secret is not None else None
 
     def close(self) -> None:
@@ -246,7 +241,7 @@ class LdapProvider(Provider, UserManagement):
 
     def list_users(self, *, search: str | None = None, limit: int = 100, offset: int = 0) -> list[Identity]:
         """Users under ``base_dn`` whose login or name contains *search* (sorted by login)."""
-        config = self.settings
+        config = self.config
         base = config.effective_user_filter.replace("{login}", "*")
         if search:
             term = escape_filter_chars(search)
@@ -288,7 +283,7 @@ class LdapProvider(Provider, UserManagement):
             if code == 16 and operation in ("enable_user", "remove_roles"):  # noSuchAttribute: already as wanted
                 return
             if code != 0:
-                raise AuthError(
+                raise UserChangeRefused(
                     f"provider {self.name!r}: {operation} refused by the directory: {result.get('description')}"
                 )
 
@@ -296,7 +291,7 @@ class LdapProvider(Provider, UserManagement):
 
     def create_user(self, user: NewUser) -> Identity:
         """Add an entry under ``base_dn`` (object classes ``user_object_classes``), set the password, roles, lock."""
-        config = self.settings
+        config = self.config
         pool = self._writer("create_user")
         rdn_attr = config.user_rdn_attribute or self._login_attr
         dn = f"{rdn_attr}={escape_rdn(user.login)},{config.base_dn}"
@@ -313,7 +308,7 @@ class LdapProvider(Provider, UserManagement):
                 attrs[config.attribute(field)] = value
         for key, value in user.attributes.items():
             if not _ATTRIBUTE_NAME.fullmatch(key) or key.lower() in _PROTECTED:
-                raise AuthError(f"attribute {key!r} cannot be set through user management")
+                raise UserChangeRefused(f"attribute {key!r} cannot be set through user management")
             attrs[key] = value
 
         def add(conn: Connection) -> None:
@@ -323,7 +318,7 @@ class LdapProvider(Provider, UserManagement):
             if result.get("result") == 68:
                 raise UserExists(f"user {user.login!r} exists in provider {self.name!r}")
             if result.get("result") != 0:
-                raise AuthError(f"provider {self.name!r}: create_user refused: {result.get('description')}")
+                raise UserChangeRefused(f"provider {self.name!r}: create_user refused: {result.get('description')}")
 
         if self._reader().run(lambda conn: self._find_user(conn, user.login)):
             raise UserExists(f"user {user.login!r} exists in provider {self.name!r}")
@@ -344,10 +339,10 @@ class LdapProvider(Provider, UserManagement):
         for field in ("given_name", "family_name", "email", "display_name"):
             value = getattr(changes, field)
             if value is not None:
-                mods[self.settings.attribute(field)] = [(MODIFY_REPLACE, [value] if value else [])]
+                mods[self.config.attribute(field)] = [(MODIFY_REPLACE, [value] if value else [])]
         for key, value in (changes.attributes or {}).items():
             if not _ATTRIBUTE_NAME.fullmatch(key) or key.lower() in _PROTECTED:
-                raise AuthError(f"attribute {key!r} cannot be changed through user management")
+                raise UserChangeRefused(f"attribute {key!r} cannot be changed through user management")
             values = value if isinstance(value, list | tuple) else ([] if value is None else [value])
             mods[key] = [(MODIFY_REPLACE, list(values))]
         if mods:
@@ -358,14 +353,14 @@ class LdapProvider(Provider, UserManagement):
         """Set ``lock_attribute`` to ``lock_value`` (ppolicy: slapd then refuses the user's binds)."""
         self._writer("disable_user")
         dn, _entry = self._lookup(login)
-        config = self.settings
+        config = self.config
         self._modify("disable_user", dn, {config.lock_attribute: [(MODIFY_REPLACE, [config.lock_value])]})
 
     def enable_user(self, login: str) -> None:
         """Remove ``lock_attribute``."""
         self._writer("enable_user")
         dn, _entry = self._lookup(login)
-        self._modify("enable_user", dn, {self.settings.lock_attribute: [(MODIFY_DELETE, [])]})
+        self._modify("enable_user", dn, {self.config.lock_attribute: [(MODIFY_DELETE, [])]})
 
     def delete_user(self, login: str) -> None:
         """Delete the entry and its ``memberUid`` values (``member`` values go with the memberof/refint overlay)."""
@@ -382,7 +377,7 @@ class LdapProvider(Provider, UserManagement):
             if result.get("result") == 32:
                 raise UserNotFound(f"no user {login!r} in provider {self.name!r}")
             if result.get("result") != 0:
-                raise AuthError(f"provider {self.name!r}: delete_user refused: {result.get('description')}")
+                raise UserChangeRefused(f"provider {self.name!r}: delete_user refused: {result.get('description')}")
 
         pool.run(delete)
 
@@ -390,7 +385,7 @@ class LdapProvider(Provider, UserManagement):
         """Replace the password with the Password Modify extended operation (RFC 3062: the server hashes it)."""
         pool = self._writer("set_password")
         if not password or "\x00" in password or len(password) > MAX_PASSWORD_LENGTH:
-            raise AuthError("the password must be 1-1024 characters without NUL")
+            raise UserChangeRefused("the password must be 1-1024 characters without NUL")
         dn, _entry = self._lookup(login)
 
         def change(conn: Connection) -> None:
@@ -398,12 +393,12 @@ class LdapProvider(Provider, UserManagement):
             check_result(conn)
             result = conn.result or {}
             if result.get("result") != 0:
-                raise AuthError(f"provider {self.name!r}: set_password refused: {result.get('description')}")
+                raise UserChangeRefused(f"provider {self.name!r}: set_password refused: {result.get('description')}")
 
         pool.run(change)
 
     def _group_dns_with(self, query: str) -> list[str]:
-        base = self.settings.group_base_dn
+        base = self.config.group_base_dn
         if base is None:
             return []
 
@@ -415,10 +410,10 @@ class LdapProvider(Provider, UserManagement):
         return self._reader().run(run)
 
     def _group(self, role: str) -> tuple[str, list[str]]:
-        base = self.settings.group_base_dn
+        base = self.config.group_base_dn
         if base is None:
             raise NotSupported(self.name, "group membership without group_base_dn")
-        name_attr = self.settings.group_name_attribute
+        name_attr = self.config.group_name_attribute
 
         def run(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
             conn.search(base, f"({name_attr}={escape_filter_chars(role)})", SUBTREE, attributes=["objectClass"])
@@ -455,4 +450,4 @@ class LdapProvider(Provider, UserManagement):
         self._membership("remove_roles", login, roles, "delete")
 
     def __repr__(self) -> str:
-        return f"<LdapProvider name={self.name!r} servers={list(self.settings.uri)!r} mode={self.settings.mode!r}>"
+        return f"<LdapProvider name={self.name!r} servers={list(self.config.uri)!r} mode={self.config.mode!r}>"

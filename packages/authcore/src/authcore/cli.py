@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import __version__
 from .errors import AuthError
 
 if TYPE_CHECKING:
     from .manager import AuthManager
+    from .web.settings import WebSettings
 
-__all__ = ["main", "run", "build_parser", "state_dir"]
+__all__ = ["main", "run", "build_parser", "serve_settings", "state_dir"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,12 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", help="configuration file (default: the development default)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
-    serve.add_argument("--prefix", default="", help="prefix of the auth endpoints, e.g. /ispyb/api/v1")
+    serve.add_argument(
+        "--prefix", help="prefix of the auth endpoints, e.g. /ispyb/api/v1 (default: web.prefix of the config)"
+    )
     serve.add_argument("--public-url", metavar="URL", help="external base URL (SSO redirect URIs)")
     serve.add_argument(
-        "--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow this origin (repeatable)"
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow this origin (repeatable; replaces web.cors.origins)",
     )
-    serve.add_argument("--no-throttle", action="store_true", help="do not throttle failed logins")
+    serve.add_argument("--no-throttle", action="store_true", help="do not throttle failed logins (web.throttle)")
     return parser
 
 
@@ -102,7 +110,7 @@ def _port(value: str) -> int:
 
 
 def _manager(path: str) -> AuthManager:
-    from .manager import AuthManager
+    from .manager import AuthManager  # deferred, like every command's imports: `--help` loads no core
 
     return AuthManager.from_file(path, state_dir=state_dir())
 
@@ -121,7 +129,7 @@ def _print_json(data: Any) -> None:
 
 
 def _cmd_providers(args: argparse.Namespace) -> int:
-    from .plugins import installed_providers
+    from .plugins import installed_providers  # deferred: pydantic and pluggy only for this command
 
     entries = installed_providers()
     if args.json:
@@ -210,8 +218,21 @@ DEVELOPMENT_REFUSAL = (
 )
 
 
+def serve_settings(args: argparse.Namespace, manager: AuthManager) -> WebSettings:
+    """``authcore serve``'s web settings: the ``web:`` section, each flag given overriding its key."""
+    from .web.settings import settings_from_config  # the web layer only for `serve`, like the service itself
+
+    flags: dict[str, Any] = {"prefix": args.prefix, "public_url": args.public_url}
+    flags = {key: value for key, value in flags.items() if value is not None}
+    if args.cors_origin:
+        flags["cors_origins"] = tuple(args.cors_origin)
+    if args.no_throttle:
+        flags["throttle"] = None
+    return settings_from_config(manager.config.web, default_cookie_session=True, default_throttle=True, **flags)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .web.common import is_loopback
+    from .web.common import is_loopback  # deferred: the web layer only for `serve`
 
     development = args.config is None
     if development and not is_loopback(args.host):
@@ -221,23 +242,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: F401
 
         from .web import service
-        from .web.common import Throttle, WebSettings
     except ImportError as exc:
         # Pinned: the index's unrelated 'authcore' 0.1.x would otherwise be what pip installs.
         print(f"authcore serve needs the server extra ({exc.name} is missing): {SERVER_HINT}", file=sys.stderr)
         return 2
-    settings = WebSettings(
-        prefix=args.prefix,
-        cookie_auth=True,
-        cors_origins=tuple(args.cors_origin),
-        throttle=None if args.no_throttle else Throttle(),
-        public_url=args.public_url,
-    )
     if development:
         manager = service.development_manager(state_dir())
         print(f"authcore serve: {service.DEVELOPMENT_BANNER}", file=sys.stderr)
     else:
         manager = _manager(args.config)
+    try:
+        settings = serve_settings(args, manager)
+    except Exception:
+        manager.close()
+        raise
     print(f"authcore serve: login page at http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
     service.serve(manager, host=args.host, port=args.port, settings=settings, development=development)
     return 0
@@ -262,8 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from . import __version__
-
         print(f"authcore {__version__}")
         return 0
     if args.command is None:

@@ -7,6 +7,9 @@ token, a secret, or a hint whether a login exists.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 __all__ = [
     "AuthError",
     "ConfigError",
@@ -19,6 +22,13 @@ __all__ = [
     "UnknownProvider",
     "UserNotFound",
     "UserExists",
+    "UserChangeRefused",
+    "BadRequest",
+    "NotAuthenticated",
+    "UnsupportedMediaType",
+    "UnknownPlugin",
+    "PayloadTooLarge",
+    "Throttled",
 ]
 
 
@@ -31,14 +41,11 @@ class AuthError(Exception):
     exit_code: int = 1
     #: Short machine-readable name, used in JSON error bodies.
     code: str = "auth_error"
+    #: The message used when none is given.
+    default_message: str = "authentication error"
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message())
-
-    @classmethod
-    def default_message(cls) -> str:
-        """The message used when none is given."""
-        return "authentication error"
+        super().__init__(message or self.default_message)
 
     @property
     def message(self) -> str:
@@ -52,10 +59,7 @@ class ConfigError(AuthError):
     status_code = 500
     exit_code = 2
     code = "config_error"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "invalid configuration"
+    default_message = "invalid configuration"
 
 
 class UnknownProvider(ConfigError):
@@ -69,10 +73,7 @@ class InvalidCredentials(AuthError):
 
     status_code = 401
     code = "invalid_credentials"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "invalid login or password"
+    default_message = "invalid login or password"
 
 
 class InvalidToken(AuthError):
@@ -80,20 +81,14 @@ class InvalidToken(AuthError):
 
     status_code = 401
     code = "invalid_token"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "invalid token"
+    default_message = "invalid token"
 
 
 class TokenExpired(InvalidToken):
     """A token whose lifetime (or whose session's lifetime) is over."""
 
     code = "token_expired"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "token expired"
+    default_message = "token expired"
 
 
 class Forbidden(AuthError):
@@ -101,10 +96,7 @@ class Forbidden(AuthError):
 
     status_code = 403
     code = "forbidden"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "permission denied"
+    default_message = "permission denied"
 
 
 class ProviderUnavailable(AuthError):
@@ -112,10 +104,7 @@ class ProviderUnavailable(AuthError):
 
     status_code = 503
     code = "provider_unavailable"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "identity provider unavailable"
+    default_message = "identity provider unavailable"
 
 
 class NotSupported(AuthError):
@@ -137,10 +126,7 @@ class UserNotFound(AuthError):
 
     status_code = 404
     code = "user_not_found"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "no such user"
+    default_message = "no such user"
 
 
 class UserExists(AuthError):
@@ -148,7 +134,70 @@ class UserExists(AuthError):
 
     status_code = 409
     code = "user_exists"
+    default_message = "user already exists"
 
-    @classmethod
-    def default_message(cls) -> str:
-        return "user already exists"
+
+class UserChangeRefused(AuthError):
+    """User management: the provider refuses a change (a protected attribute, the directory's refusal): 409."""
+
+    status_code = 409
+    code = "change_refused"
+    default_message = "the provider refused the change"
+
+
+# Request-level errors: the web layer's, and a provider's that finds a request unusable.
+
+
+class BadRequest(AuthError):
+    """The request body or parameters are malformed (400, or 422 for a body that fails validation)."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str | None = None, *, status_code: int = 400, problems: list[Any] | None = None):
+        super().__init__(message or "bad request")
+        self.status_code, self.problems = status_code, problems or []
+
+
+class NotAuthenticated(InvalidCredentials):
+    """No credentials at all (401): "authentication required", not a failed login; no RFC 6750 ``error=``."""
+
+    code = "not_authenticated"
+    default_message = "authentication required"
+
+
+class UnsupportedMediaType(AuthError):
+    """The body is not ``application/json`` where JSON is required (415)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+    default_message = "the body must be JSON (Content-Type: application/json)"
+
+
+class UnknownPlugin(AuthError):
+    """A login's ``plugin`` that names no enabled provider (400); the message lists them (``/auth/config`` does too)."""
+
+    status_code = 400
+    code = "unknown_provider"
+
+    def __init__(self, enabled: Collection[str]) -> None:
+        super().__init__(f"'plugin' must name an enabled provider: {', '.join(sorted(enabled)) or 'none'}")
+
+
+class PayloadTooLarge(AuthError):
+    """The request body is larger than the web layer reads (413)."""
+
+    status_code = 413
+    code = "payload_too_large"
+    default_message = "request body too large"
+
+
+class Throttled(AuthError):
+    """Too many failed logins for this login or address (429, ``Retry-After``)."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many failed attempts; try again later")
+        self.retry_after = max(1, int(retry_after + 0.999))

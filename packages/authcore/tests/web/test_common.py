@@ -169,3 +169,30 @@ def test_importing_authcore_web_and_cli_help_import_no_framework():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        ("BadRequest", 400, "bad_request"),
+        ("NotAuthenticated", 401, "not_authenticated"),
+        ("PayloadTooLarge", 413, "payload_too_large"),
+        ("UnsupportedMediaType", 415, "unsupported_media_type"),
+        ("UserChangeRefused", 409, "change_refused"),
+    ],
+)
+def test_request_errors_live_in_the_core_so_providers_can_raise_them(error, status, code):
+    import authcore.errors
+    import authcore.web.common
+
+    cls = getattr(authcore.errors, error)
+    assert getattr(authcore.web.common, error, cls) is cls  # the web layer re-exports, never redefines
+    answer, body, _headers = error_response(cls())
+    assert (answer, body["code"]) == (status, code)
+
+
+def test_throttled_and_unknown_plugin_are_core_errors_too():
+    from authcore.errors import Throttled, UnknownPlugin
+
+    assert error_response(Throttled(2.5))[0::2] == (429, {"Retry-After": "3"})
+    assert error_response(UnknownPlugin(["b", "a"]))[1]["detail"] == "'plugin' must name an enabled provider: a, b"

@@ -631,7 +631,8 @@ def test_the_signed_in_page_of_an_sso_user_may_post_to_the_identity_provider_onl
 def test_logout_with_the_refresh_token_ends_the_session(servers, adapter):
     base, _log = servers[adapter]
     with httpx.Client(base_url=base) as client:
-        response = login(client, "local", "alice", "wonderland")
+        # A login of its own: the module's other tests lock alice in the shared throttle.
+        response = login(client, "dummy", f"refresh-logout-{adapter}", "read")
         assert response.status_code == 200, response.text
         body = response.json()
         assert client.post(f"{PREFIX}/auth/logout", headers=bearer(body["refresh_token"])).status_code == 204

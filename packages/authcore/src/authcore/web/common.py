@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 import secrets
@@ -34,24 +33,25 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import (
-    AuthError,
+    BadRequest,
     ConfigError,
-    InvalidCredentials,
     InvalidToken,
-    NotSupported,
-    ProviderUnavailable,
-    UnknownProvider,
+    NotAuthenticated,
+    PayloadTooLarge,
+    Throttled,
+    UnknownPlugin,
+    UnsupportedMediaType,
 )
 from ..models import LoginResult, VerifiedToken
-from ..providers import MAX_TOKEN_LENGTH
-from .throttle import Throttle, Throttled, canonical_login
+from ..providers import MAX_BEARER_TOKEN_LENGTH
+from .http import MAX_BODY_BYTES, error_response, www_authenticate
+from .settings import CookieSettings, WebSettings, is_loopback
+from .throttle import Throttle, canonical_login
 
 __all__ = [
     "MAX_AUTHORIZATION_LENGTH",
@@ -94,9 +94,7 @@ __all__ = [
 ]
 
 #: Longest ``Authorization`` header looked at: ``Bearer `` plus the longest token the core accepts.
-MAX_AUTHORIZATION_LENGTH = len("Bearer ") + MAX_TOKEN_LENGTH
-#: Largest JSON or form body the auth endpoints read.
-MAX_BODY_BYTES = 64 * 1024
+MAX_AUTHORIZATION_LENGTH = len("Bearer ") + MAX_BEARER_TOKEN_LENGTH
 #: Methods that change nothing: no CSRF check.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Header carrying the CSRF token on cookie-authenticated unsafe requests.
@@ -106,70 +104,6 @@ CSRF_FIELD = "csrf_token"
 
 # RFC 6750 b64token.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-
-
-class BadRequest(AuthError):
-    """The request body or parameters are malformed (400, or 422 for a body that fails validation)."""
-
-    status_code = 400
-    code = "bad_request"
-
-    def __init__(self, message: str | None = None, *, status_code: int = 400, problems: list[Any] | None = None):
-        super().__init__(message or "bad request")
-        self.status_code = status_code
-        self.problems = problems or []
-
-
-class NotAuthenticated(InvalidCredentials):
-    """The request carries no credentials at all (401 ``not_authenticated``).
-
-    A subclass of :class:`~authcore.errors.InvalidCredentials` so that code catching that
-    still catches it, but answered as itself: "authentication required", not "invalid login
-    or password" (nothing was tried), and without RFC 6750's ``error=`` in ``WWW-Authenticate``.
-    """
-
-    code = "not_authenticated"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "authentication required"
-
-
-class UnsupportedMediaType(AuthError):
-    """The body is not ``application/json`` where JSON is required (415)."""
-
-    status_code = 415
-    code = "unsupported_media_type"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "the body must be JSON (Content-Type: application/json)"
-
-
-class UnknownPlugin(AuthError):
-    """A login body whose ``plugin`` is missing, null, empty, not a string or not an enabled provider (400).
-
-    The message lists the enabled provider instances: ``GET /auth/config`` publishes them anyway,
-    and the first-time user needs to know what to write.
-    """
-
-    status_code = 400
-    code = "unknown_provider"
-
-    def __init__(self, enabled: Collection[str]) -> None:
-        names = ", ".join(sorted(enabled)) or "none"
-        super().__init__(f"'plugin' must name an enabled provider: {names}")
-
-
-class PayloadTooLarge(AuthError):
-    """The request body is larger than :data:`MAX_BODY_BYTES`."""
-
-    status_code = 413
-    code = "payload_too_large"
-
-    @classmethod
-    def default_message(cls) -> str:
-        return "request body too large"
 
 
 # --------------------------------------------------------------------------- bodies
@@ -187,7 +121,7 @@ class LoginBody(BaseModel):
     plugin: str = Field(min_length=1, max_length=64)
     login: str | None = Field(default=None, max_length=4096)
     password: str | None = Field(default=None, max_length=4096)
-    token: str | None = Field(default=None, max_length=MAX_TOKEN_LENGTH + 1)
+    token: str | None = Field(default=None, max_length=MAX_BEARER_TOKEN_LENGTH + 1)
 
     def credentials(self) -> dict[str, str | None]:
         """Keyword arguments for :meth:`AuthManager.login <authcore.AuthManager.login>`.
@@ -305,47 +239,6 @@ def single_header(values: Sequence[str]) -> str | None:
     return values[0] if values else None
 
 
-def www_authenticate(exc: AuthError | None = None, realm: str = "authcore") -> str:
-    """The ``WWW-Authenticate`` value of a 401 answer (RFC 6750)."""
-    if isinstance(exc, InvalidToken):
-        return f'Bearer realm="{realm}", error="invalid_token"'
-    # No credentials at all (NotAuthenticated) or a failed login: no error code (RFC 6750 3.1).
-    return f'Bearer realm="{realm}"'
-
-
-def error_response(exc: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """``(status, body, headers)`` for *exc*.
-
-    * Login failures: always :meth:`InvalidCredentials.default_message`, so the body does not
-      tell an unknown login from a wrong password.
-    * Server-side errors (configuration, unexpected): a generic message (it may name files).
-    * An unknown provider named by a client is a 400, not a server error.
-    """
-    headers: dict[str, str] = {}
-    status = exc.status_code
-    code = exc.code
-    message = exc.message
-    if isinstance(exc, NotAuthenticated):
-        message = NotAuthenticated.default_message()
-    elif isinstance(exc, InvalidCredentials):
-        # Code and message both fixed: a provider's subclass must not tell an unknown login apart.
-        code, message = InvalidCredentials.code, InvalidCredentials.default_message()
-    elif isinstance(exc, UnknownProvider):
-        status, code, message = 400, "unknown_provider", "unknown provider"
-    elif isinstance(exc, ProviderUnavailable):
-        message = ProviderUnavailable.default_message()
-    elif status >= 500 and not isinstance(exc, NotSupported):
-        status, message = 500, "internal error"
-    body: dict[str, Any] = {"detail": message, "code": code}
-    if isinstance(exc, BadRequest) and exc.problems:
-        body["errors"] = exc.problems
-    if status == 401:
-        headers["WWW-Authenticate"] = www_authenticate(exc)
-    if isinstance(exc, Throttled):
-        headers["Retry-After"] = str(exc.retry_after)
-    return status, body, headers
-
-
 # --------------------------------------------------------------------------- payloads
 
 
@@ -414,23 +307,6 @@ def csrf_matches(expected: str | None, supplied: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), supplied.encode())
 
 
-def is_loopback(host: str | None) -> bool:
-    """Whether *host* (``name``, ``name:port``, ``[v6]:port``, or an address) is this machine."""
-    if not host:
-        return False
-    name = host.strip()
-    if name.startswith("["):
-        name = name[1 : name.find("]")] if "]" in name else name[1:]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    if name.lower() in {"localhost", "localhost.localdomain"} or name.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def safe_next(value: str | None, default: str = "/") -> str:
     """A redirect target that stays on this site: a path, not ``//host`` nor ``scheme:``."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 2048:
@@ -438,28 +314,6 @@ def safe_next(value: str | None, default: str = "/") -> str:
     if any(ord(c) < 0x21 for c in value):
         return default
     return value
-
-
-@dataclass(frozen=True)
-class CookieSettings:
-    """Names and attributes of the cookies the web layer sets.
-
-    ``secure=None`` means: ``Secure`` unless the request came to a loopback host (so that
-    ``http://127.0.0.1`` works in development). Session cookies are always ``HttpOnly``;
-    the CSRF cookie is readable by scripts on purpose (double submit).
-    """
-
-    access: str = "authcore_access"
-    refresh: str = "authcore_refresh"
-    csrf: str = "authcore_csrf"
-    sso: str = "authcore_sso"
-    samesite: Literal["lax", "strict"] = "lax"
-    secure: bool | None = None
-    path: str = "/"
-
-    def secure_for(self, host: str | None) -> bool:
-        """Whether cookies set for a request to *host* carry ``Secure``."""
-        return self.secure if self.secure is not None else not is_loopback(host)
 
 
 # --------------------------------------------------------------------------- signed state
@@ -549,62 +403,3 @@ def websocket_permissions(
     wanted = [permissions] if isinstance(permissions, str) else list(permissions)
     held = [p for p in wanted if user.allows(p)]
     return held, bool(held)
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """How an adapter exposes authcore over HTTP. Every default is the safe choice.
-
-    * ``prefix``: put in front of every auth path (``/ispyb/api/v1`` → ``/ispyb/api/v1/auth/login``).
-    * ``query_token``: name of a query parameter accepted as a token on **websocket** routes
-      (browsers cannot set headers on a websocket handshake); ``None`` (default) accepts none.
-      A plain HTTP request carrying it is refused (401): query strings end up in access logs
-      (see :class:`authcore.web.logfilter.RedactTokens`), history and ``Referer`` headers.
-    * ``cookie_auth``: accept the access-token cookie set by the login page / SSO callback
-      (unsafe methods then need the CSRF token).
-    * ``admin_permission``: what the user-management endpoints require: ``users:admin`` grants
-      them on every provider instance, ``users:admin:<instance>`` on that instance only.
-    * ``cors_origins``: origins allowed by CORS; empty (default) switches CORS off. ``"*"`` is
-      refused together with ``cors_credentials``.
-    * ``throttle``: a :class:`Throttle`, or ``None`` for no throttling.
-    * ``public_url``: the external base URL (``https://host``) for SSO redirect URIs; default:
-      taken from the request.
-    """
-
-    prefix: str = ""
-    query_token: str | None = None
-    cookie_auth: bool = False
-    cookies: CookieSettings = field(default_factory=CookieSettings)
-    admin_permission: str = "users:admin"
-    cors_origins: tuple[str, ...] = ()
-    cors_credentials: bool = False
-    throttle: Throttle | None = None
-    public_url: str | None = None
-    state_key: bytes | None = field(default=None, repr=False)
-    sso_state_ttl: float = 600.0
-
-    def __post_init__(self) -> None:
-        if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/") or "//" in self.prefix):
-            raise ConfigError("prefix must start with '/' and not end with '/' (e.g. /ispyb/api/v1)")
-        if "*" in self.cors_origins and self.cors_credentials:
-            raise ConfigError("CORS: '*' cannot be combined with credentials; list the origins")
-        if self.query_token is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", self.query_token):
-            raise ConfigError("query_token must be a parameter name")
-
-    def cookie_secure(self, host: str | None) -> bool:
-        """Whether cookies set for a request to *host* carry ``Secure``.
-
-        With ``public_url`` its host decides, not the request's ``Host``: behind a reverse proxy
-        that forwards to ``127.0.0.1`` (nginx's default ``Host: $proxy_host``) the request looks
-        like loopback although the browser is on the public HTTPS site.
-        """
-        if self.cookies.secure is None and self.public_url is not None:
-            return self.cookies.secure_for(urlsplit(self.public_url).netloc)
-        return self.cookies.secure_for(host)
-
-    def path(self, suffix: str) -> str:
-        """``prefix + suffix``."""
-        return f"{self.prefix}{suffix}"

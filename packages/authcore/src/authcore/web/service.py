@@ -8,7 +8,8 @@
   with the single sign-on capability), or who is signed in, with a sign-out button.
   ``POST /login`` and ``POST /logout`` are plain form posts (CSRF double submit), so the page
   works without JavaScript. A failed login says "invalid login or password", whatever the reason;
-* ``GET /healthz`` (the process answers) and ``GET /readyz`` (every provider is healthy);
+* ``GET /healthz`` (the process answers) and ``GET /readyz`` (every provider is healthy, as
+  ``GET /auth/health``); the page itself is :mod:`authcore.web.page`;
 * one JSON access-log line per request on the ``authcore.access`` logger: method, path (never
   the query string), status, duration, client address. No header, token, password or cookie
   is ever logged. Security headers (CSP, no framing, no referrer, no caching of pages) on
@@ -23,8 +24,6 @@ why :func:`serve` (and the CLI) refuse a non-loopback host for it.
 
 from __future__ import annotations
 
-import contextlib
-import html
 import json
 import logging
 import os
@@ -32,34 +31,19 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from importlib import resources
-from string import Template
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import AuthError, ConfigError, InvalidCredentials
+from ..errors import ConfigError
 from ..manager import AuthManager
-from ..models import VerifiedToken
-from .common import (
-    CSRF_FIELD,
-    BadRequest,
-    LoginBody,
-    Throttle,
-    WebSettings,
-    csrf_for_session,
-    csrf_matches,
-    error_response,
-    expected_csrf,
-    is_loopback,
-    new_csrf_token,
-    safe_next,
-)
-from .fastapi import FastAPIAuth, _read_body
+from .asgi import to_response, web_request
+from .fastapi import FastAPIAuth
+from .http import WebRequest, WebResponse
 from .logfilter import install_log_redaction
+from .page import DEVELOPMENT_BANNER, STATIC_PATH, LoginPage, content_security_policy, template
+from .settings import WebSettings, is_loopback, settings_from_config
 
 __all__ = [
     "build_server",
@@ -74,31 +58,10 @@ __all__ = [
 
 access_log = logging.getLogger("authcore.access")
 
-#: Where the page's stylesheet is served.
-STATIC_PATH = "/_authcore/static"
-#: Printed on stderr (and shown on the page) when the development default runs.
-DEVELOPMENT_BANNER = (
-    "DEVELOPMENT MODE: no --config given, so the dummy provider is enabled: any login is accepted and "
-    "the password names the permissions (e.g. 'read,write'). Listening on loopback only. Never expose this."
-)
-
 _ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[MutableMapping[str, Any]], Awaitable[None]]],
     Awaitable[None],
 ]
-
-
-def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
-    """The pages' CSP: nothing but our stylesheet and images; forms post (and redirect) to us only.
-
-    *form_targets*: further origins a form may be redirected to (the identity provider's
-    end-session endpoint after the sign-out form).
-    """
-    form_action = " ".join(("'self'", *form_targets))
-    return (
-        "default-src 'none'; style-src 'self'; img-src 'self'; "
-        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-    )
 
 
 _SECURITY_HEADERS = [
@@ -166,237 +129,17 @@ class AccessLog:
                 self.logger.info(json.dumps(record, ensure_ascii=True))
 
 
-def _template(name: str) -> str:
-    return resources.files("authcore.web").joinpath(name).read_text(encoding="utf-8")
-
-
 def development_manager(state_dir: str | os.PathLike[str] | None = None) -> AuthManager:
     """The development default: one dummy provider called ``dummy``."""
     return AuthManager.from_config({"providers": [{"name": "dummy", "type": "dummy"}]}, state_dir=state_dir)
 
 
-class _Page:
-    """The login page: rendering and its form handlers."""
+def _page_endpoint(handler: Callable[[WebRequest], WebResponse]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return to_response(await run_in_threadpool(handler, web_request(request)))
 
-    def __init__(self, auth: FastAPIAuth, *, title: str, development: bool) -> None:
-        self.auth = auth
-        self.title = title
-        self.development = development
-        self.layout = Template(_template("templates/login.html"))
-
-    def render(
-        self,
-        *,
-        csrf: str,
-        user: VerifiedToken | None,
-        error: str = "",
-        status: str = "",
-        login: str = "",
-        provider: str = "",
-    ) -> str:
-        esc = html.escape
-        banner = f'<p class="banner">{esc(DEVELOPMENT_BANNER)}</p>' if self.development else ""
-        if user is not None:
-            permissions = ", ".join(sorted(user.permissions)) or "(none)"
-            body = (
-                '<p>You are signed in.</p><dl id="identity">'
-                f'<dt>Login</dt><dd id="login-name">{esc(user.login)}</dd>'
-                f"<dt>Provider</dt><dd>{esc(user.provider)}</dd>"
-                f'<dt>Permissions</dt><dd id="permissions">{esc(permissions)}</dd></dl>'
-                '<form method="post" action="/logout">'
-                f'<input type="hidden" name="{CSRF_FIELD}" value="{esc(csrf)}">'
-                '<button type="submit" class="secondary">Sign out</button></form>'
-            )
-        else:
-            body = self._login_form(csrf, login, provider)
-        return self.layout.substitute(
-            title=esc(self.title),
-            static=STATIC_PATH,
-            banner=banner,
-            status=esc(status),
-            error=esc(error),
-            body=body,
-        )
-
-    def _login_form(self, csrf: str, login: str, chosen: str) -> str:
-        esc = html.escape
-        config = self.auth.manager.public_config()
-        password_providers = [p["name"] for p in config["providers"] if "password" in p.get("credentials", ())]
-        parts = []
-        if password_providers:
-            options = "".join(
-                f'<option value="{esc(n)}"{" selected" if n == chosen else ""}>{esc(n)}</option>'
-                for n in password_providers
-            )
-            parts.append(
-                '<form method="post" action="/login" id="login-form">'
-                f'<input type="hidden" name="{CSRF_FIELD}" value="{esc(csrf)}">'
-                f'<label for="provider">Sign in with</label><select id="provider" name="provider">{options}</select>'
-                '<label for="login">Login</label>'
-                f'<input id="login" name="login" autocomplete="username" required value="{esc(login)}">'
-                '<label for="password">Password</label>'
-                '<input id="password" name="password" type="password" autocomplete="current-password" required>'
-                '<button type="submit">Sign in</button></form>'
-            )
-        sso = self.auth.sso_providers()
-        if sso:
-            links = "".join(
-                f'<a class="button" href="{esc(self.auth.settings.path(f"/auth/sso/{n}/login"))}?next=/">'
-                f"Sign in with {esc(n)} (single sign-on)</a> "
-                for n in sso
-            )
-            parts.append(f'<div class="sso">{links}</div>')
-        if not parts:
-            parts.append("<p>No provider accepts a sign-in from this page.</p>")
-        return "".join(parts)
-
-    # ----------------------------------------------------------------- handlers
-
-    async def _user(self, request: Request, response_cookies: list[Any]) -> VerifiedToken | None:
-        """The signed-in user from the cookies; an expired access token is refreshed (sliding)."""
-        manager = self.auth.manager
-        cookies = self.auth.settings.cookies
-        access = request.cookies.get(cookies.access)
-        if access:
-            try:
-                return await manager.averify(access)
-            except AuthError:
-                pass
-        refresh = request.cookies.get(cookies.refresh)
-        if refresh:
-            try:
-                result = await manager.arefresh(refresh)
-                user = await manager.averify(result.access_token)
-            except AuthError:
-                return None
-            response_cookies.append(result)
-            return user
-        return None
-
-    def _page(
-        self, request: Request, status_code: int = 200, *, session_token: str | None = None, **kwargs: Any
-    ) -> HTMLResponse:
-        """A page; its forms carry the CSRF token of *session_token*'s session, else the sign-in one."""
-        fresh = False
-        if session_token is not None:
-            csrf = csrf_for_session(session_token)
-        else:
-            # Before sign-in there is no session to bind to: the plain double-submit cookie.
-            csrf = request.cookies.get(self.auth.settings.cookies.csrf) or ""
-            fresh = not csrf or len(csrf) > 128 or not csrf.isascii()
-            if fresh:
-                csrf = new_csrf_token()
-        response = HTMLResponse(self.render(csrf=csrf, **kwargs), status_code=status_code)
-        response.headers["Cache-Control"] = "no-store"
-        if fresh:
-            cookies = self.auth.settings.cookies
-            response.set_cookie(
-                cookies.csrf,
-                csrf,
-                httponly=False,
-                secure=self.auth.settings.cookie_secure(request.url.hostname),
-                samesite=cookies.samesite,
-                path=cookies.path,
-            )
-        return response
-
-    async def _sign_out_targets(self, request: Request, user: VerifiedToken | None) -> tuple[str, ...]:
-        """Origins the sign-out form may be redirected to: the identity provider of an SSO user."""
-        if user is None:
-            return ()
-        try:
-            url = await self.auth.sso_logout_url(user, self._signed_out_url(request))
-        except AuthError:
-            return ()
-        if not url:
-            return ()
-        parts = urlsplit(url)
-        return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme in ("http", "https") and parts.netloc else ()
-
-    @staticmethod
-    def _signed_out_url(request: Request) -> str:
-        return f"{request.url.scheme}://{request.url.netloc}/?signed_out=1"
-
-    async def show(self, request: Request) -> Response:
-        refreshed: list[Any] = []
-        user = await self._user(request, refreshed)
-        status = "You have signed out." if request.query_params.get("signed_out") and user is None else ""
-        targets = await self._sign_out_targets(request, user)
-        if not refreshed:
-            session = request.cookies.get(self.auth.settings.cookies.access) if user is not None else None
-            response = self._page(request, user=user, status=status, session_token=session)
-        else:
-            placeholder = HTMLResponse("", headers={"Cache-Control": "no-store"})
-            csrf = self.auth.set_session_cookies(placeholder, request, refreshed[0])
-            response = HTMLResponse(self.render(csrf=csrf, user=user), headers={"Cache-Control": "no-store"})
-            for name, value in placeholder.raw_headers:
-                if name == b"set-cookie":
-                    response.raw_headers.append((name, value))
-        if targets:
-            response.headers["Content-Security-Policy"] = content_security_policy(targets)
-        return response
-
-    async def _form(self, request: Request) -> dict[str, str]:
-        raw = await _read_body(request)
-        try:
-            text = raw.decode("utf-8")
-            parsed = parse_qs(text, keep_blank_values=True, max_num_fields=10)
-        except (UnicodeDecodeError, ValueError):
-            raise BadRequest("malformed form") from None
-        return {key: values[0] for key, values in parsed.items() if values}
-
-    def _csrf_ok(self, request: Request, form: dict[str, str], *, signed_in: bool) -> bool:
-        """The form's CSRF field: bound to the session (sign-out), or the double submit (sign-in)."""
-        cookies = self.auth.settings.cookies
-        if signed_in:
-            expected = expected_csrf(request.cookies, cookies)
-        else:
-            expected = request.cookies.get(cookies.csrf)
-        return csrf_matches(expected, form.get(CSRF_FIELD))
-
-    async def login(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except AuthError as exc:
-            return self._page(request, exc.status_code, user=None, error="The form could not be read.")
-        login, provider = form.get("login", ""), form.get("provider", "")
-        if not self._csrf_ok(request, form, signed_in=False):
-            return self._page(
-                request, 403, user=None, error="The form expired; please try again.", login=login, provider=provider
-            )
-        try:
-            body = LoginBody(plugin=provider or "-", login=login or None, password=form.get("password") or None)
-            result = await self.auth.login(body, request.client.host if request.client else None)
-        except AuthError as exc:
-            status, payload, _headers = error_response(exc)
-            if isinstance(exc, InvalidCredentials) or status == 400:
-                message = "Invalid login or password."
-            else:
-                message = str(payload["detail"]).capitalize() + "."
-            return self._page(request, status, user=None, error=message, login=login, provider=provider)
-        except ValueError:  # the LoginBody shape (over-long fields): same answer as a wrong password
-            return self._page(request, 401, user=None, error="Invalid login or password.", provider=provider)
-        response = RedirectResponse(safe_next(form.get("next")), status_code=303)
-        self.auth.set_session_cookies(response, request, result)
-        return response
-
-    async def logout(self, request: Request) -> Response:
-        try:
-            form = await self._form(request)
-        except AuthError:
-            form = {}
-        if not self._csrf_ok(request, form, signed_in=True):
-            return self._page(request, 403, user=None, error="The form expired; please try again.")
-        target = "/?signed_out=1"
-        # Also when the access cookie has expired: the refresh cookie ends the session then
-        # (checking the access cookie alone left the server-side session running).
-        user = await self.auth.end_cookie_session(request)
-        if user is not None:
-            with contextlib.suppress(AuthError):  # no single sign-out: clear the cookies all the same
-                target = await self.auth.sso_logout_url(user, self._signed_out_url(request)) or target
-        response = RedirectResponse(target, status_code=303)
-        self.auth.clear_session_cookies(response, request)
-        return response
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
 
 
 def create_app(
@@ -413,7 +156,7 @@ def create_app(
     address, per 5 minutes). ``close_manager`` closes *manager* at shutdown.
     """
     if settings is None:
-        settings = WebSettings(cookie_auth=True, throttle=Throttle())
+        settings = settings_from_config(manager.config.web, default_cookie_session=True, default_throttle=True)
     auth = FastAPIAuth(manager, settings)
 
     @asynccontextmanager
@@ -425,23 +168,16 @@ def create_app(
     app = FastAPI(title="authcore", lifespan=lifespan, docs_url=None, redoc_url=None)
     auth.install(app)
     app.state.authcore = auth
-    page = _Page(auth, title=title, development=development)
-    stylesheet = _template("static/login.css")
+    page = LoginPage(auth.core, title=title, development=development)
+    stylesheet = template("static/login.css")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index(request: Request) -> Response:
-        """The login page, or who is signed in."""
-        return await page.show(request)
-
-    @app.post("/login", include_in_schema=False)
-    async def login_form(request: Request) -> Response:
-        """The login form's target."""
-        return await page.login(request)
-
-    @app.post("/logout", include_in_schema=False)
-    async def logout_form(request: Request) -> Response:
-        """The sign-out button's target."""
-        return await page.logout(request)
+    # The page's form handlers are synchronous (the login runs the provider): in a worker thread.
+    for method, path, handler in (
+        ("GET", "/", page.show),
+        ("POST", "/login", page.login),
+        ("POST", "/logout", page.logout),
+    ):
+        app.add_api_route(path, _page_endpoint(handler), methods=[method], include_in_schema=False)
 
     @app.get(f"{STATIC_PATH}/login.css", include_in_schema=False)
     async def css() -> Response:
@@ -453,13 +189,12 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    health = next(route for route in auth.core.routes if route.operation == "health")
+
     @app.get("/readyz", tags=["health"])
-    async def readyz() -> Response:
-        """Readiness: every enabled provider reports healthy (503 otherwise)."""
-        health = await run_in_threadpool(manager.health)
-        ready = bool(health) and all(h.ok for h in health.values())
-        body = {"ready": ready, "providers": {name: {"ok": h.ok} for name, h in health.items()}}
-        return JSONResponse(body, status_code=200 if ready else 503)
+    async def readyz(request: Request) -> Response:
+        """Readiness: every enabled provider reports healthy (503 otherwise); ``/auth/health`` too."""
+        return to_response(await run_in_threadpool(auth.core.handle, health, web_request(request)))
 
     app.add_middleware(AccessLog)
     return app

@@ -18,7 +18,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ..errors import AuthError, ConfigError
+from ..errors import ConfigError, Throttled
 
 __all__ = ["Throttle", "Throttled", "canonical_login"]
 
@@ -45,17 +45,6 @@ def canonical_login(typed: str) -> str:
     text = text.replace("i\u0307", "i").replace("\u0131", "i").translate(_IGNORABLE)
     # casefold() can produce denormalised sequences (and new compatibility forms): normalise again.
     return unicodedata.normalize("NFKC", text).strip()
-
-
-class Throttled(AuthError):
-    """Too many failed logins for this login or this address: try again later."""
-
-    status_code = 429
-    code = "too_many_requests"
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("too many failed attempts; try again later")
-        self.retry_after = max(1, int(retry_after + 0.999))
 
 
 class Throttle:

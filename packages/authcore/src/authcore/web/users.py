@@ -5,7 +5,8 @@ the Flask adapter calls them directly. Each takes already-decoded JSON, validate
 the provider's package model (``new_user_model``, ...) and returns ``(status, body)``.
 A provider without the operation raises :class:`~authcore.errors.NotSupported` (501).
 
-Endpoints (under the configured prefix), guarded by :func:`require_admin` unless noted:
+Endpoints (rows of :data:`authcore.web.routes.ROUTES`, under the configured prefix), guarded
+by :func:`require_admin` unless noted:
 ``WebSettings.admin_permission`` (default ``users:admin``) on every provider instance, or
 ``<admin_permission>:<instance>`` (``users:admin:site-ldap``) on that one instance:
 
@@ -31,26 +32,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import Forbidden
+from ..errors import BadRequest, Forbidden
 from ..manager import AuthManager
 from ..models import Identity, VerifiedToken
-from .common import BadRequest, validation_problems
+from .common import validation_problems
 
-__all__ = ["RolesBody", "identity_payload", "run_operation", "require_admin", "ADMIN_ROUTES", "OPERATIONS"]
-
-#: The admin endpoints: ``(method, path suffix after /auth/users/{provider}, operation, status)``.
-#: Both adapters register exactly these, so they cannot drift apart.
-ADMIN_ROUTES: tuple[tuple[str, str, str, int], ...] = (
-    ("GET", "", "list", 200),
-    ("POST", "", "create", 201),
-    ("GET", "/{login}", "get", 200),
-    ("PATCH", "/{login}", "update", 200),
-    ("DELETE", "/{login}", "delete", 204),
-    ("POST", "/{login}/enable", "enable", 204),
-    ("POST", "/{login}/disable", "disable", 204),
-    ("POST", "/{login}/roles", "add_roles", 204),
-    ("DELETE", "/{login}/roles", "remove_roles", 204),
-)
+__all__ = ["RolesBody", "identity_payload", "run_operation", "require_admin", "OPERATIONS"]
 
 #: Operation names accepted by :func:`run_operation`.
 OPERATIONS = frozenset(

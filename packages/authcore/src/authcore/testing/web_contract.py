@@ -1,0 +1,416 @@
+"""The HTTP contract every web adapter keeps, over real HTTP: :class:`WebAdapterContract`.
+
+An adapter (ours: FastAPI, Flask; a third party's) proves it serves every row of
+:data:`authcore.web.routes.ROUTES` with the row's status, and answers the failure cases
+(no token, bad or expired token, forbidden, bad body, unknown provider, throttled, too
+large, wrong content type, CSRF missing, ...) exactly as every other adapter does::
+
+    from authcore.testing.web_contract import WebAdapterContract
+
+    class TestMyAdapter(WebAdapterContract):
+        @contextlib.contextmanager
+        def serve(self, manager, settings):
+            app = build_my_app(manager, settings)   # + GET {prefix}/protected guarded by ["read"]
+            with run_my_server(app) as base_url:    # a real server on a free loopback port
+                yield base_url
+
+The suite brings its own provider (:class:`ContractProvider`: password logins, every
+user-management operation, single sign-on against a fake identity provider that needs no
+network) and the settings (:meth:`WebAdapterContract.contract_settings`): cookie sessions on,
+throttling, a query token for websockets, one CORS origin.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from pydantic import Field
+
+from ..capabilities import (
+    AuthorizationRequest,
+    NewUser,
+    Registration,
+    SelfUpdate,
+    SingleSignOn,
+    UserManagement,
+    UserUpdate,
+)
+from ..errors import InvalidCredentials, UserExists, UserNotFound
+from ..manager import AuthManager
+from ..models import Identity
+from ..providers import AuthorizationCodeCredentials, Credentials, PasswordCredentials, Provider, ProviderConfig
+from ..tokens import TokenService
+from ..web.routes import ROUTES, Route
+from ..web.settings import WebSettings
+from ..web.throttle import Throttle
+
+__all__ = ["ContractProvider", "WebAdapterContract", "CONTRACT_SECRET"]
+
+CONTRACT_SECRET = "web-contract-secret-" + "c" * 44
+ORIGIN = "https://ui.example.org"
+
+
+class ContractConfig(ProviderConfig):
+    """Initial users (login → password) and their roles."""
+
+    users: dict[str, str] = Field(default_factory=lambda: {"alice": "wonderland", "admin": "adminpw", "eve": "evepw"})
+    roles: dict[str, list[str]] = Field(default_factory=lambda: {"admin": ["admin"], "alice": ["staff"]})
+
+
+class ContractProvider(Provider[ContractConfig], UserManagement, SingleSignOn):
+    """Users in memory with every user-management operation, and single sign-on whose "identity
+    provider" is this object: the authorization URL carries the code it will accept."""
+
+    type = "contract"
+    credential_types = (PasswordCredentials, AuthorizationCodeCredentials)
+
+    def __init__(self, name: str, config: ContractConfig) -> None:
+        super().__init__(name, config)
+        self.passwords: dict[str, str] = dict(config.users)
+        self.roles: dict[str, list[str]] = {login: list(config.roles.get(login, [])) for login in config.users}
+        self.disabled: set[str] = set()
+        self.pending: dict[str, AuthorizationRequest] = {}
+
+    def authenticate(self, credentials: Credentials) -> Identity:
+        """Password or authorization code (with the verifier and nonce it was issued for)."""
+        if isinstance(credentials, AuthorizationCodeCredentials):
+            pending = self.pending.pop(credentials.code, None)
+            if pending is None or (credentials.code_verifier, credentials.nonce) != (
+                pending.code_verifier,
+                pending.nonce,
+            ):
+                raise InvalidCredentials()
+            return Identity(login="sso-user", groups=("staff",))
+        assert isinstance(credentials, PasswordCredentials)
+        known = self.passwords.get(credentials.login, "\x00decoy")
+        if not secrets.compare_digest(known.encode(), credentials.password.get_secret_value().encode()):
+            raise InvalidCredentials()
+        if credentials.login in self.disabled:
+            raise InvalidCredentials()
+        return self.get_user(credentials.login)
+
+    def authorization_request(self, redirect_uri: str) -> AuthorizationRequest:
+        """A request whose URL names the code the callback may bring back."""
+        state, nonce, verifier, code = (secrets.token_urlsafe(16) for _ in range(4))
+        url = f"https://idp.invalid/authorize?state={state}&code={code}"
+        self.pending[code] = AuthorizationRequest(url, state, nonce, verifier, redirect_uri)
+        return self.pending[code]
+
+    def list_users(self, *, search: str | None = None, limit: int = 100, offset: int = 0) -> list[Identity]:
+        """The users, sorted."""
+        found = sorted(u for u in self.passwords if not search or search in u)[offset:][:limit]
+        return [self.get_user(u) for u in found]
+
+    def get_user(self, login: str) -> Identity:
+        """One user."""
+        if login not in self.passwords:
+            raise UserNotFound()
+        return Identity(login=login, groups=tuple(self.roles[login]))
+
+    def create_user(self, user: NewUser) -> Identity:
+        """Add a user."""
+        if user.login in self.passwords:
+            raise UserExists()
+        self.passwords[user.login] = user.password.get_secret_value() if user.password else secrets.token_hex(8)
+        self.roles[user.login] = list(user.roles)
+        return self.get_user(user.login)
+
+    def update_user(self, login: str, changes: UserUpdate) -> Identity:
+        """Nothing to store beyond roles: the user as is."""
+        return self.get_user(login)
+
+    def enable_user(self, login: str) -> None:
+        """Allow logins again."""
+        self.get_user(login)
+        self.disabled.discard(login)
+
+    def disable_user(self, login: str) -> None:
+        """Refuse logins."""
+        self.get_user(login)
+        self.disabled.add(login)
+
+    def delete_user(self, login: str) -> None:
+        """Remove a user."""
+        self.get_user(login)
+        del self.passwords[login], self.roles[login]
+
+    def add_roles(self, login: str, roles: Sequence[str]) -> None:
+        """Add roles."""
+        self.get_user(login)
+        self.roles[login] = sorted({*self.roles[login], *roles})
+
+    def remove_roles(self, login: str, roles: Sequence[str]) -> None:
+        """Remove roles."""
+        self.get_user(login)
+        self.roles[login] = [r for r in self.roles[login] if r not in roles]
+
+    def self_register(self, registration: Registration) -> Identity:
+        """Anyone may register."""
+        return self.create_user(NewUser(login=registration.login, password=registration.password))
+
+    def self_update(self, login: str, changes: SelfUpdate) -> Identity:
+        """A new password, if given."""
+        self.get_user(login)
+        if changes.password is not None:
+            self.passwords[login] = changes.password.get_secret_value()
+        return self.get_user(login)
+
+
+@dataclass
+class ContractServer:
+    """A running adapter: its base URL (prefix included in ``api``) and its manager."""
+
+    base: str
+    api: str
+    manager: AuthManager
+
+
+class WebAdapterContract:
+    """Base class of an adapter's contract tests; subclass it and implement :meth:`serve`."""
+
+    prefix: ClassVar[str] = "/contract/v1"
+
+    def serve(self, manager: AuthManager, settings: WebSettings) -> AbstractContextManager[str]:
+        """Serve the adapter for *manager* and *settings* over real HTTP on a free loopback port,
+        with ``GET {prefix}/protected`` guarded by ``["read"]`` answering ``{"login": ...}``;
+        yield the base URL (``http://127.0.0.1:PORT``)."""
+        raise NotImplementedError
+
+    def contract_settings(self) -> WebSettings:
+        """The settings every adapter is tested with."""
+        return WebSettings(
+            prefix=self.prefix,
+            cookie_auth=True,
+            query_token="token",
+            throttle=Throttle(max_per_login=3, max_per_address=10_000, window=600),
+            cors_origins=(ORIGIN,),
+            cors_credentials=True,
+        )
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def contract_server(cls) -> Iterator[ContractServer]:
+        """The adapter under test, running (one server for the class's tests)."""
+        self = cls()
+        manager = AuthManager.from_config(
+            {
+                "tokens": {"secret": CONTRACT_SECRET},
+                "providers": [{"name": "contract", "class": f"{__name__}:ContractProvider"}],
+                "permissions": {"groups": {"admin": ["users:admin", "read"], "staff": ["read"]}},
+            }
+        )
+        try:
+            with self.serve(manager, self.contract_settings()) as base:
+                yield ContractServer(base, base + self.prefix, manager)
+        finally:
+            manager.close()
+
+    @pytest.fixture
+    def http(self, contract_server: ContractServer) -> Iterator[httpx.Client]:
+        """A client with its own cookie jar, redirects not followed."""
+        with httpx.Client(base_url=contract_server.base, timeout=10) as client:
+            yield client
+
+    # ----------------------------------------------------------------- helpers
+
+    def login(self, http: httpx.Client, login: str, password: str) -> dict[str, Any]:
+        """Log in (JSON); the cookie session lands in *http*'s jar."""
+        response = http.post(
+            f"{self.prefix}/auth/login", json={"plugin": "contract", "login": login, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    @staticmethod
+    def bearer(token: str) -> dict[str, str]:
+        """An ``Authorization`` header."""
+        return {"Authorization": f"Bearer {token}"}
+
+    def path(self, route: Route, **params: str) -> str:
+        """*route*'s path with *params* filled in."""
+        return route.full_path(self.prefix).format(**params)
+
+    # ----------------------------------------------------------------- every row
+
+    def row_calls(self, http: httpx.Client, admin: dict[str, str]) -> dict[str, Callable[[], httpx.Response]]:
+        """How to exercise every row successfully, by route name, in an order that works."""
+        p, users = self.prefix, f"{self.prefix}/auth/users/contract"
+        self.login(http, "alice", "wonderland")  # the cookie session of the refresh_session rows
+
+        def csrf() -> dict[str, str]:  # a fresh session: another row may have rotated this one
+            return {"X-CSRF-Token": self.login(http, "alice", "wonderland")["csrf_token"]}
+
+        body = {"plugin": "contract", "login": "alice", "password": "wonderland"}
+        refresh = self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")["refresh_token"]
+
+        def sso() -> httpx.Response:
+            started = http.get(f"{p}/auth/sso/contract/login")
+            assert started.status_code == 302, started.text
+            query = parse_qs(urlsplit(started.headers["location"]).query)
+            return http.get(
+                f"{p}/auth/sso/contract/callback", params={"code": query["code"][0], "state": query["state"][0]}
+            )
+
+        return {
+            "login": lambda: http.post(f"{p}/auth/login", json=body),
+            "config": lambda: http.get(f"{p}/auth/config"),
+            "refresh": lambda: http.post(f"{p}/auth/refresh", json={"refresh_token": refresh}),
+            "refresh_session_get": lambda: http.get(f"{p}/auth/refresh_session"),
+            "refresh_session_post": lambda: http.post(f"{p}/auth/refresh_session", headers=csrf()),
+            "me": lambda: http.get(f"{p}/auth/me", headers=admin),
+            "self_update": lambda: http.patch(f"{p}/auth/me", headers=admin, json={"email": "admin@example.org"}),
+            "register": lambda: http.post(
+                f"{p}/auth/register/contract", json={"login": "carol", "password": "carolpw"}
+            ),
+            "users_create": lambda: http.post(users, headers=admin, json={"login": "bob", "password": "bobpw"}),
+            "users_list": lambda: http.get(users, headers=admin),
+            "users_get": lambda: http.get(f"{users}/bob", headers=admin),
+            "users_update": lambda: http.patch(f"{users}/bob", headers=admin, json={"email": "bob@example.org"}),
+            "users_add_roles": lambda: http.post(f"{users}/bob/roles", headers=admin, json={"roles": ["staff"]}),
+            "users_remove_roles": lambda: http.request(
+                "DELETE", f"{users}/bob/roles", headers=admin, json={"roles": ["staff"]}
+            ),
+            "users_disable": lambda: http.post(f"{users}/bob/disable", headers=admin),
+            "users_enable": lambda: http.post(f"{users}/bob/enable", headers=admin),
+            "users_delete": lambda: http.delete(f"{users}/bob", headers=admin),
+            "sso_login": lambda: http.get(f"{p}/auth/sso/contract/login"),
+            "sso_callback": sso,
+            "health": lambda: http.get(f"{p}/auth/health"),
+            "jwks": lambda: http.get("/.well-known/jwks.json"),
+            "logout": lambda: http.post(f"{p}/auth/logout", headers=admin),
+        }
+
+    def test_every_row_answers_its_status(self, http: httpx.Client) -> None:
+        admin = self.bearer(self.login(httpx.Client(base_url=http.base_url), "admin", "adminpw")["token"])
+        calls = self.row_calls(http, admin)
+        assert sorted(calls) == sorted(r.name for r in ROUTES), "the contract must exercise every row of ROUTES"
+        statuses = {name: call().status_code for name, call in calls.items()}
+        expected = {route.name: route.status for route in ROUTES}
+        assert statuses == expected
+
+    @pytest.mark.parametrize("route", [r for r in ROUTES if r.guard != "public"], ids=lambda r: r.name)
+    def test_guarded_rows_refuse_anonymous_callers(self, http: httpx.Client, route: Route) -> None:
+        response = http.request(route.method, self.path(route, provider="contract", login="alice"), json={})
+        assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+        assert response.headers["www-authenticate"] == 'Bearer realm="authcore"'
+
+    @pytest.mark.parametrize("route", [r for r in ROUTES if r.guard == "admin"], ids=lambda r: r.name)
+    def test_admin_rows_refuse_other_users(self, http: httpx.Client, route: Route) -> None:
+        alice = self.bearer(self.login(http, "alice", "wonderland")["token"])
+        response = http.request(
+            route.method, self.path(route, provider="contract", login="alice"), headers=alice, json={}
+        )
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
+
+    def test_a_path_outside_the_table_is_not_served(self, http: httpx.Client) -> None:
+        assert http.get(f"{self.prefix}/auth/nothing-here").status_code == 404
+
+    # ----------------------------------------------------------------- failure cases
+
+    def test_tokens(self, http: httpx.Client, contract_server: ContractServer) -> None:
+        protected = f"{self.prefix}/protected"
+        cases = {
+            "none": ({}, "not_authenticated"),
+            "bad": (self.bearer("not-a-token"), "invalid_token"),
+            "scheme": ({"Authorization": "Basic YTpi"}, "invalid_token"),
+        }
+        for name, (headers, code) in cases.items():
+            response = http.get(protected, headers=headers)
+            assert (name, response.status_code, response.json()["code"]) == (name, 401, code)
+        past = time.time() - 3600
+        claims = {"sub": "alice", "sid": "s", "exp": int(past) + 60, "prv": "contract", "permissions": ["read"]}
+        expired = TokenService(contract_server.manager.config.tokens).issue(claims, now=past)
+        response = http.get(protected, headers=self.bearer(expired))
+        assert response.status_code == 401 and response.json()["code"] in ("token_expired", "invalid_token")
+        token = self.login(http, "alice", "wonderland")["token"]
+        http.cookies.clear()
+        assert http.get(protected, headers=self.bearer(token)).json() == {"login": "alice"}
+        assert http.get(protected, params={"token": token}).status_code == 401  # query tokens: websockets only
+
+    def test_forbidden(self, http: httpx.Client) -> None:
+        token = self.login(http, "eve", "evepw")["token"]
+        http.cookies.clear()
+        response = http.get(f"{self.prefix}/protected", headers=self.bearer(token))
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
+
+    def test_login_bodies(self, http: httpx.Client) -> None:
+        url = f"{self.prefix}/auth/login"
+        cases = [
+            (
+                http.post(
+                    url, content=b"plugin=contract", headers={"Content-Type": "application/x-www-form-urlencoded"}
+                ),
+                415,
+            ),
+            (http.post(url, content=b"{}", headers={"Content-Type": "text/plain"}), 415),
+            (http.post(url, content=b"{not json", headers={"Content-Type": "application/json"}), 400),
+            (http.post(url, json=["a list"]), 400),
+            (http.post(url, json={"plugin": "nope", "login": "a", "password": "b"}), 400),
+            (http.post(url, json={"login": "a", "password": "b"}), 400),
+            (http.post(url, json={"plugin": "contract", "login": 5, "password": "b"}), 422),
+            (http.post(url, content=b"x" * 70_000, headers={"Content-Type": "application/json"}), 413),
+        ]
+        assert [(r.status_code, r.json()["code"]) for r, _ in cases] == [
+            (status, code)
+            for status, code in zip(
+                [s for _, s in cases],
+                ["unsupported_media_type"] * 2
+                + ["bad_request"] * 2
+                + ["unknown_provider"] * 2
+                + ["bad_request", "payload_too_large"],
+                strict=True,
+            )
+        ]
+
+    def test_unknown_login_and_wrong_password_are_byte_identical(self, http: httpx.Client) -> None:
+        url = f"{self.prefix}/auth/login"
+        unknown = http.post(url, json={"plugin": "contract", "login": "nobody", "password": "x"})
+        wrong = http.post(url, json={"plugin": "contract", "login": "admin", "password": "x"})
+        assert unknown.status_code == wrong.status_code == 401 and unknown.content == wrong.content
+
+    def test_throttled(self, http: httpx.Client) -> None:
+        url = f"{self.prefix}/auth/login"
+        for _ in range(3):
+            assert (
+                http.post(url, json={"plugin": "contract", "login": "bob-throttled", "password": "x"}).status_code
+                == 401
+            )
+        blocked = http.post(url, json={"plugin": "contract", "login": "BOB-THROTTLED", "password": "x"})
+        assert blocked.status_code == 429 and blocked.json()["code"] == "too_many_requests"
+        assert int(blocked.headers["retry-after"]) >= 1
+
+    def test_cookie_session_needs_csrf_on_unsafe_methods(self, http: httpx.Client) -> None:
+        data = self.login(http, "alice", "wonderland")
+        me = f"{self.prefix}/auth/me"
+        assert http.get(me).json()["login"] == "alice"  # safe method: the cookie suffices
+        refused = http.patch(me, json={})
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+        assert http.post(f"{self.prefix}/auth/logout").status_code == 403
+        assert http.post(f"{self.prefix}/auth/logout", headers={"X-CSRF-Token": data["csrf_token"]}).status_code == 204
+        assert http.get(me).status_code == 401
+
+    def test_sso_callback_refuses_a_forged_state(self, http: httpx.Client) -> None:
+        http.get(f"{self.prefix}/auth/sso/contract/login")
+        forged = http.get(f"{self.prefix}/auth/sso/contract/callback", params={"code": "c", "state": "forged"})
+        assert forged.status_code == 401 and forged.json()["code"] == "invalid_token"
+        unknown = http.get(f"{self.prefix}/auth/sso/nope/login")
+        assert unknown.status_code == 400 and unknown.json()["code"] == "unknown_provider"
+
+    def test_cors(self, http: httpx.Client) -> None:
+        url = f"{self.prefix}/auth/login"
+        allowed = http.options(url, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ORIGIN
+        assert allowed.headers["access-control-allow-credentials"] == "true"
+        other = http.options(url, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers
+        simple = http.get(f"{self.prefix}/auth/config", headers={"Origin": ORIGIN})
+        assert simple.headers["access-control-allow-origin"] == ORIGIN

@@ -1,0 +1,297 @@
+"""The framework-neutral web core: every operation of the route table, the guards, throttled login, CORS.
+
+An adapter builds one :class:`WebCore`, turns each framework request into a
+:class:`~authcore.web.http.WebRequest`, calls :meth:`WebCore.handle` with the row of
+:data:`~authcore.web.routes.ROUTES` it matched, and turns the
+:class:`~authcore.web.http.WebResponse` back. Everything here is synchronous (the providers
+and stores block): the FastAPI adapter runs :meth:`WebCore.handle` in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import AuthError, InvalidCredentials, InvalidToken, NotAuthenticated
+from ..manager import AuthManager
+from ..models import LoginResult, VerifiedToken
+from . import users as _users
+from .common import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    LoginBody,
+    RefreshBody,
+    bearer_token,
+    login_payload,
+    me_payload,
+    parse_json,
+    parse_login,
+    query_token_refused,
+    single_header,
+)
+from .http import WebRequest, WebResponse
+from .routes import ROUTES, Route
+from .session import CookieSessions, SessionStorage
+from .settings import WebSettings
+from .sso import SingleSignOnFlow
+
+__all__ = ["WebCore", "CORS_METHODS", "CORS_HEADERS"]
+
+#: What a CORS preflight allows.
+CORS_METHODS = "GET, POST, PATCH, DELETE"
+CORS_HEADERS = f"Authorization, Content-Type, {CSRF_HEADER}"
+
+Operation = Callable[[WebRequest, VerifiedToken | None], WebResponse]
+
+
+class WebCore:
+    """The auth endpoints of one manager and one :class:`WebSettings`, for any adapter."""
+
+    def __init__(self, manager: AuthManager, settings: WebSettings, storage: SessionStorage | None = None) -> None:
+        self.manager = manager
+        self.settings = settings
+        self.sessions = CookieSessions(manager, settings, storage)
+        self.sso = SingleSignOnFlow(self.sessions)
+        self.routes: tuple[Route, ...] = ROUTES
+        self._operations: dict[str, Operation] = {route.operation: self._bind(route) for route in self.routes}
+
+    def _bind(self, route: Route) -> Operation:
+        method: Operation | None = getattr(self, "_" + route.operation, None)
+        if method is not None:
+            return method
+        # The user-management rows: users_<operation of authcore.web.users>; the guard has run.
+        operation = route.operation.removeprefix("users_")
+        return lambda request, _caller: self.users(
+            request, operation, request.params["provider"], request.params.get("login")
+        )
+
+    # ----------------------------------------------------------------- dispatch
+
+    def handle(self, route: Route, request: WebRequest) -> WebResponse:
+        """Run *route*'s guard and operation; every :class:`AuthError` becomes the one error body."""
+        try:
+            caller = None
+            if route.guard in ("user", "admin"):
+                caller = self.caller(request)
+            if route.guard == "admin":
+                assert caller is not None
+                _users.require_admin(caller, request.params["provider"], self.settings.admin_permission)
+            return self._operations[route.operation](request, caller)
+        except AuthError as exc:
+            return WebResponse.error(exc)
+
+    def blocks(self, route: Route, request: WebRequest) -> bool:
+        """Whether handling *request* may wait on I/O, so that an async adapter runs it in a thread.
+
+        In-line (no thread hop, which costs more than a whole dummy login) only where nothing
+        waits: the public config, the JWKS, and a login whose provider, store and plugins do
+        no I/O (:meth:`AuthManager.login_blocks`); the body must have been preloaded.
+        """
+        if route.operation in ("config", "jwks"):
+            return False
+        if route.operation != "login" or request.body_reader is not None:
+            return True
+        try:
+            body = self._login_body(request)
+        except AuthError:
+            return False  # refused without any I/O
+        return self.manager.login_blocks(body.plugin)
+
+    def _login_body(self, request: WebRequest) -> LoginBody:
+        body = request.memo.get("login")
+        if body is None:
+            body = request.memo["login"] = parse_login(
+                request.read_body(), request.header("content-type"), self.manager.providers
+            )
+        return body
+
+    # ----------------------------------------------------------------- who is calling
+
+    def token(self, authorization: list[str] | tuple[str, ...], query_value: str | None, websocket: bool) -> str | None:
+        """The bearer token, else (websockets only) the ``query_token`` parameter's; ``None`` for neither.
+
+        Malformed or repeated ``Authorization`` headers, and the query parameter on a plain HTTP
+        request, raise :class:`InvalidToken`.
+        """
+        token = bearer_token(single_header(authorization))
+        if token is None and query_value:
+            if not websocket:
+                raise query_token_refused(self.settings.query_token or "")
+            token = bearer_token("Bearer " + query_value)
+        return token
+
+    def request_token(self, request: WebRequest) -> str | None:
+        """:meth:`token` of a :class:`WebRequest`."""
+        name = self.settings.query_token
+        query_value = request.query.get(name) if name else None
+        return self.token(list(request.header_list("authorization")), query_value, request.websocket)
+
+    def caller(self, request: WebRequest, response: WebResponse | None = None) -> VerifiedToken:
+        """The verified caller: bearer token, else the cookie session (CSRF on unsafe methods)."""
+        token = self.request_token(request)
+        if token is not None:
+            return self.manager.verify(token)
+        if not self.settings.cookie_auth:
+            raise NotAuthenticated()
+        unsafe = request.method not in SAFE_METHODS
+        return self.sessions.user(request, response, check_csrf=unsafe, slide=self.sessions.storage.slides)
+
+    def same_origin(self, origin: str | None, host: str | None) -> bool:
+        """Whether a cookie-authenticated websocket comes from this site (or a CORS origin).
+
+        Browsers send cookies on cross-site websocket handshakes and no preflight guards them.
+        """
+        if origin is None or origin in self.settings.cors_origins:
+            return True
+        return urlsplit(origin).netloc.lower() == (host or "").lower()
+
+    # ----------------------------------------------------------------- login, refresh, logout
+
+    def login(self, body: LoginBody, address: str | None) -> LoginResult:
+        """Log in with py-ispyb's body, with throttling when configured.
+
+        The throttle holds for what was typed and, after a successful login, for the login the
+        provider returned: if that one is locked the new session is ended and the login refused.
+        """
+        throttle = self.settings.throttle
+        if throttle is not None:
+            throttle.check(body.login, address)
+        try:
+            result = self.manager.login(body.plugin, **body.credentials())
+        except InvalidCredentials:
+            if throttle is not None:
+                throttle.failure(body.login, address)
+            raise
+        if throttle is not None:
+            refused = throttle.refusal_after_login(body.login, result.identity.login)
+            if refused is not None:
+                self.manager.logout(result.access_token)
+                raise refused
+        return result
+
+    def _login(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        result = self.login(self._login_body(request), request.client)
+        response = WebResponse(json=login_payload(result))
+        if self.settings.cookie_auth:
+            response.json["csrf_token"] = self.sessions.start(request, response, result)
+        return response
+
+    def _refresh(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        raw = request.read_body()
+        if raw.strip():
+            return WebResponse(json=login_payload(self.manager.refresh(parse_json(raw, RefreshBody).refresh_token)))
+        if not self.settings.cookie_auth:
+            raise InvalidToken("refresh token required")
+        state = self.sessions.load(request)
+        self.sessions.check_csrf(request, state)
+        response = WebResponse()
+        try:
+            result = self.manager.refresh(state.refresh)
+        except AuthError as exc:
+            refused = WebResponse.error(exc)
+            self.sessions.storage.clear(request, refused)
+            return refused
+        response.json = login_payload(result)
+        response.json["csrf_token"] = self.sessions.start(request, response, result)
+        return response
+
+    def _refresh_session(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        """MXCuBE's keep-alive: push the cookie session's idle clock back, refreshing tokens early."""
+        if not self.settings.cookie_auth:
+            raise NotAuthenticated()
+        response = WebResponse()
+        sessions = self.sessions
+        unsafe = request.method not in SAFE_METHODS
+        # Written back even where authenticating does not slide: this response can carry cookies.
+        user = sessions.user(request, response, check_csrf=unsafe, slide=True, refresh_early=True)
+        idle = sessions.idle_timeout
+        response.json = {"login": user.login, "idle_timeout": idle, "expires_at": int(user.issued_at + idle)}
+        return response
+
+    def _logout(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        token = self.request_token(request)
+        response = WebResponse(status=204)
+        if token is None and self.settings.cookie_auth:
+            state = self.sessions.load(request)
+            self.sessions.check_csrf(request, state)
+            user = self.sessions.end(state)
+            if user is None:
+                response = WebResponse.error(InvalidToken("session ended"))
+            self.sessions.storage.clear(request, response)
+            return response
+        if token is None:
+            raise NotAuthenticated()
+        self.manager.logout(token)
+        if self.settings.cookie_auth:
+            self.sessions.storage.clear(request, response)
+        return response
+
+    # ----------------------------------------------------------------- the rest
+
+    def _config(self, _request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        data = self.manager.public_config()
+        path = self.settings.path
+        data["sso"] = [{"provider": n, "login": path(f"/auth/sso/{n}/login")} for n in self.sso.providers()]
+        return WebResponse(json=data)
+
+    def _me(self, _request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        assert caller is not None
+        return WebResponse(json=me_payload(caller))
+
+    def _jwks(self, _request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        return WebResponse(json=self.manager.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    def _health(self, _request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        """Readiness: every enabled provider reports healthy (503 otherwise); no details."""
+        health = self.manager.health()
+        ready = bool(health) and all(h.ok for h in health.values())
+        body = {"ready": ready, "providers": {name: {"ok": h.ok} for name, h in health.items()}}
+        return WebResponse(status=200 if ready else 503, json=body)
+
+    def _sso_login(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        return self.sso.start(request, request.params["provider"])
+
+    def _sso_callback(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        return self.sso.callback(request, request.params["provider"])
+
+    def _self_update(self, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        assert caller is not None
+        return self.users(request, "self_update", caller.provider, caller.login)
+
+    def _register(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        return self.users(request, "register", request.params["provider"])
+
+    def users(self, request: WebRequest, operation: str, provider: str, login: str | None = None) -> WebResponse:
+        """Run one user-management operation (:func:`authcore.web.users.run_operation`)."""
+        body: Mapping[str, Any] | None = None
+        if request.method in {"POST", "PATCH", "PUT", "DELETE"}:
+            raw = request.read_body()
+            body = parse_json(raw) if raw.strip() else {}
+        status, payload = _users.run_operation(
+            self.manager, operation, provider, login=login, body=body, query=request.query
+        )
+        return WebResponse(status=status, json=payload)
+
+    # ----------------------------------------------------------------- CORS
+
+    def cors_headers(self, origin: str | None) -> dict[str, str]:
+        """Headers that let *origin* read the answer; empty when CORS is off or the origin not allowed."""
+        origins = self.settings.cors_origins
+        if not origin or not origins or (origin not in origins and "*" not in origins):
+            return {}
+        headers = {"Access-Control-Allow-Origin": origin if origin in origins else "*", "Vary": "Origin"}
+        if self.settings.cors_credentials:
+            headers["Access-Control-Allow-Credentials"] = "true"
+        return headers
+
+    def preflight(self, method: str, origin: str | None, requested_method: str | None) -> WebResponse | None:
+        """The answer to a CORS preflight, or ``None`` if the request is not one (or CORS is off)."""
+        if method != "OPTIONS" or not origin or not requested_method or not self.settings.cors_origins:
+            return None
+        headers = self.cors_headers(origin)
+        if not headers:
+            return WebResponse(status=400, json={"detail": "origin not allowed", "code": "cors_refused"})
+        headers.update({"Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Allow-Headers": CORS_HEADERS})
+        headers["Access-Control-Max-Age"] = "600"
+        return WebResponse(status=200, headers=headers)

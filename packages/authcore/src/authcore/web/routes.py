@@ -1,0 +1,98 @@
+"""The route table: every auth endpoint, declared once; adapters bind it in a loop.
+
+Each :class:`Route` names an operation of :class:`~authcore.web.core.WebCore`, its success
+status and its guard. The exported HTTP contract suite (:mod:`authcore.testing.web_contract`)
+probes every row on every adapter, so an adapter cannot serve a route or a status another
+does not.
+
+===========  ==========================================  ================  ======  ======
+method       path (after the prefix)                     operation         status  guard
+===========  ==========================================  ================  ======  ======
+POST         /auth/login                                 login             200     public
+GET          /auth/config                                config            200     public
+POST         /auth/refresh                               refresh           200     public
+GET, POST    /auth/refresh_session                       refresh_session   200     session
+POST         /auth/logout                                logout            204     public
+GET          /auth/me                                    me                200     user
+PATCH        /auth/me                                    self_update       200     user
+POST         /auth/register/{provider}                   register          201     public
+(9 rows)     /auth/users/{provider}[/{login}[/...]]      list ... roles    varies  admin
+GET          /auth/sso/{provider}/login                  sso_login         302     public
+GET          /auth/sso/{provider}/callback               sso_callback      303     public
+GET          /auth/health                                health            200     public
+GET          /.well-known/jwks.json (never prefixed)     jwks              200     public
+===========  ==========================================  ================  ======  ======
+
+Guards: ``public`` (the operation checks what it needs), ``session`` (the cookie session),
+``user`` (a verified caller: bearer token, or the cookie session with CSRF on unsafe
+methods), ``admin`` (a caller holding ``admin_permission`` or ``<admin_permission>:<provider>``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["ROUTES", "Route", "Guard"]
+
+Guard = Literal["public", "session", "user", "admin"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: ``method path`` → ``operation``, answering ``status`` on success."""
+
+    method: str
+    path: str
+    operation: str
+    status: int = 200
+    guard: Guard = "public"
+    prefixed: bool = True
+
+    @property
+    def name(self) -> str:
+        """A unique endpoint name (``login``, ``refresh_session_post``, ``users_list``)."""
+        return f"{self.operation}_{self.method.lower()}" if self.operation == "refresh_session" else self.operation
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The path parameters, in order (``provider``, ``login``)."""
+        return tuple(re.findall(r"\{(\w+)\}", self.path))
+
+    def full_path(self, prefix: str) -> str:
+        """The path under *prefix*, with ``{name}`` parameters (FastAPI's syntax)."""
+        return f"{prefix}{self.path}" if self.prefixed else self.path
+
+    def flask_path(self, prefix: str) -> str:
+        """The path in werkzeug's ``<name>`` syntax."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.full_path(prefix))
+
+
+_USERS = "/auth/users/{provider}"
+
+#: Every auth endpoint. User-management rows: the operations of :mod:`authcore.web.users`.
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/auth/login", "login"),
+    Route("GET", "/auth/config", "config"),
+    Route("POST", "/auth/refresh", "refresh"),
+    Route("GET", "/auth/refresh_session", "refresh_session", guard="session"),
+    Route("POST", "/auth/refresh_session", "refresh_session", guard="session"),
+    Route("POST", "/auth/logout", "logout", 204),
+    Route("GET", "/auth/me", "me", guard="user"),
+    Route("PATCH", "/auth/me", "self_update", guard="user"),
+    Route("POST", "/auth/register/{provider}", "register", 201),
+    Route("GET", _USERS, "users_list", guard="admin"),
+    Route("POST", _USERS, "users_create", 201, guard="admin"),
+    Route("GET", _USERS + "/{login}", "users_get", guard="admin"),
+    Route("PATCH", _USERS + "/{login}", "users_update", guard="admin"),
+    Route("DELETE", _USERS + "/{login}", "users_delete", 204, guard="admin"),
+    Route("POST", _USERS + "/{login}/enable", "users_enable", 204, guard="admin"),
+    Route("POST", _USERS + "/{login}/disable", "users_disable", 204, guard="admin"),
+    Route("POST", _USERS + "/{login}/roles", "users_add_roles", 204, guard="admin"),
+    Route("DELETE", _USERS + "/{login}/roles", "users_remove_roles", 204, guard="admin"),
+    Route("GET", "/auth/sso/{provider}/login", "sso_login", 302),
+    Route("GET", "/auth/sso/{provider}/callback", "sso_callback", 303),
+    Route("GET", "/auth/health", "health"),
+    Route("GET", "/.well-known/jwks.json", "jwks", prefixed=False),
+)
