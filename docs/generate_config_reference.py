@@ -19,7 +19,8 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from authcore.config import AuthcoreConfig, PermissionsConfig, ProviderSettings, SessionConfig, TokenConfig
+from authcore.config import AuthcoreConfig, PermissionsConfig, ProviderEntry, SessionConfig, TokenConfig
+from authcore.config.web import CookieConfig, CorsConfig, ThrottleConfig, WebConfig
 from authcore.durations import parse_duration
 
 OUTPUT = Path(__file__).with_name("configuration.md")
@@ -27,8 +28,12 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Top level", AuthcoreConfig),
     ("tokens", TokenConfig),
     ("sessions", SessionConfig),
-    ("providers[]", ProviderSettings),
+    ("providers[]", ProviderEntry),
     ("permissions", PermissionsConfig),
+    ("web", WebConfig),
+    ("web.cookies", CookieConfig),
+    ("web.cors", CorsConfig),
+    ("web.throttle", ThrottleConfig),
 ]
 #: Provider packages documented when installed: (type, module, class).
 PROVIDERS = [
