@@ -483,9 +483,21 @@ class SlapdServer:
         self.start()
 
     def pause(self) -> None:
-        """SIGSTOP: the kernel still accepts connections, slapd never answers."""
-        if self.process is not None:
-            os.kill(self.process.pid, signal.SIGSTOP)
+        """SIGSTOP: the kernel still accepts connections, slapd never answers.
+
+        Returns once every slapd thread is stopped: ``kill`` returns before the signal has
+        stopped a thread that is running on another core, which could still answer a request
+        sent right after it (seen on a loaded machine).
+        """
+        if self.process is None:
+            return
+        os.kill(self.process.pid, signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        deadline = time.monotonic() + 10
+        while not _all_stopped(tasks):
+            if time.monotonic() > deadline:
+                raise RuntimeError("slapd did not stop after SIGSTOP")
+            time.sleep(0.001)
 
     def resume(self) -> None:
         """SIGCONT after :meth:`pause`."""
@@ -563,3 +575,16 @@ class BlackHole:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _all_stopped(tasks: Path) -> bool:
+    """Whether every thread under ``/proc/<pid>/task`` is stopped (state ``T``) or gone."""
+    for stat_file in tasks.glob("*/stat"):
+        try:
+            text = stat_file.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # The state follows the command name, which is in parentheses and may hold spaces.
+        if text[text.rindex(")") + 2] not in "Tt":
+            return False
+    return True
