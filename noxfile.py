@@ -305,7 +305,7 @@ def bench(session: nox.Session) -> None:
     arguments after ``--`` go to benchmarks/run.py (``--quick``, script names).
     """
     wheelhouse = _install_wheels(session, "httpx", "PyJWT")  # bench_web's ASGI client; bench_verify's reference
-    session.install("--find-links", str(wheelhouse), f"{_wheel_for(wheelhouse, PACKAGES / CORE)}[server]")
+    session.install("--find-links", str(wheelhouse), f"{_wheel_for(wheelhouse, PACKAGES / CORE)}[server,flask]")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs, env={"PYTHONPATH": None})
 
 

@@ -218,9 +218,10 @@ def main(argv: list[str]) -> int:
             samples["floor"],
             unit="us",
             scale=1e6,
-            target=None,
-            max_measured=1.0,
-            note=f"{ROUNDS} rounds x {calls['cached']} calls; the ceiling applies to the median round",
+            # Issue 5 set "under 1 us" where the RS256 floor was 36.7 us; as a ratio to the
+            # same-run floor it holds on a machine of any speed (this one varies 2-3x by day).
+            target=0.03,
+            note=f"{ROUNDS} rounds x {calls['cached']} calls; 0.03x the RS256 floor is 1 us where it was set",
         ),
         ratio_entry(
             "keycloak password login via AuthManager.login",

