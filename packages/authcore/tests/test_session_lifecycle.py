@@ -264,3 +264,104 @@ def test_permission_store_sees_person_tables_created_after_the_first_login(tmp_p
     with sqlite3.connect(path) as conn:
         conn.executescript("DROP TABLE UserGroup_has_Person;")
     assert store.groups_of_person("alice") == set()  # dropped again: no error, no stale answer
+
+
+# ------------------------------------------------------------ permissions follow the groups on refresh
+
+
+def _demoting_module() -> types.ModuleType:
+    from authcore import PasswordCredentials, Provider, UpstreamSessions
+
+    class Demoting(Provider, UpstreamSessions):
+        """Grants 'own' itself; its groups come from a class attribute the test changes."""
+
+        type = "demoting"
+        credential_types = (PasswordCredentials,)
+        groups: tuple[str, ...] = ("admins", "staff")
+
+        def authenticate(self, credentials: Any) -> Identity:
+            return Identity(login=credentials.login, groups=type(self).groups, permissions=("own",))
+
+        def refresh_upstream(self, identity: Identity) -> Identity:
+            return identity.model_copy(update={"groups": type(self).groups})
+
+        def logout_upstream(self, identity: Identity) -> None:
+            return None
+
+    module = types.ModuleType("lifecycle_demoting_provider")
+    module.Demoting = Demoting  # type: ignore[attr-defined]
+    return module
+
+
+def test_a_group_taken_away_upstream_takes_its_permissions_at_the_next_refresh() -> None:
+    module = _demoting_module()
+    sys.modules[module.__name__] = module
+    try:
+        cfg = {
+            "providers": [{"name": "up", "class": f"{module.__name__}:Demoting"}],
+            "permissions": {"groups": {"admins": ["admin"], "staff": ["read"]}},
+        }
+        with AuthManager.from_config(cfg) as m:
+            first = m.login("up", login="alice", password="pw")
+            assert first.permissions == ("admin", "own", "read")
+            module.Demoting.groups = ("staff",)  # type: ignore[attr-defined]
+            second = m.refresh(first.refresh_token)
+            assert second.permissions == ("own", "read")
+            assert m.verify(second.access_token).permissions == frozenset({"own", "read"})
+            third = m.refresh(second.refresh_token)  # and it stays gone
+            assert third.permissions == ("own", "read")
+    finally:
+        del sys.modules[module.__name__]
+
+
+def test_a_group_mapping_removed_from_the_configuration_takes_its_permissions_at_the_next_refresh(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "sessions.db"
+    base = config(store, {"name": "dev", "type": "dummy"})
+    with AuthManager.from_config({**base, "permissions": {"groups": {"Admin": ["all_proposals"]}}}) as before:
+        result = before.login("dev", login="alice", password="Admin")
+        assert result.permissions == ("Admin", "all_proposals")
+    with AuthManager.from_config(base) as restarted:  # the mapping is gone
+        renewed = restarted.refresh(result.refresh_token)
+        assert renewed.permissions == ("Admin",)  # what the provider granted itself stays
+
+
+# ------------------------------------------------------------ a login whose token cannot be issued
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.succeeded: list[str] = []
+        self.failed: list[str] = []
+
+    @hookimpl
+    def authcore_login_succeeded(self, identity: Identity, provider: str) -> None:
+        self.succeeded.append(identity.login)
+
+    @hookimpl
+    def authcore_login_failed(self, provider: str, login: str | None, error: Any) -> None:
+        self.failed.append(type(error).__name__)
+
+
+class _Reserved:
+    @hookimpl
+    def authcore_token_claims(self, identity: Identity) -> dict[str, Any]:
+        return {"sid": "not-yours"}
+
+
+def test_a_login_whose_token_cannot_be_issued_leaves_no_session_and_no_success() -> None:
+    plugins = create_plugin_manager()
+    stores = _LockstepStorePlugin()
+    audit = _Audit()
+    for plugin in (stores, audit, _Reserved()):
+        plugins.register(plugin)
+    cfg = {"sessions": {"store": "lockstep://"}, "providers": [{"name": "dummy"}]}
+    with AuthManager(parse_config(cfg), plugin_manager=plugins) as m:
+        from authcore import AuthError
+
+        with pytest.raises(AuthError, match="reserved"):
+            m.login("dummy", login="alice", password="Admin")
+        assert audit.succeeded == [] and audit.failed == ["AuthError"]
+        # The session made for it was ended at once: purge counts it among the dead.
+        assert stores.store.purge(0) == 1

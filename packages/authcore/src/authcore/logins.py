@@ -28,7 +28,7 @@ from .providers import (
     TokenCredentials,
 )
 
-__all__ = ["Identities", "call_hook", "credentials_for", "printable", "restore", "snapshot"]
+__all__ = ["Identities", "call_hook", "credentials_for", "granted_of", "printable", "restore", "snapshot"]
 
 log = logging.getLogger("authcore")
 
@@ -77,16 +77,33 @@ def printable(value: str | None) -> str | None:
     return value[:256] if value.isprintable() else None
 
 
-def snapshot(identity: Identity) -> dict[str, Any]:
-    """What a session keeps of *identity*: its JSON form plus the provider's ``session_state``."""
+def snapshot(identity: Identity, granted: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """What a session keeps of *identity*: its JSON form plus the provider's ``session_state``.
+
+    *granted* are the permissions the provider (and identity plugins) gave before the group
+    mapping and permission plugins added theirs: a refresh starts again from them, so a
+    permission whose group was taken away upstream, or whose mapping left the configuration,
+    goes away too.
+    """
     data = identity.model_dump(mode="json")
     data["session_state"] = identity.session_state
+    if granted is not None:
+        data[_GRANTED] = list(granted)
     return data
+
+
+def granted_of(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The provider's own permissions a session kept (see :func:`snapshot`); ``None`` if it kept none."""
+    granted = data.get(_GRANTED)
+    return tuple(granted) if isinstance(granted, list) else None
 
 
 def restore(data: Mapping[str, Any]) -> Identity:
     """The identity a session kept (the inverse of :func:`snapshot`)."""
-    return Identity.model_validate(data)
+    return Identity.model_validate({k: v for k, v in data.items() if k != _GRANTED})
+
+
+_GRANTED = "provider_permissions"
 
 
 def call_hook(plugins: pluggy.PluginManager, name: str, **kwargs: Any) -> list[Any]:
@@ -112,8 +129,9 @@ class Identities:
         self._group_permissions = {group: _permissions.normalize(perms) for group, perms in config.groups.items()}
         self._default_permissions = _permissions.normalize(config.authenticated)
 
-    def identify(self, provider: Provider, credentials: Credentials) -> Identity:
-        """Have *provider* check *credentials*; return the identity, updated by plugins, with its permissions.
+    def identify(self, provider: Provider, credentials: Credentials) -> tuple[Identity, tuple[str, ...]]:
+        """Have *provider* check *credentials*; return the identity, updated by plugins, with its permissions,
+        and the permissions it had before the group mapping and permission plugins (see :func:`snapshot`).
 
         Raises :class:`InvalidCredentials` with one message whatever the provider or a plugin
         said, and :class:`ProviderUnavailable` for a provider that failed unexpectedly.
@@ -136,7 +154,9 @@ class Identities:
         if not self._has_impls("authcore_identity_updates", "authcore_permissions"):
             # No plugin looks at the identity: one copy instead of two (logins are a hot path).
             permissions = self.permissions_for(identity)
-            return identity.model_copy(update={"provider": provider.name, "permissions": permissions})
+            return identity.model_copy(
+                update={"provider": provider.name, "permissions": permissions}
+            ), identity.permissions
         identity = identity.model_copy(update={"provider": provider.name})
         try:
             results = call_hook(self._plugins, "authcore_identity_updates", identity=identity, provider=provider.name)
@@ -145,7 +165,7 @@ class Identities:
                     identity = Identity.model_validate({**snapshot(identity), **dict(updates)})
         except InvalidCredentials:
             raise InvalidCredentials() from None  # a plugin's refusal says no more than a provider's
-        return identity.model_copy(update={"permissions": self.permissions_for(identity)})
+        return identity.model_copy(update={"permissions": self.permissions_for(identity)}), identity.permissions
 
     def permissions_for(self, identity: Identity) -> tuple[str, ...]:
         """Every permission *identity* holds, sorted (see the class docstring for the sources)."""

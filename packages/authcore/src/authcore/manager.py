@@ -33,7 +33,7 @@ from .errors import (
     UnknownProvider,
 )
 from .instances import start_providers
-from .logins import Identities, call_hook, credentials_for, printable, restore, snapshot
+from .logins import Identities, call_hook, credentials_for, granted_of, printable, restore, snapshot
 from .models import Identity, LoginResult, VerifiedToken
 from .permission_store import SQLPermissionStore
 from .plugins import ProviderRegistry, create_plugin_manager
@@ -232,15 +232,23 @@ class AuthManager:
         instance = self.provider(provider)
         attempted = getattr(credentials, "login", None)
         try:
-            identity = self._identities.identify(instance, credentials)
+            identity, granted = self._identities.identify(instance, credentials)
         except AuthError as exc:
             self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=exc)
             raise
-        call_hook(self.plugins, "authcore_login_succeeded", identity=identity, provider=provider)
         record, refresh_token = self._sessions.start(
-            login=identity.login, provider=provider, identity=snapshot(identity)
+            login=identity.login, provider=provider, identity=snapshot(identity, granted)
         )
-        return self._result(identity, record, refresh_token)
+        try:
+            result = self._result(identity, record, refresh_token)
+        except Exception as exc:
+            # No token, no session: one that nobody holds a refresh token for must not stay alive.
+            self._sessions.revoke(record.session_id)
+            error = exc if isinstance(exc, AuthError) else AuthError("the access token could not be issued")
+            self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=error)
+            raise
+        call_hook(self.plugins, "authcore_login_succeeded", identity=identity, provider=provider)
+        return result
 
     def _result(self, identity: Identity, record: SessionRecord, refresh_token: str) -> LoginResult:
         now = time.time()
@@ -322,10 +330,14 @@ class AuthManager:
         except InvalidToken:
             self._end_session(record)  # the identity provider ended its session: ours ends with it
             raise
-        if refreshed is not identity:
-            # Roles or groups may have changed upstream: the permissions follow them.
-            identity = refreshed.model_copy(update={"permissions": self._identities.permissions_for(refreshed)})
-            self._sessions.store.update_identity(record.session_id, snapshot(identity))
+        # Permissions are worked out again from what the provider itself granted: groups may have
+        # changed upstream, and the group mapping may have changed in the configuration.
+        granted = granted_of(record.identity)
+        base = refreshed if granted is None else refreshed.model_copy(update={"permissions": granted})
+        permissions = self._identities.permissions_for(base)
+        if refreshed is not identity or permissions != identity.permissions:
+            identity = base.model_copy(update={"permissions": permissions})
+            self._sessions.store.update_identity(record.session_id, snapshot(identity, base.permissions))
         return self._result(identity, record, new_refresh)
 
     def logout(self, token: str) -> None:
