@@ -7,6 +7,7 @@ anything else, and never accepts an answer to a request it did not send.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
@@ -17,6 +18,7 @@ import pytest
 from auth_ldap import wire
 from auth_ldap.connections import ServerFailure
 from auth_ldap.filters import integer, octets, tlv
+from authcore import ProviderUnavailable
 
 
 @pytest.fixture
@@ -93,8 +95,9 @@ def test_hostile_answers_are_a_server_failure(pair: tuple[socket.socket, socket.
 def test_a_server_that_never_answers_times_out(pair: tuple[socket.socket, socket.socket]) -> None:
     ours, _theirs = pair
     ours.settimeout(0.2)
-    with pytest.raises(OSError):  # socket.timeout: the pool turns it into a failed server
+    with pytest.raises(ServerFailure) as caught:  # a timed-out server, as the pool counts it
         wire.receive(ours, wire.bind("cn=alice,dc=example", b"pw"))
+    assert caught.value.timeout
 
 
 def test_random_bytes_never_escape_as_anything_but_a_server_failure() -> None:
@@ -125,3 +128,76 @@ def test_random_bytes_never_escape_as_anything_but_a_server_failure() -> None:
         finally:
             ours.close()
             theirs.close()
+
+
+# --------------------------------------------------------------------------- what a bind's answer means
+
+
+@pytest.mark.parametrize(
+    ("code", "meaning"),
+    [
+        (0, True),
+        (49, False),  # invalidCredentials
+        (19, False),  # constraintViolation: 389-DS's locked account ("exceed password retry limit")
+        (53, False),  # unwillingToPerform: OpenLDAP's ppolicy lock
+        (51, ServerFailure),  # busy: another server may serve
+        (52, ServerFailure),  # unavailable
+        (1, ProviderUnavailable),  # operationsError: this server read the password; no failover
+        (80, ServerFailure),  # other
+        (10, ProviderUnavailable),  # referral: not followed, and not sent elsewhere
+    ],
+)
+def test_a_bind_answer_is_refused_failed_over_or_final(code: int, meaning: object) -> None:
+    from auth_ldap.login import _bind_accepted
+
+    reply = wire.Reply(code=code)
+    if isinstance(meaning, bool):
+        assert _bind_accepted(reply) is meaning
+    else:
+        with pytest.raises(meaning):  # type: ignore[call-overload]
+            _bind_accepted(reply)
+
+
+def test_a_server_dripping_its_answer_is_cut_off_by_the_whole_exchanges_timeout(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+    ours.settimeout(0.3)
+    request = wire.bind("cn=alice,dc=example", b"pw")
+    data = bind_response(request.message_id)
+    stop = threading.Event()
+
+    def drip() -> None:  # every byte well within the per-read timeout, the whole far beyond it
+        for byte in data:
+            if stop.wait(0.1):
+                return
+            theirs.sendall(bytes([byte]))
+
+    sender = threading.Thread(target=drip)
+    sender.start()
+    try:
+        with pytest.raises(ServerFailure) as caught:
+            wire.receive(ours, request)
+        assert caught.value.timeout
+        assert ours.gettimeout() == 0.3  # handed back to the pool as it came
+    finally:
+        stop.set()
+        sender.join()
+
+
+def test_an_answer_with_more_entries_than_any_login_needs_is_refused(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    request = wire.search("dc=example", wire.SUBTREE, "(objectClass=*)", ["cn"])
+    entry = answer(request.message_id, tlv(0x64, octets("cn=g,dc=example") + tlv(0x30, b"")))
+    done = answer(request.message_id, tlv(0x65, integer(0, 0x0A) + octets("") + octets("")))
+
+    def flood() -> None:
+        with contextlib.suppress(OSError):  # the reader may give up first
+            theirs.sendall(entry * (wire.MAX_ENTRIES + 1) + done)
+
+    sender = threading.Thread(target=flood)
+    sender.start()
+    with pytest.raises(ServerFailure):
+        wire.receive(ours, request)
+    ours.close()
+    sender.join()

@@ -46,8 +46,9 @@ _BIND_NAME_SPECIALS = frozenset('\\,=+<>#;"@/\x00')
 #: Result codes that mean "this server cannot serve now" (busy, unavailable, unwilling… is not one).
 _SERVER_DOWN = frozenset({51, 52, 80})
 #: Bind results that mean "not these credentials": invalidCredentials, insufficientAccess,
-#: unwillingToPerform (a locked account), inappropriateAuthentication, noSuchObject, invalidDNSyntax.
-_BIND_REFUSED = frozenset({49, 50, 53, 48, 32, 34})
+#: unwillingToPerform (a locked account), inappropriateAuthentication, noSuchObject, invalidDNSyntax,
+#: constraintViolation (389-DS: a locked account, "exceed password retry limit").
+_BIND_REFUSED = frozenset({49, 50, 53, 48, 32, 34, 19})
 #: Search results that still carry an answer: success, sizeLimitExceeded, noSuchObject.
 _SEARCH_OK = frozenset({0, 4, 32})
 
@@ -95,7 +96,16 @@ def _bind_accepted(reply: wire.Reply) -> bool:
         return True
     if reply.code in _BIND_REFUSED:
         return False
-    raise ServerFailure(f"bind answered result {reply.code}")
+    if reply.code in _SERVER_DOWN:
+        raise ServerFailure(f"bind answered result {reply.code}")
+    # Any other answer came from a server that read the password: trying it on the next server
+    # would count the attempt twice towards a lockout.
+    raise ProviderUnavailable(f"the directory answered the bind with result {reply.code}")
+
+
+def _after_the_bind(exc: BaseException) -> ProviderUnavailable:
+    """What a failure after the user's bind becomes: no failover, which would send the password again."""
+    return ProviderUnavailable(f"the directory failed after the bind ({type(exc).__name__})")
 
 
 def _sock(conn: Connection) -> Any:
@@ -173,7 +183,10 @@ class LoginFlow:
             if group is not None:
                 wire.send(_sock(conn), group)  # answered while the user's bind is on its way
             accepted = self.bind(dn, secret)
-            first = wire.receive(_sock(conn), group)[0] if group is not None else None
+            try:
+                first = wire.receive(_sock(conn), group)[0] if group is not None else None
+            except (ServerFailure, OSError) as exc:
+                raise _after_the_bind(exc) from None
             return accepted, found[0], first
 
         outcome = search_pool.run(find_and_bind)
@@ -211,34 +224,44 @@ class LoginFlow:
                 raise InvalidCredentials()
             if not _bind_accepted(wire.exchange(sock, wire.bind(name, secret))[0]):
                 return None
-            if is_dn:  # read the bound entry: its DN as the server writes it
-                read = wire.search(name, wire.BASE, "(objectClass=*)", self.user_attributes)
-            else:
-                read = self._user_request(login)
-            group = self._group_request(name, login) if is_dn else None
-            first: wire.Reply | None = None
-            if group is not None and on_bind_conn:
-                entry_reply, first = wire.exchange(sock, read, group)
-            elif group is not None:
-                assert self.search_pool is not None
-                wire.send(sock, read)
-                first = self.search_pool.run(lambda other: wire.exchange(_sock(other), group)[0])
-                entry_reply = wire.receive(sock, read)[0]
-            else:
-                entry_reply = wire.exchange(sock, read)[0]
-            found = _search_checked(entry_reply, "entry read")
-            if len(found) != 1 or self._is_locked(found[0][1]):
-                return None
-            dn, entry = found[0]
-            if first is not None and self._typed_differs(login, name, dn, entry):
-                first = None  # searched with what was typed: search again with the directory's values
-            run: Runner[Any] = (lambda op: op(conn)) if on_bind_conn else self.search_pool.run  # type: ignore[union-attr]
-            return self.identity(dn, entry, first=first, run=run)
+            try:
+                return self._read_bound(conn, login, name, is_dn=is_dn, on_bind_conn=on_bind_conn)
+            except (ServerFailure, OSError) as exc:
+                raise _after_the_bind(exc) from None
 
         identity = self.bind_pool.run(bind_and_read)
         if identity is None:
             raise InvalidCredentials()
         return identity
+
+    def _read_bound(
+        self, conn: Connection, login: str, name: str, *, is_dn: bool, on_bind_conn: bool
+    ) -> Identity | None:
+        """After the user's bind on *conn*: read the entry and its groups (the read and search sent together)."""
+        sock = _sock(conn)
+        if is_dn:  # read the bound entry: its DN as the server writes it
+            read = wire.search(name, wire.BASE, "(objectClass=*)", self.user_attributes)
+        else:
+            read = self._user_request(login)
+        group = self._group_request(name, login) if is_dn else None
+        first: wire.Reply | None = None
+        if group is not None and on_bind_conn:
+            entry_reply, first = wire.exchange(sock, read, group)
+        elif group is not None:
+            assert self.search_pool is not None
+            wire.send(sock, read)
+            first = self.search_pool.run(lambda other: wire.exchange(_sock(other), group)[0])
+            entry_reply = wire.receive(sock, read)[0]
+        else:
+            entry_reply = wire.exchange(sock, read)[0]
+        found = _search_checked(entry_reply, "entry read")
+        if len(found) != 1 or self._is_locked(found[0][1]):
+            return None
+        dn, entry = found[0]
+        if first is not None and self._typed_differs(login, name, dn, entry):
+            first = None  # searched with what was typed: search again with the directory's values
+        run: Runner[Any] = (lambda op: op(conn)) if on_bind_conn else self.search_pool.run  # type: ignore[union-attr]
+        return self.identity(dn, entry, first=first, run=run)
 
     def _typed_differs(self, login: str, name: str, dn: str, entry: dict[str, Any]) -> bool:
         """Whether a group search filled with the typed login and DN may answer differently.

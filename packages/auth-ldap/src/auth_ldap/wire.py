@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import time
 from dataclasses import dataclass, field
 
 from .connections import ServerFailure
@@ -40,6 +41,8 @@ BASE = 0
 SUBTREE = 2
 #: Answers longer than this are refused (no login's entry or group list comes near it).
 MAX_MESSAGE = 16 * 1024 * 1024
+#: Entries one request's answer may hold (a search's size limit is only advisory to a server).
+MAX_ENTRIES = 10_000
 
 #: (DN as the server wrote it, attribute values by lower-case attribute name).
 Entry = tuple[str, dict[str, list[str]]]
@@ -137,6 +140,8 @@ def _apply(data: bytes, op: tuple[int, int, int], reply: Reply) -> bool:
         for _seq, ps, pe in _children(data, as_, ae):
             (_n, ns, ne), (_v, vs, ve) = _children(data, ps, pe)[:2]
             attributes[_str(data, ns, ne).lower()] = [_str(data, s, e) for _x, s, e in _children(data, vs, ve)]
+        if len(reply.entries) >= MAX_ENTRIES:
+            raise ValueError("too many entries")
         reply.entries.append((_str(data, ds, de), attributes))
         return False
     if tag == 0x73:  # SearchResultReference: referrals are not followed
@@ -187,16 +192,25 @@ def exchange(sock: socket.socket | None, *requests: Request) -> list[Reply]:
 def receive(sock: socket.socket | None, *requests: Request) -> list[Reply]:
     """Read until each of *requests* (sent, on this socket) has its final answer; replies in request order.
 
-    Raises :class:`ServerFailure` when the connection closes, times out (the socket's timeout) or
-    answers something that is not LDAP; the pool then throws the connection away.
+    Raises :class:`ServerFailure` when the connection closes, answers something that is not
+    LDAP or too much, or does not finish answering within the socket's timeout: the timeout
+    bounds the whole exchange, not each read, so a server dripping bytes cannot hold a login.
+    The pool then throws the connection away.
     """
     if sock is None:
         raise ServerFailure("the connection is closed")
     replies = {r.message_id: Reply() for r in requests}
     pending = set(replies)
     buffer = bytearray()
+    timeout = sock.gettimeout()
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while pending:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ServerFailure("the server did not finish answering in time", timeout=True)
+                sock.settimeout(remaining)
             chunk = sock.recv(65536)
             if not chunk:
                 raise ServerFailure("the server closed the connection")
@@ -219,4 +233,9 @@ def receive(sock: socket.socket | None, *requests: Request) -> list[Reply]:
             raise ServerFailure("the server sent more than was asked")
     except (ValueError, IndexError) as exc:
         raise ServerFailure(f"malformed LDAP answer ({type(exc).__name__})") from None
+    except TimeoutError:  # socket.timeout: the read's share of the deadline ran out
+        raise ServerFailure("the server did not finish answering in time", timeout=True) from None
+    finally:
+        if deadline is not None:
+            sock.settimeout(timeout)  # the connection goes back to its pool as it came
     return [replies[r.message_id] for r in requests]
