@@ -141,6 +141,10 @@ def test_is_loopback(host, loopback):
         ("/\\evil", "/"),
         (None, "/"),
         ("/a\nb", "/"),
+        ("/\u20ac?q=\u00fc", "/%E2%82%AC?q=%C3%BC"),  # non-ASCII: percent-encoded, a Location is ASCII
+        ("/a%20b", "/a%20b"),  # escapes stay as sent
+        ("/a\x7fb", "/a%7Fb"),
+        ("/" + "\u20ac" * 700, "/"),  # too long once encoded
     ],
 )
 def test_safe_next(value, expected):

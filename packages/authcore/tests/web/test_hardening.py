@@ -551,7 +551,7 @@ def test_a_csrf_value_planted_from_another_session_is_refused():
 def test_flask_csrf_is_kept_inside_the_signed_session():
     manager = AuthManager.from_config(config())
     try:
-        app = flask_app(manager, WebSettings(prefix=PREFIX))
+        app = flask_app(manager, WebSettings(prefix=PREFIX, cookie_auth=True))
         victim, attacker = app.test_client(), app.test_client()
         body = {"plugin": "local", "login": "alice", "password": "wonderland"}
         own = victim.post(LOGIN, json=body).json["csrf_token"]

@@ -173,6 +173,15 @@ class ContractServer:
     manager: AuthManager
 
 
+def contract_config(**tokens: Any) -> dict[str, Any]:
+    """The core's configuration for the suite; *tokens* adds to its ``tokens`` section."""
+    return {
+        "tokens": {"secret": CONTRACT_SECRET, **tokens},
+        "providers": [{"name": "contract", "class": f"{__name__}:ContractProvider"}],
+        "permissions": {"groups": {"admin": ["users:admin", "read"], "staff": ["read"]}},
+    }
+
+
 class WebAdapterContract:
     """Base class of an adapter's contract tests; subclass it and implement :meth:`serve`."""
 
@@ -200,13 +209,7 @@ class WebAdapterContract:
     def contract_server(cls) -> Iterator[ContractServer]:
         """The adapter under test, running (one server for the class's tests)."""
         self = cls()
-        manager = AuthManager.from_config(
-            {
-                "tokens": {"secret": CONTRACT_SECRET},
-                "providers": [{"name": "contract", "class": f"{__name__}:ContractProvider"}],
-                "permissions": {"groups": {"admin": ["users:admin", "read"], "staff": ["read"]}},
-            }
-        )
+        manager = AuthManager.from_config(contract_config())
         try:
             with self.serve(manager, self.contract_settings()) as base:
                 yield ContractServer(base, base + self.prefix, manager)
@@ -414,3 +417,31 @@ class WebAdapterContract:
         assert "access-control-allow-origin" not in other.headers
         simple = http.get(f"{self.prefix}/auth/config", headers={"Origin": ORIGIN})
         assert simple.headers["access-control-allow-origin"] == ORIGIN
+
+    def test_refresh_session_reply_carries_the_current_csrf_token(self) -> None:
+        """An early refresh may rotate the CSRF token (cookie storage derives it from the access
+        token): the reply of refresh_session carries the one the next unsafe call needs."""
+        manager = AuthManager.from_config(contract_config(access_ttl=2))  # its own server: short tokens
+        try:
+            with self.serve(manager, self.contract_settings()) as base, httpx.Client(base_url=base, timeout=10) as http:
+                data = self.login(http, "alice", "wonderland")
+                issued = manager.verify(data["token"]).issued_at
+                while time.time() <= issued + 1:  # past half its life: refresh_session refreshes early
+                    time.sleep(0.05)
+                refreshed = http.get(f"{self.prefix}/auth/refresh_session")
+                assert refreshed.status_code == 200, refreshed.text
+                csrf = refreshed.json()["csrf_token"]
+                updated = http.patch(f"{self.prefix}/auth/me", json={}, headers={"X-CSRF-Token": csrf})
+                assert updated.status_code == 200, updated.text
+        finally:
+            manager.close()
+
+    def test_sso_next_with_non_ascii_characters_redirects(self, http: httpx.Client) -> None:
+        """A ``Location`` header is ASCII: a non-ASCII ``next`` comes back percent-encoded, not as a 500."""
+        started = http.get(f"{self.prefix}/auth/sso/contract/login", params={"next": "/\u20ac?q=\u00fc"})
+        assert started.status_code == 302, started.text
+        query = parse_qs(urlsplit(started.headers["location"]).query)
+        params = {"code": query["code"][0], "state": query["state"][0]}
+        done = http.get(f"{self.prefix}/auth/sso/contract/callback", params=params)
+        assert done.status_code == 303 and done.headers["location"] == "/%E2%82%AC?q=%C3%BC"
+        assert http.get(f"{self.prefix}/auth/me").json()["login"] == "sso-user"  # the session was made

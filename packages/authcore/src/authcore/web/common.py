@@ -34,6 +34,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -308,12 +309,21 @@ def csrf_matches(expected: str | None, supplied: str | None) -> bool:
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """A redirect target that stays on this site: a path, not ``//host`` nor ``scheme:``."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 2048:
+    """A redirect target that stays on this site: a path, not ``//host`` nor ``scheme:``.
+
+    Non-ASCII characters come back percent-encoded (UTF-8): a ``Location`` header is ASCII, and
+    an adapter that encodes it as latin-1 (Starlette) would fail after the login was made.
+    """
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return default
     if any(ord(c) < 0x21 for c in value):
         return default
-    return value
+    value = quote(value, safe=_PRINTABLE_ASCII)
+    return value if len(value) <= 2048 else default
+
+
+# Left as they are by safe_next: everything visible in ASCII, "%" included (escapes stay as sent).
+_PRINTABLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 # --------------------------------------------------------------------------- signed state

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import AuthError, InvalidCredentials, InvalidToken, NotAuthenticated
+from ..errors import AuthError, Forbidden, InvalidCredentials, InvalidToken, NotAuthenticated
 from ..manager import AuthManager
 from ..models import LoginResult, VerifiedToken
 from . import users as _users
@@ -134,6 +134,10 @@ class WebCore:
             return self.manager.verify(token)
         if not self.settings.cookie_auth:
             raise NotAuthenticated()
+        # A browser sends cookies on a cross-site websocket handshake and no preflight or CSRF
+        # header guards it, so a cookie-authenticated upgrade must come from this site.
+        if request.websocket and not self.same_origin(request.header("origin"), request.header("host")):
+            raise Forbidden("cross-origin websocket refused")
         unsafe = request.method not in SAFE_METHODS
         return self.sessions.user(request, response, check_csrf=unsafe, slide=self.sessions.storage.slides)
 
@@ -156,14 +160,15 @@ class WebCore:
         """
         throttle = self.settings.throttle
         if throttle is not None:
-            throttle.check(body.login, address)
+            throttle.reserve(body.login, address)  # counted as a failure until it succeeds
         try:
             result = self.manager.login(body.plugin, **body.credentials())
-        except InvalidCredentials:
-            if throttle is not None:
-                throttle.failure(body.login, address)
+        except Exception as exc:
+            if throttle is not None and not isinstance(exc, InvalidCredentials):
+                throttle.release(body.login, address)  # an outage is no guess
             raise
         if throttle is not None:
+            throttle.release(body.login, address)
             refused = throttle.refusal_after_login(body.login, result.identity.login)
             if refused is not None:
                 self.manager.logout(result.access_token)
@@ -207,6 +212,9 @@ class WebCore:
         user = sessions.user(request, response, check_csrf=unsafe, slide=True, refresh_early=True)
         idle = sessions.idle_timeout
         response.json = {"login": user.login, "idle_timeout": idle, "expires_at": int(user.issued_at + idle)}
+        # An early refresh may have rotated the CSRF token (cookie storage derives it): the SPA's
+        # next unsafe call needs the current one.
+        response.json["csrf_token"] = request.memo["csrf"]
         return response
 
     def _logout(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:

@@ -25,6 +25,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
+from django.conf import settings as django_settings  # type: ignore[import-untyped,unused-ignore]
 from django.contrib.auth import get_user_model  # type: ignore[import-untyped,unused-ignore]
 from django.contrib.auth.backends import BaseBackend  # type: ignore[import-untyped,unused-ignore]
 from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped,unused-ignore]
@@ -163,6 +164,12 @@ class AuthcoreBackend(BaseBackend):  # type: ignore[misc,unused-ignore]
     through an authcore provider (``provider=`` or the first one that takes passwords), with the web
     layer's throttling, and returns the Django user of that login (created on first sign-in).
 
+    Which Django user: a login of the instance named by the Django setting ``AUTHCORE_PROVIDER``
+    is the site's own username (``alice``); a login of any other instance is qualified by it
+    (``alice@ldap``), so one directory's ``admin`` is never another's. An existing staff or
+    superuser account is never signed in through this backend unless ``AUTHCORE_SIGN_IN_STAFF``
+    is true: a site's administrators keep signing in as they did.
+
     The authcore session is ended at once: the site's own session (``django.contrib.sessions``)
     is the sign-in from then on. A refused login is ``None``, as Django expects.
     """
@@ -188,9 +195,20 @@ class AuthcoreBackend(BaseBackend):  # type: ignore[misc,unused-ignore]
         except (AuthError, ValueError):
             return None
         auth.manager.logout(result.access_token)
-        user, _created = get_user_model().objects.get_or_create(username=result.identity.login)
-        return user
+        return _django_user(result.identity.login, result.identity.provider)
 
     def get_user(self, user_id: Any) -> Any:
         """The user of a Django session."""
         return get_user_model().objects.filter(pk=user_id).first()
+
+
+def _django_user(login: str, instance: str) -> Any:
+    """The Django user for *login* of provider *instance* (see :class:`AuthcoreBackend`), or ``None``."""
+    username = login if instance == getattr(django_settings, "AUTHCORE_PROVIDER", None) else f"{login}@{instance}"
+    model = get_user_model()
+    if len(username) > model._meta.get_field(model.USERNAME_FIELD).max_length:
+        return None
+    user, _created = model.objects.get_or_create(**{model.USERNAME_FIELD: username})
+    if (user.is_staff or user.is_superuser) and not getattr(django_settings, "AUTHCORE_SIGN_IN_STAFF", False):
+        return None
+    return user

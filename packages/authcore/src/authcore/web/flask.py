@@ -121,9 +121,9 @@ class FlaskAuth:
     """authcore for a Flask application.
 
     Configured by ``manager.config.web``; ``settings`` (:class:`WebSettings`) replaces it and
-    keyword arguments override single fields. ``cookie_sessions`` (default: the section's
-    ``cookie_session``, else on) keeps logins in the Flask session; ``idle_timeout`` (seconds,
-    default ``web.idle_timeout``, else ``sessions.idle_timeout``) becomes ``PERMANENT_SESSION_LIFETIME``.
+    keyword arguments override single fields. ``cookie_sessions`` (default: ``settings.cookie_auth``
+    if given, else the section's ``cookie_session``, else on) keeps logins in the Flask session;
+    ``idle_timeout`` (default ``web.idle_timeout``, else ``sessions.idle_timeout``) sets the lifetime.
     """
 
     def __init__(
@@ -142,8 +142,8 @@ class FlaskAuth:
             if cookie_sessions is not None:
                 overrides["cookie_auth"] = cookie_sessions
             settings = settings_from_config(manager.config.web, default_cookie_session=True, **overrides)
-        else:  # MXCuBE's default: cookie sessions on, whatever the settings' cookie_auth
-            settings = replace(settings, cookie_auth=cookie_sessions is not False)
+        elif cookie_sessions is not None:  # explicit settings keep their cookie_auth unless overridden
+            settings = replace(settings, cookie_auth=cookie_sessions)
         if idle_timeout is not None:
             settings = replace(settings, idle_timeout=idle_timeout)
         self.manager = manager

@@ -148,7 +148,8 @@ class CookieSessions:
         """The verified user of the request's session.
 
         With *slide*, an expired access token (or, with *refresh_early*, one past half its life)
-        is refreshed through the core and the session written back, its idle clock reset.
+        is refreshed through the core and the session written back, its idle clock reset. The
+        session's CSRF token after this (it may have changed) is left in ``request.memo["csrf"]``.
         """
         state = self.load(request)
         if check_csrf:
@@ -166,13 +167,16 @@ class CookieSessions:
             except AuthError:
                 self.storage.clear(request, response)
                 raise
-            state = replace(state, access=result.access_token, refresh=result.refresh_token)
+            # CookieStorage derives the CSRF token from the access token: it changes with it.
+            csrf = csrf_for_session(result.access_token) if isinstance(self.storage, CookieStorage) else state.csrf
+            state = replace(state, access=result.access_token, refresh=result.refresh_token, csrf=csrf)
             user = manager.verify(result.access_token)
         except InvalidToken:
             self.storage.clear(request, response)
             raise
         if slide:
             self.storage.save(request, response, replace(state, seen=time.time()))
+        request.memo["csrf"] = state.csrf  # the session's CSRF token now, for replies that show it
         return user
 
     def end(self, state: SessionState) -> VerifiedToken | None:

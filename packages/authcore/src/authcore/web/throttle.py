@@ -96,29 +96,55 @@ class Throttle:
         """Raise :class:`Throttled` if *login* or *address* has too many recent failures."""
         now = self._clock()
         with self._lock:
-            for kind, key in self._keys(login, address):
+            self._check(login, address, now)
+
+    def reserve(self, login: str | None, address: str | None) -> None:
+        """:meth:`check`, then count the attempt as a failure, under one lock.
+
+        Counting up front closes the race of checking before a slow provider answers and
+        counting after: parallel attempts cannot all pass the check. The caller keeps the
+        count for a wrong password and calls :meth:`release` for anything else.
+        """
+        now = self._clock()
+        with self._lock:
+            self._check(login, address, now)
+            self._count(login, address, now)
+
+    def release(self, login: str | None, address: str | None) -> None:
+        """Give back an attempt counted by :meth:`reserve` (the login succeeded or failed otherwise)."""
+        with self._lock:
+            for _kind, key in self._keys(login, address):
                 entry = self._entries.get(key)
-                if entry is None:
-                    continue
-                start, count = entry
-                if now - start >= self.window:
-                    del self._entries[key]
-                    continue
-                limit = self.max_per_login if kind == "login" else self.max_per_address
-                if count >= limit:
-                    raise Throttled(start + self.window - now)
+                if entry is not None and entry[1] > 0:
+                    self._entries[key] = (entry[0], entry[1] - 1)
 
     def failure(self, login: str | None, address: str | None) -> None:
         """Count a failed login."""
         now = self._clock()
         with self._lock:
-            for _kind, key in self._keys(login, address):
-                entry = self._entries.pop(key, None)
-                if entry is None or now - entry[0] >= self.window:
-                    entry = (now, 0)
-                self._entries[key] = (entry[0], entry[1] + 1)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+            self._count(login, address, now)
+
+    def _check(self, login: str | None, address: str | None, now: float) -> None:
+        for kind, key in self._keys(login, address):
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            start, count = entry
+            if now - start >= self.window:
+                del self._entries[key]
+                continue
+            limit = self.max_per_login if kind == "login" else self.max_per_address
+            if count >= limit:
+                raise Throttled(start + self.window - now)
+
+    def _count(self, login: str | None, address: str | None, now: float) -> None:
+        for _kind, key in self._keys(login, address):
+            entry = self._entries.pop(key, None)
+            if entry is None or now - entry[0] >= self.window:
+                entry = (now, 0)
+            self._entries[key] = (entry[0], entry[1] + 1)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
 
     def success(self, login: str | None) -> None:
         """Forget the failures of *login* (its address keeps its count)."""
