@@ -25,40 +25,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_LIST = Path(".ci") / "system-packages.txt"
 THIS = Path(__file__).resolve()
 
-#: Program -> the Debian package (``dpkg -S``) that the list must name to get it. Extend it
-#: when a test starts calling a new program; the later services are here already.
-PACKAGE_OF = {
-    "slapd": "slapd",
-    "slapadd": "slapd",
-    "slapcat": "slapd",
-    "slappasswd": "slapd",
-    "slaptest": "slapd",
-    "ldapadd": "ldap-utils",
-    "ldapdelete": "ldap-utils",
-    "ldapmodify": "ldap-utils",
-    "ldappasswd": "ldap-utils",
-    "ldapsearch": "ldap-utils",
-    "ldapwhoami": "ldap-utils",
-    "openssl": "openssl",
-    "chromium": "chromium",
-    "redis-server": "redis-server",
-    "redis-cli": "redis-tools",
-    "haproxy": "haproxy",
-    "mariadbd": "mariadb-server",
-    "mysqld": "mariadb-server",
-    "mariadb-install-db": "mariadb-server",
-    "mysql_install_db": "mariadb-server",
-    "mariadb": "mariadb-client",
-    "mysql": "mariadb-client",
-    "postgres": "postgresql",
-    "initdb": "postgresql",
-    "pg_ctl": "postgresql",
-    "psql": "postgresql-client",
-    "node": "nodejs",
-    "nodejs": "nodejs",
-    "npm": "npm",
-    "npx": "npm",
-}
+#: Program -> the Debian package (``dpkg -S``) that the list must name to get it, read from
+#: `.ci/program-packages.txt` (beside the list, so both stay in one place).
+PROGRAM_TABLE = Path(".ci") / "program-packages.txt"
+
+
+def _program_packages() -> dict[str, str]:
+    table = {}
+    for line in (ROOT / PROGRAM_TABLE).read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            assert len(words) == 2, f"{PROGRAM_TABLE}: `program package`, not {line!r}"
+            table[words[0]] = words[1]
+    return table
+
+
+PACKAGE_OF = _program_packages()
 #: System paths that are not programs but data a fixture reads (slapd's modules and schemas).
 PATH_PACKAGE_OF = {"/usr/lib/ldap": "slapd", "/etc/ldap/schema": "slapd", "/usr/lib/postgresql": "postgresql"}
 #: Programs that need no Debian package from the list, and why.
@@ -214,7 +196,7 @@ def problems(calls: list[Call], packages: list[str]) -> list[str]:
         if package is None:
             messages.append(
                 f"{where}: calls {program!r}, which no known Debian package provides here: "
-                f"add its package to {PACKAGE_LIST} and to PACKAGE_OF in {Path(__file__).name}, "
+                f"add its package to {PACKAGE_LIST} and the program to {PROGRAM_TABLE}, "
                 "or to the allow-list (ALLOWED) with the reason it needs no package"
             )
         elif package not in packages:
@@ -250,34 +232,42 @@ def test_each_list_line_says_who_needs_the_package() -> None:
             assert len(package.split()) == 1 and reason.strip(), f"{PACKAGE_LIST}: `package  # who needs it`: {line!r}"
 
 
+def _unlisted(package: str) -> str:
+    """A program of *package* from the table (the planted sources name programs through it)."""
+    return next(program for program, owner in PACKAGE_OF.items() if owner == package)
+
+
 def test_scan_reports_a_planted_call_of_an_unlisted_program(tmp_path: Path) -> None:
-    """A fixture that starts redis-server, and others that find or run programs, are all reported."""
+    """A fixture that starts a database server, and others that find or run programs, are all reported."""
+    server, proxy, database, node, npm, client = (
+        _unlisted(p) for p in ("redis-server", "haproxy", "mariadb-server", "nodejs", "npm", "postgresql-client")
+    )
     planted = {
-        "packages/demo/tests/conftest.py": """
+        "packages/demo/tests/conftest.py": f"""
             import subprocess
-            def redis(port):
+            def server(port):
                 return subprocess.Popen(
-                    ["redis-server", "--port", str(port)],
+                    [{server!r}, "--port", str(port)],
                 )
             """,
-        "packages/demo/src/demo/testing/__init__.py": """
+        "packages/demo/src/demo/testing/__init__.py": f"""
             import shutil
             from subprocess import run as go
-            HAPROXY = shutil.which("haproxy")
-            COMMAND = ["mariadbd", "--datadir", "x"]
+            PROXY = shutil.which({proxy!r})
+            COMMAND = [{database!r}, "--datadir", "x"]
             def start():
                 go(COMMAND)
             """,
-        "benchmarks/bench_demo.py": """
+        "benchmarks/bench_demo.py": f"""
             import asyncio, os
-            NODE = "/usr/bin/node"
+            NODE = "/usr/bin/{node}"
             async def main():
-                await asyncio.create_subprocess_exec("npm", "install")
+                await asyncio.create_subprocess_exec({npm!r}, "install")
                 os.system("frobnicate --now")
             """,
-        "noxfile.py": """
+        "noxfile.py": f"""
             def session_x(session):
-                session.run("psql", "-c", "select 1")
+                session.run({client!r}, "-c", "select 1")
             """,
         "tests/test_demo.py": """
             import subprocess
@@ -290,19 +280,17 @@ def test_scan_reports_a_planted_call_of_an_unlisted_program(tmp_path: Path) -> N
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(textwrap.dedent(source))
     reported = "\n".join(problems(scan(tmp_path), ["slapd"]))
-    for program, package in [
-        ("redis-server", "redis-server"),
-        ("haproxy", "haproxy"),
-        ("mariadbd", "mariadb-server"),
-        ("node", "nodejs"),
-        ("npm", "npm"),
-        ("psql", "postgresql-client"),
-    ]:
+    for program in (server, proxy, database, node, npm, client):
+        package = PACKAGE_OF[program]
         assert f"calls {program!r} from Debian package {package!r}: add it to .ci/system-packages.txt" in reported
     assert "calls 'frobnicate', which no known Debian package provides" in reported
     assert "the allow-list" in reported
     assert "packages/demo/tests/conftest.py:4:" in reported  # the line of the call
     assert "slapd" not in reported and "git" not in reported
+
+
+def test_the_program_table_names_the_services_later_issues_add() -> None:
+    assert {"redis-server", "haproxy", "mariadb-server", "postgresql", "nodejs"} <= set(PACKAGE_OF.values())
 
 
 def test_ci_run_installs_from_the_list_file() -> None:
@@ -316,9 +304,9 @@ def test_ci_run_follows_an_edited_list(tmp_path: Path) -> None:
     """Change the file, and `.ci/run` installs the new list: it reads the file, it does not repeat it."""
     (tmp_path / ".ci").mkdir()
     shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
-    (tmp_path / PACKAGE_LIST).write_text("# planted\nredis-server   # a fixture\n\nhaproxy  # another\n")
-    assert [p for p in _list_with(tmp_path / ".ci" / "run") if p != "python3-venv"] == ["redis-server", "haproxy"]
-    (tmp_path / PACKAGE_LIST).write_text("redis-server haproxy\n")
+    (tmp_path / PACKAGE_LIST).write_text("# planted\npkg-one   # a fixture\n\npkg-two  # another\n")
+    assert [p for p in _list_with(tmp_path / ".ci" / "run") if p != "python3-venv"] == ["pkg-one", "pkg-two"]
+    (tmp_path / PACKAGE_LIST).write_text("pkg-one pkg-two\n")
     refused = subprocess.run(["bash", str(tmp_path / ".ci" / "run"), "--list-system-packages"], capture_output=True)
     assert refused.returncode == 2 and b"one package per line" in refused.stderr
 
