@@ -641,3 +641,35 @@ def test_logout_with_the_refresh_token_ends_the_session(servers, adapter):
         assert refused.status_code == 401
         again = client.post(f"{PREFIX}/auth/logout", headers=bearer(body["refresh_token"]))
         assert again.status_code == 401 and again.json()["code"] == "invalid_token"
+
+
+# --------------------------------------------------------------------------- login CSRF on the page's forms
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example.org"},  # another site posts the form
+        {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain (it can toss the CSRF cookie)
+        {"Sec-Fetch-Site": "cross-site"},
+    ],
+    ids=["foreign-origin", "sibling-subdomain", "cross-site"],
+)
+def test_the_sign_in_form_refuses_a_post_from_another_site(headers):
+    """Before sign-in the form's token is a plain double-submit cookie, which a sibling subdomain can
+    plant: with it, a forged POST /login would sign the victim into the attacker's account."""
+    manager = AuthManager.from_config(config())
+    try:
+        with support.run_uvicorn(create_app(manager)) as base, httpx.Client(base_url=base) as browser:
+            token = csrf_of(browser.get("/").text)
+            form = {"provider": "local", "login": "admin", "password": "adminpw", "csrf_token": token}
+            forged = browser.post("/login", data=form, headers=headers, follow_redirects=False)
+            assert forged.status_code == 403 and "authcore_access" not in forged.cookies
+            assert browser.get("/auth/me").status_code == 401  # not signed in as anyone
+            same = {"Origin": base, "Sec-Fetch-Site": "same-origin"}
+            signed_in = browser.post("/login", data=form, headers=same, follow_redirects=False)
+            assert signed_in.status_code == 303
+            out = browser.post("/logout", data={"csrf_token": csrf_of(browser.get("/").text)}, headers=headers)
+            assert out.status_code == 403 and browser.get("/auth/me").json()["login"] == "admin"
+    finally:
+        manager.close()

@@ -161,8 +161,22 @@ class LoginPage:
             raise BadRequest("malformed form") from None
         return {key: values[0] for key, values in parsed.items() if values}
 
+    def _cross_site(self, request: WebRequest) -> bool:
+        """Whether the browser says the form was posted from another site.
+
+        Before sign-in the form's CSRF token is a plain double-submit cookie, which a sibling
+        subdomain can plant (cookie tossing) to sign the victim into the attacker's account:
+        the browser's own ``Sec-Fetch-Site`` and ``Origin`` headers refuse that.
+        """
+        if request.header("sec-fetch-site") in ("cross-site", "same-site"):
+            return True
+        origin = request.header("origin")
+        return origin is not None and origin != "null" and not self.core.same_origin(origin, request.host)
+
     def login(self, request: WebRequest) -> WebResponse:
         """``POST /login``: the sign-in form (CSRF double submit), throttled like the JSON login."""
+        if self._cross_site(request):
+            return self._page(request, 403, user=None, error=_FORM_EXPIRED)
         try:
             form = self._form(request)
         except AuthError as exc:
@@ -189,6 +203,8 @@ class LoginPage:
 
     def logout(self, request: WebRequest) -> WebResponse:
         """``POST /logout``: end the session (also through the refresh cookie), then single sign-out."""
+        if self._cross_site(request):
+            return self._page(request, 403, user=None, error=_FORM_EXPIRED)
         try:
             form = self._form(request)
         except AuthError:
