@@ -111,3 +111,23 @@ def test_a_released_reservation_is_not_counted():
         throttle.check("alice", None)
     with pytest.raises(Throttled):
         throttle.reserve("bob", "10.0.0.1")  # the address is over its limit too
+
+
+def test_flask_cors_adds_origin_to_the_apps_own_vary(manager):
+    """A view that answers `Vary: Accept-Language` keeps it: CORS adds Origin, it does not replace the
+    view's Vary (a shared cache would otherwise hand one language's page to another)."""
+    app = flask_app(manager, WebSettings(cors_origins=("https://app.example.org",), cookie_auth=True))
+
+    @app.get("/localised")
+    def localised() -> Any:
+        from flask import jsonify
+
+        response = jsonify({"greeting": "hello"})
+        response.headers["Vary"] = "Accept-Language"
+        return response
+
+    with support.run_werkzeug(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        for origin in ("https://app.example.org", "https://evil.example.org"):
+            answer = client.get("/localised", headers={"Origin": origin})
+            vary = {v.strip().lower() for v in answer.headers["vary"].split(",")}
+            assert {"accept-language", "origin"} <= vary, vary

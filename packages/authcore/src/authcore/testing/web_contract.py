@@ -417,6 +417,8 @@ class WebAdapterContract:
         assert "access-control-allow-origin" not in other.headers
         simple = http.get(f"{self.prefix}/auth/config", headers={"Origin": ORIGIN})
         assert simple.headers["access-control-allow-origin"] == ORIGIN
+        for headers in ({"Origin": ORIGIN}, {"Origin": "https://evil.example"}, {}):  # Vary: no cache mix-ups
+            assert "origin" in http.get(f"{self.prefix}/auth/config", headers=headers).headers["vary"].lower()
 
     def test_refresh_session_reply_carries_the_current_csrf_token(self) -> None:
         """An early refresh may rotate the CSRF token (cookie storage derives it from the access

@@ -284,10 +284,13 @@ class WebCore:
     # ----------------------------------------------------------------- CORS
 
     def cors_headers(self, origin: str | None) -> dict[str, str]:
-        """Headers that let *origin* read the answer; empty when CORS is off or the origin not allowed."""
+        """Headers that let *origin* read the answer: none when CORS is off, only ``Vary`` when not allowed."""
         origins = self.settings.cors_origins
-        if not origin or not origins or (origin not in origins and "*" not in origins):
+        if not origins:
             return {}
+        if not origin or (origin not in origins and "*" not in origins):
+            # The answer still depends on the Origin: a cache must not hand this one to an allowed origin.
+            return {"Vary": "Origin"}
         headers = {"Access-Control-Allow-Origin": origin if origin in origins else "*", "Vary": "Origin"}
         if self.settings.cors_credentials:
             headers["Access-Control-Allow-Credentials"] = "true"
@@ -298,7 +301,7 @@ class WebCore:
         if method != "OPTIONS" or not origin or not requested_method or not self.settings.cors_origins:
             return None
         headers = self.cors_headers(origin)
-        if not headers:
+        if "Access-Control-Allow-Origin" not in headers:
             return WebResponse(status=400, json={"detail": "origin not allowed", "code": "cors_refused"})
         headers.update({"Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Allow-Headers": CORS_HEADERS})
         headers["Access-Control-Max-Age"] = "600"

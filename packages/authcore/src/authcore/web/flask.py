@@ -14,12 +14,11 @@
     @auth.login_required(["queue:read"])
     def queue(): return {"user": auth.current_user.login}
 
-Cookie sessions follow MXCuBE: the core's cookie session (:mod:`authcore.web.session`) lives
-in Flask's signed session cookie, ``PERMANENT_SESSION_LIFETIME`` is its idle lifetime, pushed
-back on every authenticated request and by ``GET|POST /auth/refresh_session``; the idle limit
-is checked server-side too. Unsafe methods authenticated by the cookie need the login's
-``csrf_token`` in ``X-CSRF-Token``. Every endpoint is a row of :data:`~authcore.web.routes.ROUTES`
-run by :class:`~authcore.web.core.WebCore`; single sign-on and CORS come with it.
+Cookie sessions follow MXCuBE: the core's cookie session (:mod:`authcore.web.session`) lives in Flask's
+signed session cookie, ``PERMANENT_SESSION_LIFETIME`` is its idle lifetime, pushed back on every authenticated
+request and by ``GET|POST /auth/refresh_session``, and checked server-side too. Unsafe methods authenticated by
+the cookie need the login's ``csrf_token`` in ``X-CSRF-Token``. Every endpoint is a row of
+:data:`~authcore.web.routes.ROUTES` run by :class:`~authcore.web.core.WebCore`; SSO and CORS come with it.
 """
 
 from __future__ import annotations
@@ -120,10 +119,9 @@ def _to_response(answer: WebResponse) -> Response:
 class FlaskAuth:
     """authcore for a Flask application.
 
-    Configured by ``manager.config.web``; ``settings`` (:class:`WebSettings`) replaces it and
-    keyword arguments override single fields. ``cookie_sessions`` (default: ``settings.cookie_auth``
-    if given, else the section's ``cookie_session``, else on) keeps logins in the Flask session;
-    ``idle_timeout`` (default ``web.idle_timeout``, else ``sessions.idle_timeout``) sets the lifetime.
+    Configured by ``manager.config.web``; ``settings`` (:class:`WebSettings`) replaces it, keyword arguments
+    override single fields. ``cookie_sessions`` (default: ``settings.cookie_auth``, else ``web.cookie_session``,
+    else on) keeps logins in the Flask session; ``idle_timeout`` (``web.idle_timeout``, else the session's) too.
     """
 
     def __init__(
@@ -191,7 +189,9 @@ class FlaskAuth:
         return _to_response(answer) if answer is not None else None
 
     def _cors(self, response: Response) -> Response:
-        response.headers.update(self.core.cors_headers(request.headers.get("Origin")))
+        cors = self.core.cors_headers(request.headers.get("Origin"))
+        response.vary.update(filter(None, [cors.pop("Vary", None)]))  # added to the view's own Vary
+        response.headers.update(cors)
         return response
 
     # ----------------------------------------------------------------- authentication
