@@ -986,3 +986,48 @@ def test_variable_in_a_flow_mapping_must_be_quoted(tmp_path: Path) -> None:
     assert "YAML syntax error" in message
     config = load(tmp_path, 'tokens: {issuer: x,\n  secret: "${X}"}\n', {"X": SECRET})
     assert config.tokens.secret is not None and config.tokens.secret.get_secret_value() == SECRET
+
+
+MXCUBE_SERVER_YAML = """\
+server:
+  SECRET_KEY: "ASECRETKEY"
+  PERMANENT_SESSION_LIFETIME: 3600
+mxcube:
+  USER_DB_PATH: /tmp/mxcube-users.db
+sso:
+  USE_SSO: {use_sso}
+  ISSUER: https://websso.site.example/realms/site/
+  LOGOUT_URI: ""
+  TOKEN_INFO_URI: ""
+  CLIENT_SECRET: mxcube-test-only-secret
+  CLIENT_ID: mxcube
+  SCOPE: openid email profile
+  CODE_CHALLANGE_METHOD: S256
+"""
+
+
+@pytest.mark.parametrize("use_sso", [True, False])
+def test_mxcube_server_yaml_sso_section_becomes_an_oidc_provider(tmp_path: Path, use_sso: bool) -> None:
+    """MXCuBE's server.yaml loads as written: sso: is the provider `sso` (type oidc), USE_SSO its switch,
+    MXCuBE's own sections are left alone, and authcore sections may sit beside them."""
+    text = MXCUBE_SERVER_YAML.format(use_sso="true" if use_sso else "false")
+    text += "providers:\n  - {name: local, type: dummy}\n"
+    config = load(tmp_path, text)
+    assert [(p.name, p.type, p.enabled) for p in config.providers] == [("local", "dummy", True), ("sso", "oidc", use_sso)]
+    sso = config.providers[1]
+    assert sso.config["ISSUER"] == "https://websso.site.example/realms/site/"
+    assert sso.config["CODE_CHALLANGE_METHOD"] == "S256" and "USE_SSO" not in sso.config
+    assert "mxcube-test-only-secret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("sso", "message", "where"),
+    [
+        ("sso: [1, 2]", "'sso' section is a mapping", "sso"),
+        ("sso: {USE_SSO: 'yes'}", "USE_SSO must be true or false", "USE_SSO"),
+    ],
+)
+def test_mxcube_sso_section_errors_name_its_keys(tmp_path: Path, sso: str, message: str, where: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(tmp_path, sso + "\n")
+    assert where in str(caught.value) and "line 1" in str(caught.value)

@@ -2,7 +2,7 @@
 
 Password logins, offline checks of Keycloak's bearer tokens against the realm's JWKS,
 Keycloak's refresh and logout carried through authcore's sessions, single sign-on
-pieces (PKCE S256, state, nonce, logout URL) and user management. Importing this
+(the shared pieces of :mod:`authcore.jose`) and user management. Importing this
 package does not import python-keycloak; starting a provider does.
 ``auth_keycloak.testing`` is a Keycloak-compatible HTTP server for tests.
 """
@@ -15,10 +15,9 @@ from authcore import Provider, hookimpl
 
 from .config import KeycloakConfig
 from .errors import KeycloakRefused, UnknownRole
-from .jwks import KeyCache
 from .provider import KeycloakProvider
 
-__all__ = ["KeycloakProvider", "KeycloakConfig", "KeyCache", "UnknownRole", "KeycloakRefused"]
+__all__ = ["KeycloakProvider", "KeycloakConfig", "UnknownRole", "KeycloakRefused"]
 __version__ = "0.1.0"
 
 

@@ -95,6 +95,9 @@ class KeycloakConfig(ProviderConfig):
     """Seconds the realm's keys are used before they are fetched again (old keys stay if that fails)."""
     jwks_refetch_cooldown: float = Field(default=30.0, ge=0)
     """Seconds after a key fetch during which an unknown ``kid`` does not fetch again."""
+    jwks_max_stale: float = Field(default=86400.0, ge=0)
+    """Seconds past ``jwks_cache_ttl`` that cached keys keep verifying while Keycloak cannot be
+    reached (stale-if-error); after that, bearer tokens get "provider unavailable"."""
 
     login_claim: str = "preferred_username"
     """The token claim that gives the authcore login."""

@@ -30,14 +30,13 @@ from authcore import (
     UserManagement,
     UserUpdate,
 )
+from authcore.jose import KeyCache, flow
 
-from . import sso
 from .admin import AdminClient
 from .config import KeycloakConfig
 from .errors import client_refused, oauth_error
 from .health import check_health
-from .jwks import KeyCache
-from .verify import TokenVerifier
+from .verify import KeycloakVerifier
 
 if TYPE_CHECKING:
     from keycloak import KeycloakOpenID
@@ -89,24 +88,15 @@ class KeycloakProvider(Provider[KeycloakConfig], UpstreamSessions, BearerTokens,
             algorithms=config.algorithms,
             ttl=config.jwks_cache_ttl,
             cooldown=config.jwks_refetch_cooldown,
+            max_stale=config.jwks_max_stale,
+            label=f"the keys of realm {config.realm_name!r}",
         )
-        self._verifier = TokenVerifier(
+        self._verifier = KeycloakVerifier(
             issuer=config.realm_issuer,
             keys=self.keys,
-            algorithms=config.algorithms,
             clients=frozenset({config.client_id, *config.trusted_clients}),
             audiences=config.audiences,
             client_check=config.client_check,
-            leeway=config.leeway,
-        )
-        # ID tokens name our client in ``aud`` (OpenID Connect Core 3.1.3.7).
-        self._id_verifier = TokenVerifier(
-            issuer=config.realm_issuer,
-            keys=self.keys,
-            algorithms=config.algorithms,
-            clients=frozenset({config.client_id}),
-            audiences=frozenset({config.client_id}),
-            client_check="aud",
             leeway=config.leeway,
         )
         self._ignored_roles = frozenset(config.ignored_roles) | {f"default-roles-{config.realm_name}"}
@@ -189,12 +179,15 @@ class KeycloakProvider(Provider[KeycloakConfig], UpstreamSessions, BearerTokens,
             id_token = tokens.get("id_token") if isinstance(tokens, dict) else None
             if not isinstance(id_token, str):
                 raise InvalidCredentials("no ID token to check the nonce against")
+            access_token = tokens.get("access_token")
             try:
-                id_claims = self._id_verifier.claims(id_token, typ="ID")
+                id_claims = self._verifier.id_token_claims(
+                    id_token, client_id=self.config.client_id, nonce=credentials.nonce, access_token=access_token
+                )
+                if id_claims.get("typ") != "ID":  # Keycloak's kind claim
+                    raise InvalidToken("unexpected token type")
             except InvalidToken:
-                raise InvalidCredentials() from None
-            if id_claims is None or not sso.same_value(id_claims.get("nonce"), credentials.nonce):
-                raise InvalidCredentials("the ID token does not carry the nonce of the request")
+                raise InvalidCredentials("the ID token does not carry the nonce of the request") from None
         return self._identity_from_tokens(tokens)
 
     def _identity_from_tokens(self, tokens: Any) -> Identity:
@@ -365,8 +358,8 @@ class KeycloakProvider(Provider[KeycloakConfig], UpstreamSessions, BearerTokens,
 
     def authorization_request(self, redirect_uri: str) -> AuthorizationRequest:
         """A fresh authorization-code request with PKCE S256, state and nonce."""
-        verifier, state, nonce = sso.new_code_verifier(), sso.new_state(), sso.new_nonce()
-        url = sso.authorization_url(
+        verifier, state, nonce = flow.new_code_verifier(), flow.new_state(), flow.new_nonce()
+        url = flow.authorization_url(
             self.config.endpoint("auth"),
             client_id=self.config.client_id,
             redirect_uri=redirect_uri,
@@ -383,7 +376,7 @@ class KeycloakProvider(Provider[KeycloakConfig], UpstreamSessions, BearerTokens,
         """Keycloak's end-session URL for a browser, with the ID token as hint when we have it."""
         state = identity.session_state or {}
         hint = state.get("id_token")
-        return sso.logout_url(
+        return flow.logout_url(
             self.config.logout_uri or self.config.endpoint("logout"),
             client_id=self.config.client_id,
             id_token_hint=hint if isinstance(hint, str) else None,

@@ -62,6 +62,9 @@ class BearerIdentity:
     token_id: str = ""
     issued_at: float = 0.0
     claims: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Unix time until which the manager may cache the result, when sooner than ``expires_at``
+    #: (an introspected token is re-asked after a short while, so its revocation shows).
+    cache_until: float | None = None
 
 
 class BearerTokens:

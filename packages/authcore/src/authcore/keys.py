@@ -8,6 +8,7 @@ algorithm is configured, so deployments using HMAC never load ``cryptography``'s
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from .algorithms import Algorithm
 from .errors import ConfigError
 
-__all__ = ["load", "VerificationKey"]
+__all__ = ["load", "VerificationKey", "jwk_verifier"]
 
 #: ``(kid, public JWK, verify(signature, data) -> bool)``.
 VerificationKey = tuple[str, dict[str, Any], Callable[[bytes, bytes], bool]]
@@ -187,6 +188,46 @@ def _verifier(algorithm: Algorithm, key: _PublicKey) -> Callable[[bytes, bytes],
         return True
 
     return verify
+
+
+def _b64url_int(value: object) -> int:
+    if type(value) is not str or not value or len(value) > 1400:  # 1400: a 8192-bit modulus, with room
+        raise ValueError("not a base64url integer")
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    return int.from_bytes(raw, "big")
+
+
+def jwk_verifier(jwk: dict[str, Any], algorithm: Algorithm) -> Callable[[bytes, bytes], bool]:
+    """A ``verify(signature, data) -> bool`` for the public JWK *jwk*, used with *algorithm* only.
+
+    Raises :class:`ValueError` for a key that is malformed, of another type or curve than the
+    algorithm's row, or an RSA key shorter than 2048 bits. Private members are ignored.
+    """
+    kty = jwk.get("kty")
+    if kty != algorithm.kty or algorithm.symmetric:
+        raise ValueError("key type does not fit the algorithm")
+    public: _PublicKey
+    try:
+        if kty == "RSA":
+            public = rsa.RSAPublicNumbers(_b64url_int(jwk.get("e")), _b64url_int(jwk.get("n"))).public_key()
+            if public.key_size < _MIN_RSA_BITS:
+                raise ValueError("RSA key too small")
+        elif jwk.get("crv") != algorithm.crv:
+            raise ValueError("key curve does not fit the algorithm")
+        elif kty == "EC":
+            curve = _CURVES[str(algorithm.crv)]()
+            x, y = _b64url_int(jwk.get("x")), _b64url_int(jwk.get("y"))
+            public = ec.EllipticCurvePublicNumbers(x, y, curve).public_key()
+        else:
+            x_raw = jwk.get("x")
+            if type(x_raw) is not str:
+                raise ValueError("no key")
+            public = ed25519.Ed25519PublicKey.from_public_bytes(
+                base64.urlsafe_b64decode(x_raw + "=" * (-len(x_raw) % 4))
+            )
+    except (TypeError, UnsupportedAlgorithm, binascii.Error) as exc:
+        raise ValueError("malformed key") from exc
+    return _verifier(algorithm, public)
 
 
 def _signer(algorithm: Algorithm, private: _PrivateKey) -> Callable[[bytes], bytes]:

@@ -43,6 +43,7 @@ def credentials_for(
     redirect_uri: str | None = None,
     code_verifier: str | None = None,
     nonce: str | None = None,
+    issuer: str | None = None,
 ) -> Credentials:
     """The credential package *provider* accepts, built from what a login request offered.
 
@@ -52,7 +53,13 @@ def credentials_for(
     """
     offered: list[tuple[type[Credentials], dict[str, Any]]] = []
     if code is not None or redirect_uri is not None:
-        values = {"code": code, "redirect_uri": redirect_uri, "code_verifier": code_verifier, "nonce": nonce}
+        values = {
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+            "nonce": nonce,
+            "issuer": issuer,
+        }
         offered.append((AuthorizationCodeCredentials, values))
     if login is not None or password is not None:
         offered.append((PasswordCredentials, {"login": login, "password": password}))

@@ -198,11 +198,12 @@ class AuthManager:
         redirect_uri: str | None = None,
         code_verifier: str | None = None,
         nonce: str | None = None,
+        issuer: str | None = None,
     ) -> LoginResult:
         """Log in through the enabled provider *provider* and start a session.
 
         Give ``login`` and ``password``, or ``token``, or ``code`` with ``redirect_uri``
-        (authorization-code flow). When several are given (py-ispyb's client sends
+        (authorization-code flow; ``issuer``: the response's ``iss``, RFC 9207). When several are given (py-ispyb's client sends
         password and token), the first kind the provider accepts wins. Bad input is
         refused with :class:`InvalidCredentials` before the provider sees it.
         """
@@ -217,6 +218,7 @@ class AuthManager:
                 redirect_uri=redirect_uri,
                 code_verifier=code_verifier,
                 nonce=nonce,
+                issuer=issuer,
             )
         except InvalidCredentials as exc:
             self.plugins.hook.authcore_login_failed(provider=provider, login=printable(login), error=exc)
@@ -292,8 +294,7 @@ class AuthManager:
             if not self._bearer_providers or self._tokens.owns(token):
                 raise
             # An identity provider's own token, perhaps.
-            verified = upstream.verify_bearer(self._bearer_providers, token, self._identities.permissions_for)
-            deadline = verified.expires_at
+            verified, deadline = upstream.verify_bearer(self._bearer_providers, token, self._identities.permissions_for)
         else:
             record = self._sessions.peek(claims["sid"])
             # A session belongs to the provider instance that started it: when the instance is

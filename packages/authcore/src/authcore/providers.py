@@ -116,6 +116,9 @@ class AuthorizationCodeCredentials(Credentials):
     redirect_uri: Annotated[str, Field(min_length=1, max_length=2048)]
     code_verifier: BearerString | None = None
     nonce: BearerString | None = None
+    #: The ``iss`` parameter of the authorization response (RFC 9207), when the identity
+    #: provider sent one: a provider refuses a code that another issuer answered with (mix-up).
+    issuer: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
 
     def __repr__(self) -> str:
         return f"AuthorizationCodeCredentials(redirect_uri={self.redirect_uri!r})"

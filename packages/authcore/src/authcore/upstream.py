@@ -57,10 +57,11 @@ def logout_upstream(provider: Provider | None, identity: Identity) -> None:
 
 def verify_bearer(
     providers: Iterable[BearerTokens], token: str, permissions_for: Callable[[Identity], tuple[str, ...]]
-) -> VerifiedToken:
+) -> tuple[VerifiedToken, float]:
     """Verify an identity provider's own token: the first provider that claims it decides.
 
-    *permissions_for* works out the identity's permissions as for a login. Raises
+    Returns the verified token and the time until which it may be cached. *permissions_for*
+    works out the identity's permissions as for a login. Raises
     :class:`~authcore.errors.InvalidToken` when no provider claims the token.
     """
     for provider in providers:
@@ -68,7 +69,7 @@ def verify_bearer(
         if result is None:
             continue
         identity = result.identity.model_copy(update={"provider": provider.name})
-        return VerifiedToken(
+        verified = VerifiedToken(
             login=identity.login,
             provider=provider.name,
             permissions=frozenset(permissions_for(identity)),
@@ -79,4 +80,6 @@ def verify_bearer(
             expires_at=result.expires_at,
             claims=result.claims,
         )
+        until = result.expires_at if result.cache_until is None else min(result.cache_until, result.expires_at)
+        return verified, until
     raise InvalidToken()

@@ -1,5 +1,6 @@
 """py-ispyb's ``auth.yml`` shapes (``AUTH:`` entries with ``ENABLED``, ``AUTH_MODULE``, ``AUTH_CLASS``,
-``CONFIG``) translated onto authcore's ``providers:``, remembering where each part came from.
+``CONFIG``) and MXCuBE's ``sso:`` section (:mod:`.mxcube`) translated onto authcore's ``providers:``,
+remembering where each part came from.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from . import mxcube
 from .source import ConfigSource, KeyPath, _unknown_key
 
 #: py-ispyb ``AUTH_CLASS`` names (with an empty or ``pyispyb.`` ``AUTH_MODULE``) → authcore provider type.
@@ -57,6 +59,14 @@ class Translate:
                 {**entry, "config": {}} if isinstance(entry, dict) and entry.get("config", {}) is None else entry
                 for entry in result["providers"]
             ]
+        if mxcube.is_mxcube(result):
+            for section in mxcube.MXCUBE_SECTIONS:
+                result.pop(section, None)
+            providers = result.get("providers")
+            if providers is None:
+                providers = result["providers"] = []
+            if isinstance(providers, list):
+                providers.append(mxcube.sso_provider(self.source, result.pop("sso"), len(providers), self.aliases))
         return result
 
     def auth(self, auth: Any, base: KeyPath) -> list[dict[str, Any]]:

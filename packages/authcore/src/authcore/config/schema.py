@@ -118,7 +118,7 @@ class ProviderEntry(_Section):
     """``"package.module:Class"``: load a provider class directly instead of by type."""
     enabled: bool = True
     """A disabled entry is validated for shape but not started."""
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, repr=False)  # raw: may hold secrets
     """The provider's own settings, validated by its settings model (``Provider.Config``)."""
 
     @field_validator("name")

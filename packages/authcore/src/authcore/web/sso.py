@@ -95,7 +95,12 @@ class SingleSignOnFlow:
             raise InvalidToken("single sign-on: state mismatch")
         self.used_states.redeem(state)
         result: LoginResult = self.manager.login(
-            name, code=code, redirect_uri=pending["r"], code_verifier=pending["v"], nonce=pending["n"]
+            name,
+            code=code,
+            redirect_uri=pending["r"],
+            code_verifier=pending["v"],
+            nonce=pending["n"],
+            issuer=query.get("iss") or None,  # RFC 9207: the provider checks it is its issuer
         )
         if not self.settings.cookie_auth:
             return WebResponse(json=login_payload(result))

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 __all__ = [
@@ -62,8 +63,10 @@ def authorization_url(
     state: str,
     nonce: str,
     code_verifier: str,
+    extra: Mapping[str, str] | None = None,
 ) -> str:
-    """The URL that starts the authorization-code flow with PKCE S256."""
+    """The URL that starts the authorization-code flow with PKCE S256 (*extra*: more parameters,
+    ``resource`` or ``prompt`` say, which never override the ones above)."""
     query = {
         "response_type": "code",
         "client_id": client_id,
@@ -74,7 +77,9 @@ def authorization_url(
         "code_challenge": code_challenge(code_verifier),
         "code_challenge_method": "S256",
     }
-    return f"{endpoint}?{urlencode(query)}"
+    query = {**(extra or {}), **query}
+    separator = "&" if "?" in endpoint else "?"
+    return f"{endpoint}{separator}{urlencode(query)}"
 
 
 def logout_url(
