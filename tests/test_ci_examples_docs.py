@@ -18,10 +18,7 @@ import itertools
 import json
 import re
 import shlex
-import socket
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +29,7 @@ import pytest
 import yaml
 
 from authcore import AuthManager
+from authcore.testing import servers
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("*/app.py"))
@@ -236,33 +234,5 @@ def _load(example: Path) -> ModuleType:
 @contextlib.contextmanager
 def _serve(app: Any, *, flask: bool) -> Iterator[str]:
     """Serve *app* over real HTTP on a free loopback port, in a thread; yield its base URL."""
-    if flask:
-        from werkzeug.serving import make_server
-
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(10)
-        return
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server_ = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server_.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30  # a bound on waiting for startup, not a timed assertion
-    while not server_.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server_.should_exit = True
-        thread.join(10)
+    with servers.run_wsgi(app) if flask else servers.run_asgi(app, lifespan="auto") as url:
+        yield url

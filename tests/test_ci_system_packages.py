@@ -240,7 +240,7 @@ def _unlisted(package: str) -> str:
 def test_scan_reports_a_planted_call_of_an_unlisted_program(tmp_path: Path) -> None:
     """A fixture that starts a database server, and others that find or run programs, are all reported."""
     server, proxy, database, node, npm, client = (
-        _unlisted(p) for p in ("redis-server", "haproxy", "mariadb-server", "nodejs", "redis-tools", "postgresql-client")
+        _unlisted(p) for p in ("redis-server", "haproxy", "mariadb-server", "nodejs", "postgresql", "postgresql-client")
     )
     planted = {
         "packages/demo/tests/conftest.py": f"""

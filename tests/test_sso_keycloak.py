@@ -8,9 +8,6 @@ the callback opens a session, and logging out ends the identity provider's sessi
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -18,10 +15,10 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import httpx
 import pytest
-import uvicorn
 
 from auth_keycloak.testing import CLIENT_ID, CLIENT_SECRET, USERS, KeycloakTestServer, standard_realm
 from authcore import AuthManager
+from authcore.testing import servers
 from authcore.web.common import WebSettings
 from authcore.web.service import create_app
 
@@ -34,12 +31,6 @@ class _Form(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "form":
             self.action = dict(attrs).get("action") or ""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -63,22 +54,14 @@ def service() -> Iterator[dict[str, Any]]:
             "permissions": {"groups": {"user": ["own_proposals"]}},
         }
         manager = AuthManager.from_config(config)
-        port = _free_port()
+        port = servers.free_port()
         # Keycloak matches redirect URIs exactly, port included: register the service's callback.
         realm.clients[CLIENT_ID].redirect_uris = [f"http://127.0.0.1:{port}/auth/sso/corp/callback"]
         app = create_app(manager, WebSettings(cookie_auth=True))
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
         try:
-            yield {"url": f"http://127.0.0.1:{port}", "keycloak": keycloak}
+            with servers.run_asgi(app, port, lifespan="auto") as url:
+                yield {"url": url, "keycloak": keycloak}
         finally:
-            server.should_exit = True
-            thread.join(10)
             manager.close()
 
 

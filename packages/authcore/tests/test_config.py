@@ -1013,7 +1013,8 @@ def test_mxcube_server_yaml_sso_section_becomes_an_oidc_provider(tmp_path: Path,
     text = MXCUBE_SERVER_YAML.format(use_sso="true" if use_sso else "false")
     text += "providers:\n  - {name: local, type: dummy}\n"
     config = load(tmp_path, text)
-    assert [(p.name, p.type, p.enabled) for p in config.providers] == [("local", "dummy", True), ("sso", "oidc", use_sso)]
+    expected = [("local", "dummy", True), ("sso", "oidc", use_sso)]
+    assert [(p.name, p.type, p.enabled) for p in config.providers] == expected
     sso = config.providers[1]
     assert sso.config["ISSUER"] == "https://websso.site.example/realms/site/"
     assert sso.config["CODE_CHALLANGE_METHOD"] == "S256" and "USE_SSO" not in sso.config

@@ -203,9 +203,9 @@ class AuthManager:
         """Log in through the enabled provider *provider* and start a session.
 
         Give ``login`` and ``password``, or ``token``, or ``code`` with ``redirect_uri``
-        (authorization-code flow; ``issuer``: the response's ``iss``, RFC 9207). When several are given (py-ispyb's client sends
-        password and token), the first kind the provider accepts wins. Bad input is
-        refused with :class:`InvalidCredentials` before the provider sees it.
+        (authorization-code flow; ``issuer``: the response's ``iss``, RFC 9207). When several
+        are given (py-ispyb's client sends password and token), the first kind the provider
+        accepts wins. Bad input is refused with :class:`InvalidCredentials` first.
         """
         instance = self.provider(provider)
         try:

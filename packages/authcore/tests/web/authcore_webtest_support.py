@@ -16,7 +16,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,49 +40,12 @@ from authcore import (
     UserNotFound,
     UserUpdate,
 )
+from authcore.testing import servers
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def run_uvicorn(app: Any, port: int | None = None) -> Iterator[str]:
-    """Serve an ASGI *app* with uvicorn in a thread; yield its base URL."""
-    import uvicorn
-
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@contextlib.contextmanager
-def run_werkzeug(app: Any) -> Iterator[str]:
-    """Serve a WSGI *app* with werkzeug's threaded server in a thread; yield its base URL."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
+# The servers come from the test kit, under the names the web tests use.
+free_port = servers.free_port
+run_uvicorn = servers.run_asgi
+run_werkzeug = servers.run_wsgi
 
 
 def raw_status(base_url: str, path: str, header_lines: Sequence[bytes], method: bytes = b"GET") -> int:

@@ -5,7 +5,6 @@ Never skipped: without /usr/bin/chromium the test fails and says what to install
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,19 +13,8 @@ import pytest
 from conftest import manager_config
 
 from authcore import AuthManager
+from authcore.testing.servers import launch_chromium
 from authcore.web.service import create_app
-
-CHROMIUM = os.environ.get("AUTHCORE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +26,10 @@ def page_url() -> Iterator[str]:
 
 
 def test_login_page_in_headless_chromium(page_url: str, artifacts: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (the browser test is never skipped)")
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page()
             page.goto(page_url + "/")
