@@ -41,6 +41,7 @@ PROVIDERS = [
     ("noauth", "auth_noauth", "NoAuthConfig"),
     ("ldap", "auth_ldap", "LdapConfig"),
     ("keycloak", "auth_keycloak", "KeycloakConfig"),
+    ("oidc", "auth_oidc", "OIDCConfig"),
 ]
 
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from .algorithms import Algorithm
 from .errors import ConfigError
 
-__all__ = ["load", "VerificationKey", "jwk_verifier"]
+__all__ = ["load", "VerificationKey", "jwk_verifier", "InvalidSignature"]
 
 #: ``(kid, public JWK, verify(signature, data) -> bool)``.
 VerificationKey = tuple[str, dict[str, Any], Callable[[bytes, bytes], bool]]
@@ -158,8 +158,9 @@ def _load_public_key(path: Path, algorithm: Algorithm) -> _PublicKey:
     return key
 
 
-def _verifier(algorithm: Algorithm, key: _PublicKey) -> Callable[[bytes, bytes], bool]:
-    """A ``verify(signature, data) -> bool`` for *key*, with the padding and hash of *algorithm*."""
+def _checker(algorithm: Algorithm, key: _PublicKey) -> Callable[[bytes, bytes], object]:
+    """A ``check(signature, data)`` for *key* that raises ``InvalidSignature``, with the padding and
+    hash of *algorithm*."""
     check: Callable[[bytes, bytes], object]
     if isinstance(key, rsa.RSAPublicKey):
         rsa_key, rsa_padding, digest = key, _rsa_padding(algorithm), _hash(algorithm)
@@ -179,6 +180,12 @@ def _verifier(algorithm: Algorithm, key: _PublicKey) -> Callable[[bytes, bytes],
 
     else:
         check = key.verify
+    return check
+
+
+def _verifier(algorithm: Algorithm, key: _PublicKey) -> Callable[[bytes, bytes], bool]:
+    """A ``verify(signature, data) -> bool`` for *key*, with the padding and hash of *algorithm*."""
+    check = _checker(algorithm, key)
 
     def verify(signature: bytes, data: bytes) -> bool:
         try:
@@ -197,8 +204,9 @@ def _b64url_int(value: object) -> int:
     return int.from_bytes(raw, "big")
 
 
-def jwk_verifier(jwk: dict[str, Any], algorithm: Algorithm) -> Callable[[bytes, bytes], bool]:
-    """A ``verify(signature, data) -> bool`` for the public JWK *jwk*, used with *algorithm* only.
+def jwk_verifier(jwk: dict[str, Any], algorithm: Algorithm) -> Callable[[bytes, bytes], object]:
+    """A ``check(signature, data)`` for the public JWK *jwk*, used with *algorithm* only; it raises
+    :class:`cryptography.exceptions.InvalidSignature` for a bad signature.
 
     Raises :class:`ValueError` for a key that is malformed, of another type or curve than the
     algorithm's row, or an RSA key shorter than 2048 bits. Private members are ignored.
@@ -227,7 +235,7 @@ def jwk_verifier(jwk: dict[str, Any], algorithm: Algorithm) -> Callable[[bytes, 
             )
     except (TypeError, UnsupportedAlgorithm, binascii.Error) as exc:
         raise ValueError("malformed key") from exc
-    return _verifier(algorithm, public)
+    return _checker(algorithm, public)
 
 
 def _signer(algorithm: Algorithm, private: _PrivateKey) -> Callable[[bytes], bytes]:

@@ -78,7 +78,7 @@ def verify_bearer(
             token_id=result.token_id,
             issued_at=result.issued_at,
             expires_at=result.expires_at,
-            claims=result.claims,
+            claims=dict(result.claims),
         )
         until = result.expires_at if result.cache_until is None else min(result.cache_until, result.expires_at)
         return verified, until

@@ -37,7 +37,8 @@ log = logging.getLogger("authcore.jose")
 #: Most keys a JWKS document may hold; a bigger one is treated as garbage (the fetch failed).
 MAX_JWKS_KEYS: Final = 1024
 
-Verify = Callable[[bytes, bytes], bool]
+#: ``check(signature, data)``: raises ``cryptography.exceptions.InvalidSignature`` for a bad signature.
+Verify = Callable[[bytes, bytes], object]
 
 
 class PublishedKey:
@@ -48,7 +49,7 @@ class PublishedKey:
     def __init__(self, kid: str, jwk: dict[str, Any], algorithms: Collection[str]) -> None:
         self.kid = kid
         self.jwk = jwk
-        #: ``alg`` → ``verify(signature, data) -> bool``, filled on first use.
+        #: ``alg`` → ``check(signature, data)`` (raises ``InvalidSignature``), filled on first use.
         self.verifiers: dict[str, Verify] = {}
         self._algorithms = algorithms
 

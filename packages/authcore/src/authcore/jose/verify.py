@@ -39,6 +39,7 @@ from typing import Any, Final, Literal
 
 from ..algorithms import ALGORITHMS
 from ..errors import InvalidToken, TokenExpired
+from ..keys import InvalidSignature
 from ..providers import MAX_BEARER_TOKEN_LENGTH
 from .jwks import KeyCache
 
@@ -121,15 +122,34 @@ class JWTVerifier:
         this issuer's but fails a check, :class:`~authcore.ProviderUnavailable` when the
         issuer's keys cannot be had at all.
         """
-        peeked = self.peek(token)
-        if peeked is None:
+        checked = self.verified(token)
+        if checked is None:
             return None
-        parts, payload = peeked
-        self.check_signature(token, parts)
-        self.check_claims(payload)
+        payload = checked[0]
         if client:
             self.check_client(payload)
         return payload
+
+    def verified(self, token: str) -> tuple[dict[str, Any], str, str] | None:
+        """The claims, header ``typ`` (``jwt`` or ``at+jwt``) and ``alg`` of a token of this issuer
+        whose signature and times check; ``None`` when it is not this issuer's. No client check.
+
+        The hot path of every offline check: :meth:`peek` is written out here (one call less).
+        """
+        if type(token) is not str or len(token) > MAX_BEARER_TOKEN_LENGTH:
+            return None
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        try:
+            payload = _loads(b64url_decode(parts[1]))
+        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+            return None
+        if type(payload) is not dict or payload.get("iss") != self.issuer:
+            return None
+        header_typ, alg = self.check_signature(token, parts)
+        self.check_claims(payload)
+        return payload, header_typ, alg
 
     def id_token_claims(
         self, token: str, *, client_id: str, nonce: str | None, access_token: str | None = None
@@ -180,11 +200,9 @@ class JWTVerifier:
         if verify is None:
             raise InvalidToken("token algorithm does not match its key")
         try:
-            signature = b64url_decode(parts[2])
-        except (ValueError, binascii.Error):
+            verify(b64url_decode(parts[2]), token[: len(header_segment) + 1 + len(parts[1])].encode())
+        except (InvalidSignature, ValueError, binascii.Error):
             raise InvalidToken("bad token signature") from None
-        if not verify(signature, token[: len(header_segment) + 1 + len(parts[1])].encode()):
-            raise InvalidToken("bad token signature")
         if known is None and len(self._headers) < _HEADER_CACHE_SIZE:
             self._headers[header_segment] = (alg, kid, header_typ)
         return header_typ, alg
