@@ -37,6 +37,8 @@ __all__ = [
     "ratio_summary",
     "ratio_entry",
     "spread_text",
+    "missed_targets",
+    "print_table",
 ]
 
 
@@ -187,3 +189,26 @@ def ratio_entry(
         f"{note}; " if note else ""
     ) + f"median of {entry['rounds']} per-round ratios (floor and measured interleaved), {spread}"
     return entry
+
+
+def missed_targets(entries: list[dict[str, Any]]) -> list[str]:
+    """One line per entry whose ratio is above its target or whose measure is above its ceiling."""
+    failures = []
+    for item in entries:
+        if item["target"] is not None and item["ratio"] > item["target"]:
+            failures.append(f"{item['name']}: ratio {item['ratio']:.3f} > {item['target']}")
+        if item["max_measured"] is not None and item["measured"] > item["max_measured"]:
+            failures.append(f"{item['name']}: {item['measured']:.3f} {item['unit']} > {item['max_measured']}")
+    return failures
+
+
+def print_table(entries: list[dict[str, Any]]) -> None:
+    """The entries as a text table: measured, ratio, target, and the spread of the ratios."""
+    width = max(len(item["name"]) for item in entries) + 1
+    print(f"{'name':<{width}} {'measured':>10} {'ratio':>7} {'target':>8}  spread of the per-round ratios")
+    for item in entries:
+        target = "-" if item["target"] is None else f"<={item['target']}"
+        print(
+            f"{item['name']:<{width}} {item['measured']:>8.3f}{item['unit']:>2} {item['ratio']:>7.3f} {target:>8}  "
+            + spread_text(item)
+        )

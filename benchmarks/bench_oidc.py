@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from _report import CPU_CLOCK, finish, interleave, output_path, ratio_entry, run_round, spread_text
+from _report import CPU_CLOCK, finish, interleave, missed_targets, output_path, print_table, ratio_entry, run_round
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -235,20 +235,11 @@ def _entries(samples: dict[str, list[float]], calls: dict[str, int], requests_se
 
 
 def _report(output: Any, entries: list[dict[str, Any]], requests_seen: int, started: float) -> int:
-    failures = []
+    failures = missed_targets(entries)
     if requests_seen:
         failures.append(f"{requests_seen} HTTP requests reached the issuer during the timed JWT loops")
-    for item in entries:
-        if item["target"] is not None and item["ratio"] > item["target"]:
-            failures.append(f"{item['name']}: ratio {item['ratio']:.3f} > {item['target']}")
     print(f"oidc: floor = {entries[0]['floor']:.2f} us/verify, requests seen = {requests_seen}")
-    print(f"{'name':<66} {'measured':>10} {'ratio':>7} {'target':>8}  spread of the per-round ratios")
-    for item in entries:
-        target = "-" if item["target"] is None else f"<={item['target']}"
-        print(
-            f"{item['name']:<66} {item['measured']:>8.3f}{item['unit']:>2} {item['ratio']:>7.3f} {target:>8}  "
-            + spread_text(item)
-        )
+    print_table(entries)
     return finish(output, "oidc", entries, failures, started=started, requests_during_timed_loops=requests_seen)
 
 
