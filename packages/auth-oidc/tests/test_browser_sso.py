@@ -44,6 +44,13 @@ sso:
   CODE_CHALLANGE_METHOD: S256                                 # OpenIDConnect challange method
 permissions:
   authenticated: [queue:read]
+web:                      # MXCuBE's front end calls /mxcube/api/v0.1/login/...
+  paths:
+    login: /login/
+    logout: /login/signout
+    refresh_session: /login/refresh_session
+    sso_login: /login/sso/{{provider}}
+    sso_callback: /login/sso/{{provider}}/callback
 """
 
 
@@ -121,7 +128,7 @@ def mxcube_app(oidc_server_factory: Factory, tmp_path: Path) -> Any:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     client = standard_client(
-        [f"{base}{MXCUBE_PREFIX}/auth/sso/sso/callback"], [f"{base}/"], client_id="mxcube", client_secret=MXCUBE_SECRET
+        [f"{base}{MXCUBE_PREFIX}/login/sso/sso/callback"], [f"{base}/"], client_id="mxcube", client_secret=MXCUBE_SECRET
     )
     server = oidc_server_factory(access_token_format="opaque", clients=[client])
     config = tmp_path / "server.yaml"
@@ -132,7 +139,7 @@ def mxcube_app(oidc_server_factory: Factory, tmp_path: Path) -> Any:
 
     @app.get("/")
     def home() -> str:
-        return f'<h1>MXCuBE</h1><a href="{MXCUBE_PREFIX}/auth/sso/sso/login?next={MXCUBE_PREFIX}/queue">Sign in</a>'
+        return f'<h1>MXCuBE</h1><a href="{MXCUBE_PREFIX}/login/sso/sso?next={MXCUBE_PREFIX}/queue">Sign in</a>'
 
     @app.get(f"{MXCUBE_PREFIX}/queue")
     @auth.login_required(["queue:read"])
@@ -172,17 +179,18 @@ def test_mxcube_sso_needs_a_session_and_refuses_a_replayed_state(mxcube_app: dic
     url = mxcube_app["url"]
     with httpx.Client(base_url=url, follow_redirects=False) as browser:
         assert browser.get(f"{MXCUBE_PREFIX}/queue").status_code == 401
-        start = browser.get(f"{MXCUBE_PREFIX}/auth/sso/sso/login")
+        start = browser.get(f"{MXCUBE_PREFIX}/login/sso/sso")
         assert start.status_code == 302
         callback = drive_login(
             httpx.Client(follow_redirects=False),
             start.headers["location"],
             login="alice",
             password=USERS["alice"][0],
-            redirect_uri=f"{url}{MXCUBE_PREFIX}/auth/sso/sso/callback",
+            redirect_uri=f"{url}{MXCUBE_PREFIX}/login/sso/sso/callback",
         )
         done = browser.get(callback)
         assert done.status_code == 303, done.text
         assert browser.get(f"{MXCUBE_PREFIX}/queue").json()["user"] == "alice"
+        assert browser.get(f"{MXCUBE_PREFIX}/login/refresh_session").status_code == 200
         replay = browser.get(callback)
         assert replay.status_code in (400, 401)

@@ -85,6 +85,16 @@ class ListStore:
                     raise RefreshTokenReused(row.record.session_id)
         raise InvalidToken("unknown refresh token")
 
+    def touch(self, session_id: str, *, now: float, idle_timeout: float) -> bool:
+        with self._lock:
+            row = self._find(session_id)
+            if row is None or not row.record.active(now):
+                return False
+            row.record = dataclasses.replace(
+                row.record, last_used_at=now, idle_expires_at=min(now + idle_timeout, row.record.absolute_expires_at)
+            )
+            return True
+
     def revoke(self, session_id: str) -> bool:
         with self._lock:
             row = self._find(session_id)

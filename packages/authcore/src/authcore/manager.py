@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ import pluggy
 
 from . import dev_state, upstream
 from . import permissions as _permissions
+from .async_api import AsyncMethods
 from .capabilities import BearerTokens, UserManagement
 from .claims import access_claims, verified_token
 from .config import AuthcoreConfig, load_config, parse_config
@@ -49,7 +50,7 @@ log = logging.getLogger("authcore")
 _T = TypeVar("_T")
 
 
-class AuthManager:
+class AuthManager(AsyncMethods):
     """Authentication and authorization for one host application.
 
     Build it with :meth:`from_file` or :meth:`from_config`. ``state_dir`` is for
@@ -357,6 +358,12 @@ class AuthManager:
                 self._cache.drop_session(session_id)
             raise InvalidToken("session ended")
 
+    def keep_alive(self, user: VerifiedToken) -> None:
+        """Slide the idle expiry of *user*'s session, as a refresh does, without new tokens: the web
+        layer calls it on authenticated requests (Flask's ``SESSION_REFRESH_EACH_REQUEST``)."""
+        if user.session_id and user.provider in self._providers:
+            self._sessions.touch(user.session_id)
+
     def _end_session(self, record: SessionRecord) -> bool:
         """Revoke the session; the caller whose revocation took effect runs the upstream logout and hook."""
         ended = self._sessions.revoke(record.session_id)
@@ -374,51 +381,6 @@ class AuthManager:
         """Raise :class:`~authcore.errors.Forbidden` unless *subject* holds every permission."""
         granted = subject.permissions if isinstance(subject, VerifiedToken | Identity) else subject
         _permissions.require(granted, permissions)
-
-    # ----------------------------------------------------------------- async
-
-    async def alogin(self, provider: str, **credentials: str | None) -> LoginResult:
-        """:meth:`login` for asynchronous hosts: in a worker thread unless nothing in it blocks."""
-        if not self.login_blocks(provider):
-            return self.login(provider, **credentials)
-        return await _to_thread(lambda: self.login(provider, **credentials))
-
-    def login_blocks(self, provider: str) -> bool:
-        """Whether a login through *provider* may wait on I/O (so async hosts use a thread).
-
-        False only when the provider declares ``blocking = False``, the session store does
-        no I/O, no SQL permission store is configured and no registered plugin declares
-        ``blocking = True`` (as :class:`~authcore.permission_store.SQLPermissionStore` does,
-        also when a host registers it in code). Other plugin hooks then run on the caller's
-        event loop too: keep them free of I/O, or give them a ``blocking = True`` attribute.
-        """
-        instance = self._providers.get(provider)
-        return (
-            instance is None
-            or instance.blocking
-            or self._sessions.store.blocking
-            or self.config.permissions.store is not None
-            or any(getattr(plugin, "blocking", False) is True for plugin in self.plugins.get_plugins())
-        )
-
-    async def averify(self, token: str) -> VerifiedToken:
-        """:meth:`verify` for asynchronous hosts: in-line when the answer needs no I/O."""
-        if self._cache is not None:
-            hit = self._cache.get(token, time.time())
-            if hit is not None:
-                return hit
-        # A token that is not ours goes to the bearer providers, which may do network I/O.
-        if self._sessions.store.blocking or self._bearer_blocks:
-            return await _to_thread(self.verify, token)
-        return self.verify(token)
-
-    async def arefresh(self, refresh_token: str) -> LoginResult:
-        """:meth:`refresh` in a worker thread."""
-        return await _to_thread(self.refresh, refresh_token)
-
-    async def alogout(self, token: str) -> None:
-        """:meth:`logout` in a worker thread."""
-        await _to_thread(self.logout, token)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -441,10 +403,3 @@ class AuthManager:
 
     def __repr__(self) -> str:
         return f"<AuthManager providers={sorted(getattr(self, '_providers', {}))}>"
-
-
-async def _to_thread(function: Callable[..., _T], *args: Any) -> _T:
-    # Deferred: asyncio stays off the startup path of hosts that never use the a* methods.
-    import asyncio
-
-    return await asyncio.to_thread(function, *args)

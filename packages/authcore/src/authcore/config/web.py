@@ -92,6 +92,10 @@ class WebConfig(_Section):
     unset: on for ``authcore serve`` and Flask, off for FastAPI."""
     idle_timeout: Duration | None = None
     """Idle lifetime of a cookie session; unset: ``sessions.idle_timeout``."""
+    paths: dict[str, str] = Field(default_factory=dict, max_length=32)
+    """Operation → path after ``prefix`` for front ends that call other paths (MXCuBE's
+    ``{login: /login/, logout: /login/signout, refresh_session: /login/refresh_session}``);
+    parameters such as ``{provider}`` stay. Operations are those of the route table (docs/web.md)."""
     cookies: CookieConfig = Field(default_factory=CookieConfig)
     """Cookie names and attributes."""
     cors: CorsConfig = Field(default_factory=CorsConfig)

@@ -130,6 +130,14 @@ class SessionStore(Protocol):
         """
         ...
 
+    def touch(self, session_id: str, *, now: float, idle_timeout: float) -> bool:
+        """Slide a live session's idle expiry: ``last_used_at = now`` and ``idle_expires_at =
+        min(now + idle_timeout, absolute_expires_at)``, as :meth:`rotate` does, without a new
+        refresh hash. True if the session is live (not revoked, not expired); an ended session
+        stays ended.
+        """
+        ...
+
     def revoke(self, session_id: str) -> bool:
         """Revoke a session. True if it existed and was not revoked already."""
         ...

@@ -138,6 +138,10 @@ class Sessions:
         record = self.store.peek(session_id)
         return record is not None and record.active(time.time() if now is None else now)
 
+    def touch(self, session_id: str, *, now: float | None = None) -> bool:
+        """Slide a live session's idle expiry (an authenticated request). True if it is live."""
+        return self.store.touch(session_id, now=time.time() if now is None else now, idle_timeout=self._idle_timeout)
+
     def revoke(self, session_id: str) -> bool:
         """End a session (logout). True if it was not revoked already."""
         return self.store.revoke(session_id)

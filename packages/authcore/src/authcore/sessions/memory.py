@@ -101,6 +101,15 @@ class MemorySessionStore:
                     return _with_identity(record, stored.identity_json)
         raise error
 
+    def touch(self, session_id: str, *, now: float, idle_timeout: float) -> bool:
+        """Slide the idle expiry of a live session (see :meth:`SessionStore.touch`)."""
+        with self._lock:
+            stored = self._sessions.get(session_id)
+            if stored is None or not stored.record.active(now):
+                return False
+            stored.record = _replace_times(stored.record, now, idle_timeout)
+            return True
+
     def revoke(self, session_id: str) -> bool:
         """Revoke a session (see :meth:`SessionStore.revoke`)."""
         with self._lock:

@@ -290,6 +290,17 @@ class SQLiteSessionStore:
         # Raised after COMMIT: a reuse revocation must be stored, not rolled back with the error.
         raise error
 
+    def touch(self, session_id: str, *, now: float, idle_timeout: float) -> bool:
+        """Slide the idle expiry of a live session (see :meth:`SessionStore.touch`)."""
+        with self._transaction() as connection:
+            changed = connection.execute(
+                "UPDATE authcore_sessions SET last_used_at = :now,"
+                " idle_expires_at = MIN(:now + :idle, absolute_expires_at)"
+                " WHERE session_id = :id AND revoked = 0 AND idle_expires_at > :now AND absolute_expires_at > :now",
+                {"id": session_id, "now": now, "idle": idle_timeout},
+            ).rowcount
+        return changed == 1
+
     def revoke(self, session_id: str) -> bool:
         """Revoke a session (see :meth:`SessionStore.revoke`)."""
         with self._transaction() as connection:

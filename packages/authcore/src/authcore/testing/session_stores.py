@@ -284,6 +284,27 @@ class SessionStoreConformance:
             sessions.refresh(token2, now=NOW + IDLE)
         assert not sessions.is_active(record2.session_id, now=NOW + IDLE)
 
+    def test_touch_slides_the_idle_expiry_without_new_tokens(self, sessions: Sessions) -> None:
+        """An authenticated request slides the session (Flask's SESSION_REFRESH_EACH_REQUEST), capped
+        by the absolute lifetime; an ended or expired session stays ended."""
+        record, token = start(sessions)
+        assert sessions.touch(record.session_id, now=NOW + IDLE - 1)
+        touched = sessions.peek(record.session_id)
+        assert touched is not None and touched.idle_expires_at == NOW + IDLE - 1 + IDLE
+        assert touched.last_used_at == NOW + IDLE - 1
+        assert sessions.is_active(record.session_id, now=NOW + IDLE + 10)  # past the first idle deadline
+        assert sessions.touch(record.session_id, now=NOW + 180)
+        capped = sessions.peek(record.session_id)
+        assert capped is not None and capped.idle_expires_at == NOW + LIFETIME  # 280, capped at 250
+        refreshed, _ = sessions.refresh(token, now=NOW + 241)  # the refresh token is unchanged by touch
+        assert refreshed.session_id == record.session_id
+        idle, _ = start(sessions)
+        assert not sessions.touch(idle.session_id, now=NOW + IDLE)  # too late: it idled out
+        assert not sessions.is_active(idle.session_id, now=NOW + IDLE)
+        sessions.revoke(record.session_id)
+        assert not sessions.touch(record.session_id, now=NOW + 242)
+        assert not sessions.touch("no-such-session", now=NOW)
+
     def test_absolute_lifetime_caps(self, sessions: Sessions) -> None:
         record, token = start(sessions)
         for moment in (90, 180, 240, 249):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import AuthError, Forbidden, InvalidCredentials, InvalidToken, NotAuthenticated
+from ..errors import AuthError, ConfigError, Forbidden, InvalidCredentials, InvalidToken, NotAuthenticated
 from ..manager import AuthManager
 from ..models import LoginResult, VerifiedToken
 from . import users as _users
@@ -31,7 +31,7 @@ from .common import (
     single_header,
 )
 from .http import WebRequest, WebResponse
-from .routes import ROUTES, Route
+from .routes import ROUTES, Route, path_of, routes_with
 from .session import CookieSessions, SessionStorage
 from .settings import WebSettings
 from .sso import SingleSignOnFlow
@@ -52,9 +52,16 @@ class WebCore:
         self.manager = manager
         self.settings = settings
         self.sessions = CookieSessions(manager, settings, storage)
-        self.sso = SingleSignOnFlow(self.sessions)
-        self.routes: tuple[Route, ...] = ROUTES
+        try:
+            self.routes: tuple[Route, ...] = routes_with(settings.paths) if settings.paths else ROUTES
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.sso = SingleSignOnFlow(self.sessions, self.path)
         self._operations: dict[str, Operation] = {route.operation: self._bind(route) for route in self.routes}
+
+    def path(self, operation: str, **params: str) -> str:
+        """The full path of *operation* (after ``web.paths`` and the prefix), parameters filled in."""
+        return path_of(self.routes, operation, self.settings.prefix, **params)
 
     def _bind(self, route: Route) -> Operation:
         method: Operation | None = getattr(self, "_" + route.operation, None)
@@ -239,8 +246,7 @@ class WebCore:
 
     def _config(self, _request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
         data = self.manager.public_config()
-        path = self.settings.path
-        data["sso"] = [{"provider": n, "login": path(f"/auth/sso/{n}/login")} for n in self.sso.providers()]
+        data["sso"] = [{"provider": n, "login": self.path("sso_login", provider=n)} for n in self.sso.providers()]
         return WebResponse(json=data)
 
     def _me(self, _request: WebRequest, caller: VerifiedToken | None) -> WebResponse:

@@ -102,7 +102,7 @@ class LoginPage:
                 '<button type="submit">Sign in</button></form>'
             )
         links = "".join(
-            f'<a class="button" href="{esc(self.core.settings.path(f"/auth/sso/{n}/login"))}?next=/">'
+            f'<a class="button" href="{esc(self.core.path("sso_login", provider=n))}?next=/">'
             f"Sign in with {esc(n)} (single sign-on)</a> "
             for n in self.core.sso.providers()
         )

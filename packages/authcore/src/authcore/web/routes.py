@@ -31,10 +31,11 @@ methods), ``admin`` (a caller holding ``admin_permission`` or ``<admin_permissio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["ROUTES", "Route", "Guard"]
+__all__ = ["ROUTES", "Route", "Guard", "routes_with", "path_of"]
 
 Guard = Literal["public", "session", "user", "admin"]
 
@@ -96,3 +97,37 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/auth/health", "health"),
     Route("GET", "/.well-known/jwks.json", "jwks", prefixed=False),
 )
+
+
+def routes_with(paths: Mapping[str, str]) -> tuple[Route, ...]:
+    """:data:`ROUTES` with the paths a site moved (``web.paths``: operation → path after the
+    prefix, MXCuBE's ``/login/refresh_session`` say); every adapter serves this one table.
+
+    Raises :class:`ValueError` for an unknown operation, a path that drops or adds a
+    ``{parameter}`` of the row, or two rows that end up on one method and path.
+    """
+    operations = {route.operation for route in ROUTES}
+    for operation, path in paths.items():
+        if operation not in operations:
+            raise ValueError(f"web.paths: unknown operation {operation!r} (known: {', '.join(sorted(operations))})")
+        if not _PATH.fullmatch(path):
+            raise ValueError(f"web.paths.{operation}: a path starts with '/' and holds no spaces, '?' or '#'")
+    routes = tuple(replace(r, path=paths.get(r.operation, r.path)) for r in ROUTES)
+    seen: set[tuple[str, str]] = set()
+    for moved, original in zip(routes, ROUTES, strict=True):
+        if sorted(moved.params) != sorted(original.params):
+            raise ValueError(f"web.paths.{moved.operation}: keep the parameters {list(original.params)}")
+        key = (moved.method, re.sub(r"\{\w+\}", "{}", moved.full_path("")))
+        if key in seen:
+            raise ValueError(f"web.paths: two endpoints on {moved.method} {moved.path}")
+        seen.add(key)
+    return routes
+
+
+def path_of(routes: tuple[Route, ...], operation: str, prefix: str, **params: str) -> str:
+    """The full path of *operation* in *routes*, its ``{parameters}`` filled in from *params*."""
+    route = next(r for r in routes if r.operation == operation)
+    return route.full_path(prefix).format(**params)
+
+
+_PATH = re.compile(r"/[^\s?#]{0,255}")

@@ -30,6 +30,11 @@ from .common import CSRF_HEADER, csrf_for_session, csrf_matches, expected_csrf
 from .http import SetCookie, WebRequest, WebResponse
 from .settings import WebSettings
 
+#: Seconds between two server-side slides of one session (the granularity of the idle clock).
+_SLIDE_GRANULARITY = 1.0
+#: Sessions remembered as slid; past this the memory starts over (one extra write per session).
+_SLID_BOUND = 10_000
+
 __all__ = ["CookieSessions", "CookieStorage", "SessionState", "SessionStorage"]
 
 
@@ -113,6 +118,9 @@ class CookieSessions:
             settings.idle_timeout if settings.idle_timeout is not None else manager.config.sessions.idle_timeout
         )
         self.storage: SessionStorage = storage if storage is not None else CookieStorage(settings, self.idle_timeout)
+        # When each session was last slid server-side by this process: one store write per
+        # session and second at most, however often a front end polls.
+        self._slid: dict[str, float] = {}
 
     def start(self, request: WebRequest, response: WebResponse | None, result: LoginResult) -> str:
         """Keep a login's tokens as the session; return its CSRF token (bound to the session)."""
@@ -174,10 +182,25 @@ class CookieSessions:
         except InvalidToken:
             self.storage.clear(request, response)
             raise
+        # Every request a session authenticates is activity: the server-side session slides even
+        # where the cookie cannot be rewritten (a FastAPI dependency), as Flask's
+        # SESSION_REFRESH_EACH_REQUEST slides its cookie.
+        self._slide_server_side(user)
         if slide:
             self.storage.save(request, response, replace(state, seen=time.time()))
         request.memo["csrf"] = state.csrf  # the session's CSRF token now, for replies that show it
         return user
+
+    def _slide_server_side(self, user: VerifiedToken) -> None:
+        """Push the core session's idle expiry back, as the cookie's is: an authenticated request
+        is activity even when its access token is still fresh (a refresh slides it anyway)."""
+        now = time.time()
+        if now - self._slid.get(user.session_id, float("-inf")) < _SLIDE_GRANULARITY:
+            return
+        if len(self._slid) >= _SLID_BOUND:
+            self._slid.clear()
+        self._slid[user.session_id] = now
+        self.manager.keep_alive(user)
 
     def end(self, state: SessionState) -> VerifiedToken | None:
         """End the session; return its user, ``None`` if none was live.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -80,6 +81,9 @@ class WebSettings:
     * ``public_url``: the external base URL (``https://host``) for SSO redirect URIs; default:
       taken from the request.
     * ``state_key``: the key signing SSO state cookies (random per process when ``None``).
+    * ``paths``: operation → path after the prefix, for a site whose front end calls other paths
+      (MXCuBE: ``{"login": "/login/", "refresh_session": "/login/refresh_session"}``); checked
+      by :func:`~authcore.web.routes.routes_with`.
     """
 
     prefix: str = ""
@@ -94,6 +98,7 @@ class WebSettings:
     state_key: bytes | None = field(default=None, repr=False)
     sso_state_ttl: float = 600.0
     idle_timeout: float | None = None
+    paths: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/") or "//" in self.prefix):
@@ -163,6 +168,7 @@ def settings_from_config(
         "state_key": secret.get_secret_value().encode() if secret is not None else None,
         "sso_state_ttl": config.sso_state_ttl,
         "idle_timeout": config.idle_timeout,
+        "paths": dict(config.paths),
     }
     values.update(overrides)
     return WebSettings(**values)

@@ -8,6 +8,7 @@ per-process key) scoped to the SSO paths; a state is redeemed once (:class:`Sing
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 from ..capabilities import SingleSignOn
 from ..errors import AuthError, InvalidCredentials, InvalidToken, NotSupported
@@ -22,8 +23,9 @@ __all__ = ["SingleSignOnFlow"]
 class SingleSignOnFlow:
     """The two SSO endpoints and the sign-out URL of an SSO user."""
 
-    def __init__(self, sessions: CookieSessions) -> None:
+    def __init__(self, sessions: CookieSessions, path: Callable[..., str]) -> None:
         self.sessions = sessions
+        self.path = path  # WebCore.path: the route table's paths, web.paths applied
         self.manager = sessions.manager
         self.settings = sessions.settings
         self.signer = StateSigner(self.settings.state_key)
@@ -44,9 +46,9 @@ class SingleSignOnFlow:
     def callback_url(self, request: WebRequest, provider: str) -> str:
         """The redirect URI registered at the identity provider for *provider*."""
         base = self.settings.public_url or request.base_url
-        return base.rstrip("/") + self.settings.path(f"/auth/sso/{provider}/callback")
+        return base.rstrip("/") + self.path("sso_callback", provider=provider)
 
-    def _cookie(self, request: WebRequest, value: str | None) -> SetCookie:
+    def _cookie(self, request: WebRequest, provider: str, value: str | None) -> SetCookie:
         ttl = int(self.settings.sso_state_ttl)
         return SetCookie(
             self.settings.cookies.sso,
@@ -55,7 +57,8 @@ class SingleSignOnFlow:
             httponly=True,
             secure=self.settings.cookie_secure(request.hostname),
             samesite="lax",  # must come back on the identity provider's top-level redirect
-            path=self.settings.path("/auth/sso/"),
+            # The state cookie goes back only to the callback (web.paths may move it anywhere).
+            path=self.path("sso_callback", provider=provider),
         )
 
     def start(self, request: WebRequest, name: str) -> WebResponse:
@@ -70,7 +73,7 @@ class SingleSignOnFlow:
             "x": safe_next(request.query.get("next")),
         }
         response = WebResponse.redirect(pending.url, 302)
-        response.cookies.append(self._cookie(request, self.signer.dumps(state, self.settings.sso_state_ttl)))
+        response.cookies.append(self._cookie(request, name, self.signer.dumps(state, self.settings.sso_state_ttl)))
         return response
 
     def callback(self, request: WebRequest, name: str) -> WebResponse:
@@ -79,7 +82,7 @@ class SingleSignOnFlow:
             response = self._callback(request, name)
         except AuthError as exc:
             response = WebResponse.error(exc)
-        response.cookies.append(self._cookie(request, None))
+        response.cookies.append(self._cookie(request, name, None))
         return response
 
     def _callback(self, request: WebRequest, name: str) -> WebResponse:
