@@ -335,3 +335,27 @@ def test_open_store_malformed(url: str, tmp_path: Path, monkeypatch: pytest.Monk
         open_store(url)
     assert "hunter2" not in str(caught.value)
     assert not any(tmp_path.iterdir())  # nothing created on the way
+
+
+def test_many_first_opens_of_one_new_sqlite_file_all_succeed(tmp_path: Path) -> None:
+    """Services starting together open one new session file at once: switching it to WAL answers
+    "database is locked" without waiting for the busy timeout, so the store retries (seen in CI:
+    8 managers starting on one development state directory)."""
+    import threading
+
+    for attempt in range(20):
+        path = tmp_path / f"sessions-{attempt}.db"
+        errors: list[BaseException] = []
+
+        def open_and_close(target: Path = path, failures: list[BaseException] = errors) -> None:
+            try:
+                SQLiteSessionStore(target).close()
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_and_close) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -153,7 +154,7 @@ class SQLiteSessionStore:
     def _init_schema(self, connection: sqlite3.Connection) -> None:
         if not self._memory:
             # WAL: readers do not block the writer, and a file shared by processes stays consistent.
-            connection.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(connection)
         connection.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA:
@@ -350,3 +351,23 @@ class SQLiteSessionStore:
         if self._single is not None:
             with self._single_lock:
                 self._single.close()
+
+
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
+
+    Switching the journal mode answers "database is locked" at once, without waiting for the
+    busy timeout, when another process or thread opens the same new file at the same moment
+    (several services starting together): retried here for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
