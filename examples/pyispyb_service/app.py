@@ -5,11 +5,17 @@ A py-ispyb front-end works unchanged: it posts ``{plugin, login, password, token
 ``Authorization: Bearer``.
 
     AUTHCORE_SECRET=... uvicorn app:app            # or: python app.py
+
+The site's own plugin (``site_auth``) lives beside this file, as py-ispyb's live in its
+package. With ``ISPYB_DATABASE_URL`` set (``mysql+pymysql://user:password@host/ispyb``), logins
+need a ``Person`` row and get the permissions of ISPyB's group tables, as in py-ispyb
+(``ISPYB_CREATE_PERSON=1``: a missing Person is created).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,8 @@ from authcore import AuthManager, VerifiedToken
 from authcore.web.fastapi import FastAPIAuth
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.append(str(HERE))  # AUTH_MODULE "site_auth.StaffAuthentication" is imported from here
 PREFIX = "/ispyb/api/v1"
 PROPOSALS = [{"proposalId": 1, "proposalCode": "MX", "proposalNumber": "1234", "owner": "test"}]
 
@@ -26,6 +34,13 @@ PROPOSALS = [{"proposalId": 1, "proposalCode": "MX", "proposalNumber": "1234", "
 def create_app(config: str | os.PathLike[str] = HERE / "auth.yml") -> FastAPI:
     """The service, configured from *config* (py-ispyb's ``auth.yml`` format)."""
     manager = AuthManager.from_file(config)
+    database = os.environ.get("ISPYB_DATABASE_URL")
+    if database:
+        # Deferred: SQLAlchemy and ispyb-models are needed only with a database (authcore[ispyb]).
+        from authcore.compat.ispyb_db import IspybDatabase
+
+        create = os.environ.get("ISPYB_CREATE_PERSON") == "1"
+        manager.plugins.register(IspybDatabase(database, create_person_on_missing=create), name="ispyb-db")
     auth = FastAPIAuth(manager, prefix=PREFIX)
     app = FastAPI(title="py-ispyb-compatible")
     auth.install(app)

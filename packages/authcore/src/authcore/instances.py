@@ -1,6 +1,7 @@
 """Starting the provider instances a configuration enables.
 
-Each instance's class is found (installed type or ``class:``), refused when it is for
+Each instance's class is found (installed type or ``class:``, where a py-ispyb plugin class
+is adapted by :mod:`authcore.compat.pyispyb`), refused when it is for
 development only and the configuration is for production, given its validated settings and
 started. Every failure is a :class:`~authcore.errors.ConfigError` naming the file, line and
 key path of the instance, like the schema's own errors.
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from .config import AuthcoreConfig
 from .config.checks import check_provider_config, located, no_provider_error
 from .errors import AuthError, ConfigError
-from .plugins import ProviderRegistry, load_class
+from .plugins import ProviderRegistry
 from .providers import Provider
 
 __all__ = ["start_providers"]
@@ -41,7 +42,11 @@ def _start_provider(config: AuthcoreConfig, registry: ProviderRegistry, index: i
     source = config.source
     try:
         if entry.class_ is not None:
-            cls = load_class(entry.class_)
+            # Deferred: only configurations that name a class pay for the py-ispyb adapter's import.
+            # A py-ispyb plugin class (any base) comes back wrapped as a provider.
+            from .compat.pyispyb import load_provider_class
+
+            cls = load_provider_class(entry.class_)
         else:
             assert entry.type is not None
             cls = registry.get(entry.type)

@@ -12,7 +12,8 @@ are narrower than any library's defaults and because it sits on every request:
   (``jku``, ``x5u``, ``jwk``, ``x5c``, ...) all fail;
 * the signature is checked before the payload is parsed;
 * the payload is a JSON object without duplicate keys, with ``iss``, ``aud``, ``sub``,
-  ``sid``, ``jti``, ``iat``, ``nbf`` and ``exp`` all present and well typed.
+  ``sid``, ``jti``, ``iat``, ``nbf`` and ``exp`` all present and well typed (``tokens.profile:
+  pyispyb`` issues and accepts our tokens without ``aud``, which py-ispyb's PyJWT check refuses).
 
 Every failure is an :class:`~authcore.errors.InvalidToken` (or its subclass
 :class:`~authcore.errors.TokenExpired`); messages never contain the token or a key.
@@ -144,6 +145,9 @@ class TokenService:
         self.algorithm = config.algorithm
         self._issuer = config.issuer
         self._audience = config.audience
+        # tokens.profile pyispyb: py-ispyb decodes our tokens with PyJWT and no audience, and
+        # PyJWT refuses any token that has one; so we issue none and accept our own without one.
+        self._audienceless = config.profile == "pyispyb"
         self._leeway = float(config.leeway)
         self._keys: dict[str, _Key] = {}
         self._hmac_prototype: hmac.HMAC | None = None
@@ -225,6 +229,12 @@ class TokenService:
             "nbf": issued_at,
             "jti": secrets.token_urlsafe(16),
         }
+        if self._audienceless:
+            del payload["aud"]
+            # py-ispyb's set_token_data reads login and personId: login is always the subject (no
+            # plugin makes py-ispyb see another user); personId comes from a plugin (compat.ispyb_db).
+            payload["login"] = sub
+            payload.setdefault("personId", None)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
         signing_input = f"{self._header_segment}.{_b64url_encode(body.encode('ascii'))}"
         token = f"{signing_input}.{_b64url_encode(self._sign(signing_input.encode('ascii')))}"
@@ -302,7 +312,11 @@ class TokenService:
         if claims.get("iss") != self._issuer:
             _fail("token issuer not accepted")
         aud = claims.get("aud")
-        if aud != self._audience and not (type(aud) is list and self._audience in aud):
+        if (
+            aud != self._audience
+            and not (type(aud) is list and self._audience in aud)
+            and not (self._audienceless and "aud" not in claims)  # tokens.profile pyispyb
+        ):
             _fail("token audience not accepted")
         sub = claims.get("sub")
         if type(sub) is not str or not sub:

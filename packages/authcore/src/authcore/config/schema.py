@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -56,6 +56,11 @@ class TokenConfig(_Section):
     revocation_check_interval: Duration = 5.0
     """With a session store shared between processes, how long a cached verification is trusted
     before the session is looked up again (a logout elsewhere shows within this)."""
+    profile: Literal["authcore", "pyispyb"] = "authcore"
+    """``pyispyb``: issued tokens carry no ``aud`` (and do carry ``login``/``personId``), so a py-ispyb
+    service sharing ``secret`` decodes them with ``jwt.decode(token, secret, algorithms=[...])``; our
+    tokens without ``aud`` are accepted. HS* only. Tokens a py-ispyb service minted are accepted by an
+    ``authcore.compat.pyispyb:PyIspybTokens`` provider."""
 
     @field_validator("leeway")
     @classmethod
@@ -80,6 +85,11 @@ class TokenConfig(_Section):
             raise ValueError(f"{self.algorithm} needs 'private_key_file'")
         elif self.secret is not None:
             raise ValueError(f"{self.algorithm} uses key files, not 'secret'")
+        # py-ispyb checks tokens with its shared secret_key: only HMAC algorithms can interoperate.
+        if self.profile == "pyispyb" and not ALGORITHMS[self.algorithm].symmetric:
+            raise ValueError(
+                f"profile 'pyispyb' needs an HS* algorithm (py-ispyb's shared secret), not {self.algorithm}"
+            )
         return self
 
 

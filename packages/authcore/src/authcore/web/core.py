@@ -247,6 +247,9 @@ class WebCore:
     def _config(self, _request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
         data = self.manager.public_config()
         data["sso"] = [{"provider": n, "login": self.path("sso_login", provider=n)} for n in self.sso.providers()]
+        # py-ispyb's shape, which its front-ends read: {"plugins": [{"name", "config"}]}, where
+        # config holds a py-ispyb plugin's config_export keys (authcore.compat.pyispyb).
+        data["plugins"] = [{"name": p["name"], "config": p.get("config", {})} for p in data["providers"]]
         return WebResponse(json=data)
 
     def _me(self, _request: WebRequest, caller: VerifiedToken | None) -> WebResponse:

@@ -1,0 +1,1 @@
+"""The site's own py-ispyb authentication plugins (in py-ispyb, ``pyispyb/app/extensions/auth``)."""
