@@ -5,40 +5,14 @@ A missing slapd FAILS the tests (CI installs it): ``apt-get install slapd ldap-u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from auth_ldap.testing import INSTALL_HINT, SlapdError, SlapdServer
+from auth_ldap.testing import SlapdServer
 
-
-def _start(**kwargs: Any) -> SlapdServer:
-    try:
-        SlapdServer.check_installed()
-    except SlapdError as exc:
-        pytest.fail(f"{exc} (the LDAP tests need a real slapd: {INSTALL_HINT})", pytrace=False)
-    return SlapdServer(**kwargs).start()
-
-
-@pytest.fixture(scope="session")
-def slapd() -> Iterator[SlapdServer]:
-    """One shared slapd for tests that do not disturb it (no restarts, no writes)."""
-    server = _start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def private_slapd() -> Iterator[SlapdServer]:
-    """A slapd of the test's own: may be written to, stopped, paused, restarted."""
-    server = _start()
-    try:
-        yield server
-    finally:
-        server.close()
+pytest_plugins = ["auth_ldap.pytest_plugin"]  # slapd and private_slapd
 
 
 def search_config(server: SlapdServer, **overrides: Any) -> dict[str, Any]:

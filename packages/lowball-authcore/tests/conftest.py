@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from auth_ldap.testing import INSTALL_HINT, SlapdError, SlapdServer
+from auth_ldap.testing import SlapdServer
+
+pytest_plugins = ["auth_ldap.pytest_plugin"]  # slapd and private_slapd
 
 HERE = Path(__file__).parent
 _app_numbers = itertools.count()
@@ -29,34 +31,6 @@ def sample_provider_importable() -> Iterator[None]:
     finally:
         sys.path.remove(str(HERE))
         sys.modules.pop("lowball_sample_provider", None)
-
-
-def _start(**kwargs: Any) -> SlapdServer:
-    try:
-        SlapdServer.check_installed()
-    except SlapdError as exc:
-        pytest.fail(f"{exc} (the LDAP tests need a real slapd: {INSTALL_HINT})", pytrace=False)
-    return SlapdServer(**kwargs).start()
-
-
-@pytest.fixture(scope="session")
-def slapd() -> Iterator[SlapdServer]:
-    """One shared slapd for tests that do not write to it."""
-    server = _start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def private_slapd() -> Iterator[SlapdServer]:
-    """A slapd of the test's own, written to through the writer account."""
-    server = _start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def ldap_config(server: SlapdServer, *, writer: bool = False) -> dict[str, Any]:
