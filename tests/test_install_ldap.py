@@ -20,15 +20,9 @@ import pytest
 
 @pytest.fixture(scope="module")
 def slapd() -> Iterator[object]:
-    try:
-        from auth_ldap.testing import INSTALL_HINT, SlapdError, SlapdServer
-    except ImportError:  # pragma: no cover - auth-ldap is part of the repo
-        pytest.fail("auth-ldap is not installed in the test environment", pytrace=False)
-    try:
-        SlapdServer.check_installed()
-    except SlapdError as exc:
-        pytest.fail(f"{exc} ({INSTALL_HINT})", pytrace=False)
-    server = SlapdServer().start()
+    from auth_ldap.pytest_plugin import start_slapd
+
+    server = start_slapd()
     try:
         yield server
     finally:
