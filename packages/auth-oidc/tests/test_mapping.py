@@ -100,3 +100,21 @@ def test_userinfo_needs_and_subjects() -> None:
         merge_userinfo({"sub": "1"}, {"sub": "2"})
     with pytest.raises(InvalidToken, match="another subject"):
         merge_userinfo({"sub": "1"}, {"preferred_username": "no-sub"})
+
+
+def test_remembered_identities_follow_every_claim_they_are_made_of() -> None:
+    """The per-subject memo returns the same identity only for equal raw values: a changed group,
+    name or login makes a new one, and the group rules are applied to it again."""
+    config = OIDCConfig(issuer="https://idp.example.org", client_id="app", denied_groups=("banned",))
+    mapper = ClaimMapper(resolve(config), allowed_groups=config.allowed_groups, denied_groups=config.denied_groups)
+    base = {"sub": "u1", "preferred_username": "alice", "groups": ["staff"], "name": "Alice"}
+    first = mapper.identity(dict(base))
+    assert mapper.identity({**base, "exp": 1, "jti": "other"}) is first  # other token, same person
+    assert mapper.remembered({**base, "groups": ["staff", "mx"]}) is None
+    assert mapper.identity({**base, "groups": ["staff", "mx"]}).groups == ("staff", "mx")
+    assert mapper.identity({**base, "name": "Alice B."}).display_name == "Alice B."
+    assert mapper.identity({**base, "preferred_username": "alice2"}).login == "alice2"
+    with pytest.raises(InvalidToken):
+        mapper.identity({**base, "groups": ["staff", "banned"]})
+    assert mapper.identity({**base, "sub": ["not", "hashable"]}).login == "alice"  # mapped, not remembered
+    assert mapper.remembered({**base, "sub": ["not", "hashable"]}) is None

@@ -17,7 +17,7 @@ from authcore import BearerIdentity, Identity, InvalidToken
 
 from .claims import merge_userinfo
 from .config import OIDCConfig
-from .discovery import Metadata
+from .discovery import Discovery, Metadata
 from .grants import Grants
 from .introspection import Introspection
 from .mapping import ClaimMapper
@@ -39,12 +39,19 @@ class BearerChecks:
         grants: Grants,
         introspection: Introspection,
         issuer_keys: Callable[[], IssuerKeys],
+        discovery: Discovery,
+        monotonic: Callable[[], float],
     ) -> None:
         self.config = config
         self.mapper = mapper
         self.grants = grants
         self.introspection = introspection
         self._issuer_keys = issuer_keys
+        # The keys of the current discovery document, held here while that document is fresh: the
+        # hot path then reads two attributes and the clock instead of calling through the provider.
+        self._discovery = discovery
+        self._monotonic = monotonic
+        self._keys: IssuerKeys | None = None
         # JWTs are checked offline unless every token is introspected: they skip the
         # introspection cache (whose lookup would hash the whole token).
         self._offline_jwts = config.introspect != "always"
@@ -54,7 +61,10 @@ class BearerChecks:
         jwt = token.count(".") == 2
         if jwt and self._offline_jwts:
             # The hot path, written out: a JWT checked offline whose identity is remembered.
-            keys = self._issuer_keys()
+            keys = self._keys
+            discovery = self._discovery
+            if keys is None or keys.metadata is not discovery.held or self._monotonic() >= discovery.fresh_until:
+                keys = self._keys = self._issuer_keys()
             claims = keys.access_claims(token)
             if claims is None:
                 return None

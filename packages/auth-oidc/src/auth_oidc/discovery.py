@@ -138,8 +138,9 @@ class Discovery:
         self._http = http
         self._config = config
         self._clock = clock
-        self._metadata: Metadata | None = None
-        self._fresh_until = float("-inf")
+        #: The document held now (read by the bearer hot path; :attr:`cached` is its public name).
+        self.held: Metadata | None = None
+        self.fresh_until = float("-inf")
         self._last_failure = float("-inf")
         self._lock = threading.Lock()
         #: Fetches attempted.
@@ -148,17 +149,17 @@ class Discovery:
     @property
     def cached(self) -> Metadata | None:
         """The document held now, fresh or stale; ``None`` before the first successful fetch."""
-        return self._metadata
+        return self.held
 
     def get(self) -> Metadata:
         """The document: cached while fresh, refetched after ``discovery_ttl``, stale within ``jwks_max_stale``."""
-        metadata = self._metadata
-        if metadata is not None and self._clock() < self._fresh_until:
+        metadata = self.held
+        if metadata is not None and self._clock() < self.fresh_until:
             return metadata
         if metadata is None:
             with self._lock:
-                if self._metadata is not None:
-                    return self._metadata
+                if self.held is not None:
+                    return self.held
                 if self._clock() - self._last_failure < self._config.jwks_refetch_cooldown:
                     raise self._unavailable("the discovery document could not be fetched (retried after a pause)")
                 return self._fetch()
@@ -168,16 +169,16 @@ class Discovery:
         if self._lock.acquire(blocking=False):  # one caller refetches, the others go on with what is held
             try:
                 now = self._clock()
-                if now >= self._fresh_until and now - self._last_failure >= self._config.jwks_refetch_cooldown:
+                if now >= self.fresh_until and now - self._last_failure >= self._config.jwks_refetch_cooldown:
                     try:
                         return self._fetch()
                     except AuthError as exc:
                         log.warning("refetching the discovery document of %s failed (%s)", metadata.issuer, exc.code)
             finally:
                 self._lock.release()
-        if self._clock() >= self._fresh_until + self._config.jwks_max_stale:
+        if self._clock() >= self.fresh_until + self._config.jwks_max_stale:
             raise self._unavailable("the discovery document could not be refreshed for longer than jwks_max_stale")
-        return self._metadata or metadata
+        return self.held or metadata
 
     def refresh(self) -> Metadata:
         """Fetch the document now (health checks); raises when that fails."""
@@ -187,7 +188,7 @@ class Discovery:
     def _fetch(self) -> Metadata:
         """Fetch and check (the lock is held)."""
         self.fetches += 1
-        expected = self._metadata.issuer if self._metadata is not None else None
+        expected = self.held.issuer if self.held is not None else None
         try:
             document = self._http.get_json(self._config.discovery_url)
             metadata = check_document(document, self._config, expected)
@@ -197,8 +198,8 @@ class Discovery:
         except ValueError as exc:
             self._last_failure = self._clock()
             raise self._unavailable(str(exc)) from None
-        self._metadata = metadata
-        self._fresh_until = self._clock() + self._config.discovery_ttl
+        self.held = metadata
+        self.fresh_until = self._clock() + self._config.discovery_ttl
         return metadata
 
     def _unavailable(self, reason: str) -> ProviderUnavailable:

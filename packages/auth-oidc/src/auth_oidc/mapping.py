@@ -75,16 +75,14 @@ class ClaimMapper:
         self._ignored_prefixes = tuple(r[:-1] for r in rules.ignored_roles if r.endswith("*"))
         self._allowed = frozenset(allowed_groups)
         self._denied = frozenset(denied_groups)
-        # What a fingerprint reads: top-level claims by name (one C-level map), then the group and
-        # role paths. A dotted login claim is read by path with the lists.
-        login_top = tuple(p for p in rules.login_claim if "." not in p)
-        self._scalar_names = ("sub", "given_name", "family_name", "email", "name", *login_top)
-        self._list_paths = (
-            *(p for p in rules.login_claim if "." in p),
-            *rules.groups_claim,
-            *rules.roles_claim,
-        )
-        self._known: dict[tuple[Any, ...], Identity] = {}
+        # What an identity is made of: top-level claims read by name in one C-level map, then
+        # the dotted paths (a nested login, groups or roles claim).
+        paths = (*rules.login_claim, *rules.groups_claim, *rules.roles_claim)
+        self._flat: tuple[str, ...] = ("sub", "given_name", "family_name", "email", "name")
+        self._flat += tuple(p for p in paths if "." not in p)
+        self._dotted = tuple(p for p in paths if "." in p)
+        # sub -> (the raw values, the identity made of them): see _values.
+        self._known: dict[Any, tuple[list[Any], Identity]] = {}
 
     def login_of(self, claims: dict[str, Any]) -> str | None:
         """The login *claims* give, or ``None``."""
@@ -104,42 +102,42 @@ class ClaimMapper:
         """The identity *claims* describe; :class:`~authcore.InvalidToken` without a usable login.
 
         Also applies ``allowed_groups`` and ``denied_groups`` (see :meth:`check_groups`).
-        Remembered by the raw values it is made of (see :meth:`_fingerprint`).
+        Remembered per subject by the raw values it is made of (see :meth:`remembered`).
         """
-        key = self._fingerprint(claims)
-        try:
-            known = self._known.get(key)
-        except TypeError:  # a value that cannot be a key (a nested object): map without remembering
-            return self._map(claims)
+        known = self.remembered(claims)
         if known is not None:
             return known
         identity = self._map(claims)
-        if len(self._known) >= MAX_REMEMBERED:
-            self._known.clear()  # a bound, not an LRU: refilling costs one mapping per user
-        self._known[key] = identity
+        try:
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()  # a bound, not an LRU: refilling costs one mapping per user
+            self._known[claims.get("sub")] = (self._values(claims), identity)
+        except TypeError:  # a sub that cannot be a key (a list, a mapping): not remembered
+            pass
         return identity
 
     def remembered(self, claims: dict[str, Any]) -> Identity | None:
-        """The identity already made from claims with these raw values, if any (one dict lookup)."""
-        try:
-            return self._known.get(self._fingerprint(claims))
-        except TypeError:
-            return None
-
-    def _fingerprint(self, claims: dict[str, Any]) -> tuple[Any, ...]:
-        """The raw values the identity is made of (not hashable when one is a nested object).
+        """The identity already made for this subject from equal raw values, if any.
 
         Every token a user presents (one per refresh) maps to the same frozen identity, so the
-        mapping and the model's validation run once per user and claim set, not once per token.
-        Only identities that passed every check are remembered; the group rules depend on these
-        values alone, so a remembered identity has passed them too.
+        mapping and the model's validation run once per user and claim set, not once per token:
+        one lookup by ``sub``, then the raw values compared (equal strings compare without
+        hashing). Only identities that passed every check are remembered; the group rules
+        depend on these values alone, so a remembered identity has passed them too.
         """
-        get = claims.get
-        key = tuple(map(get, self._scalar_names))  # the profile claims and the login claims
-        for path in self._list_paths:  # groups and roles: lists, made hashable
-            value = get(path) if "." not in path else lookup(claims, path)
-            key += (tuple(value) if type(value) is list else value,)
-        return key
+        try:
+            entry = self._known.get(claims.get("sub"))
+        except TypeError:
+            return None
+        if entry is None or entry[0] != self._values(claims):
+            return None
+        return entry[1]
+
+    def _values(self, claims: dict[str, Any]) -> list[Any]:
+        values = list(map(claims.get, self._flat))
+        for path in self._dotted:
+            values.append(lookup(claims, path))
+        return values
 
     def _map(self, claims: dict[str, Any]) -> Identity:
         login = self.login_of(claims)

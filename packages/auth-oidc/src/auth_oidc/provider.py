@@ -93,7 +93,9 @@ class OIDCProvider(Provider[OIDCConfig], BearerTokens, SingleSignOn, UpstreamSes
         self.grants = Grants(self.http, config)
         self.introspection = Introspection(self.http, config, clock=clock)
         self._sources = ClaimSources(config, self.grants, self.mapper, clock=clock)
-        self._bearer = BearerChecks(config, self.mapper, self.grants, self.introspection, self.issuer_keys)
+        self._bearer = BearerChecks(
+            config, self.mapper, self.grants, self.introspection, self.issuer_keys, self.discovery, monotonic
+        )
         self._keys: IssuerKeys | None = None
         self._keys_lock = threading.Lock()
 

@@ -116,10 +116,12 @@ class KeyCache:
         self._ttl = ttl
         self._cooldown = cooldown
         self._max_stale = max_stale
-        self._clock = clock
+        self.clock = clock
         self._label = label
-        self._keys: dict[str, PublishedKey] = {}
-        self._fresh_until = float("-inf")
+        #: The keys held now, by ``kid`` (read by the verifier's hot path with :meth:`fresh`).
+        self.held: dict[str, PublishedKey] = {}
+        #: When the keys held stop being fresh (by *clock*); a refetch is due after it.
+        self.fresh_until = float("-inf")
         self._last_refetch = float("-inf")
         self._last_failure = float("-inf")
         self._lock = threading.Lock()
@@ -129,7 +131,7 @@ class KeyCache:
     @property
     def kids(self) -> tuple[str, ...]:
         """The key ids held now."""
-        return tuple(self._keys)
+        return tuple(self.held)
 
     def get(self, kid: str) -> PublishedKey | None:
         """The key called *kid*, or ``None`` when the issuer has no such key (as far as we may ask).
@@ -137,46 +139,46 @@ class KeyCache:
         Raises :class:`~authcore.ProviderUnavailable` when no usable key is held and the
         issuer cannot answer.
         """
-        key = self._keys.get(kid)
+        key = self.held.get(kid)
         if key is not None:
-            if self._clock() < self._fresh_until:
+            if self.clock() < self.fresh_until:
                 return key
             return self._stale(kid)
         with self._lock:  # single flight: later callers wait for this fetch and use its result
-            key = self._keys.get(kid)
+            key = self.held.get(kid)
             if key is not None:
                 return key
             if self._failed_recently():
-                if not self._keys:
+                if not self.held:
                     raise ProviderUnavailable(f"{self._label} cannot be fetched")
                 return None
-            if self._keys:
+            if self.held:
                 # An unknown kid while we hold keys: a rotation, or a forgery. One refetch, then a cooldown.
-                now = self._clock()
+                now = self.clock()
                 if now - self._last_refetch < self._cooldown:
                     return None
                 self._last_refetch = now
-            self._refetch(quiet=bool(self._keys))
-            return self._keys.get(kid)
+            self._refetch(quiet=bool(self.held))
+            return self.held.get(kid)
 
     def _stale(self, kid: str) -> PublishedKey | None:
         # Expired: one caller refreshes, the others go on with the keys they have while allowed.
         if self._lock.acquire(blocking=False):
             try:
-                if self._clock() >= self._fresh_until and not self._failed_recently():
+                if self.clock() >= self.fresh_until and not self._failed_recently():
                     self._refetch(quiet=True)
             finally:
                 self._lock.release()
-        if self._clock() >= self._fresh_until + self._max_stale:
+        if self.clock() >= self.fresh_until + self._max_stale:
             with self._lock:
-                if self._keys and self._clock() >= self._fresh_until + self._max_stale:
+                if self.held and self.clock() >= self.fresh_until + self._max_stale:
                     log.warning("dropping %s: not refreshed for longer than max_stale", self._label)
-                    self._keys = {}
+                    self.held = {}
             raise ProviderUnavailable(f"{self._label} cannot be fetched")
-        return self._keys.get(kid)
+        return self.held.get(kid)
 
     def _failed_recently(self) -> bool:
-        return self._clock() - self._last_failure < self._cooldown
+        return self.clock() - self._last_failure < self._cooldown
 
     def _refetch(self, *, quiet: bool) -> None:
         self.fetches += 1
@@ -185,14 +187,14 @@ class KeyCache:
             if not keys:  # an issuer always publishes a key: an empty set is a glitch, not a rotation
                 raise ValueError("no signature key in the JWKS document")
         except Exception as exc:
-            self._last_failure = self._clock()
+            self._last_failure = self.clock()
             detail = exc.code if isinstance(exc, AuthError) else type(exc).__name__
-            log.warning("fetching %s failed (%s); keeping %d cached key(s)", self._label, detail, len(self._keys))
-            if not quiet and not self._keys:
+            log.warning("fetching %s failed (%s); keeping %d cached key(s)", self._label, detail, len(self.held))
+            if not quiet and not self.held:
                 raise ProviderUnavailable(f"{self._label} cannot be fetched") from None
             return
-        self._keys = keys
-        self._fresh_until = self._clock() + self._ttl
+        self.held = keys
+        self.fresh_until = self.clock() + self._ttl
 
     def refresh(self) -> None:
         """Fetch the keys now (ignores the cooldown); raises when the issuer cannot answer and no key is held."""

@@ -147,7 +147,20 @@ class JWTVerifier:
             return None
         if type(payload) is not dict or payload.get("iss") != self.issuer:
             return None
-        header_typ, alg = self.check_signature(token, parts)
+        # A header seen before, whose key is held and fresh: the signature is checked right here
+        # (check_signature is the general path: new headers, key refetches, errors).
+        known = self._headers.get(parts[0])
+        keys = self.keys
+        key = keys.held.get(known[1]) if known is not None and keys.clock() < keys.fresh_until else None
+        verify = key.verifiers.get(known[0]) if key is not None and known is not None else None
+        if verify is None or known is None:
+            header_typ, alg = self.check_signature(token, parts)
+        else:
+            alg, header_typ = known[0], known[2]
+            try:
+                verify(b64url_decode(parts[2]), token[: len(parts[0]) + 1 + len(parts[1])].encode())
+            except (InvalidSignature, ValueError, binascii.Error):
+                raise InvalidToken("bad token signature") from None
         self.check_claims(payload)
         return payload, header_typ, alg
 
