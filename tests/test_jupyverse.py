@@ -136,13 +136,9 @@ def jv_venv(
 
 @pytest.fixture(scope="module")
 def slapd() -> Iterator[Any]:
-    from auth_ldap.testing import INSTALL_HINT, SlapdError, SlapdServer
+    from auth_ldap.pytest_plugin import start_slapd
 
-    try:
-        SlapdServer.check_installed()
-    except SlapdError as exc:
-        pytest.fail(f"{exc} ({INSTALL_HINT})", pytrace=False)
-    server = SlapdServer().start()
+    server = start_slapd()
     try:
         yield server
     finally:
