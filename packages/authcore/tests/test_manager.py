@@ -306,8 +306,8 @@ def test_development_secret_warning(caplog):
 
 
 def test_unknown_session_store_scheme():
-    with pytest.raises(ConfigError, match="redis"):
-        AuthManager.from_config({**DUMMY, "sessions": {"store": "redis://localhost"}})
+    with pytest.raises(ConfigError, match="mongodb"):
+        AuthManager.from_config({**DUMMY, "sessions": {"store": "mongodb://localhost"}})
 
 
 def test_async_api(manager):

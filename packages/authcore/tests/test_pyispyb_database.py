@@ -26,7 +26,7 @@ import sqlalchemy
 
 from authcore import AuthManager
 from authcore.compat.ispyb_db import IspybDatabase
-from authcore.errors import InvalidCredentials, ProviderUnavailable
+from authcore.errors import ConfigError, InvalidCredentials, ProviderUnavailable
 from authcore.testing.servers import free_port
 
 SECRET = "py-ispyb-and-authcore-share-this-secret"
@@ -140,10 +140,11 @@ CONFIG = {
 
 
 def manager_with(db: IspybDatabase, *, create: bool = False) -> AuthManager:
-    manager = AuthManager.from_config(CONFIG)
-    plugin = IspybDatabase(db.engine.url.render_as_string(hide_password=False), create_person_on_missing=create)
-    manager.plugins.register(plugin, name="ispyb-db")
-    return manager
+    """A manager whose configuration names the database (``permissions.ispyb``), as a site writes it."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    return AuthManager.from_config(
+        {**CONFIG, "permissions": {"ispyb": {"url": url, "create_person_on_missing": create}}}
+    )
 
 
 def person_rows(db: IspybDatabase, login: str) -> list[tuple[Any, ...]]:
@@ -205,3 +206,44 @@ def test_a_database_that_cannot_answer_fails_the_login_without_leaking(caplog: p
         assert "db-password" not in str(failed.value) and "db-password" not in caplog.text
         assert "OperationalError" in caplog.text
     down.close()
+
+
+def test_the_database_from_a_file_reads_py_ispybs_variable(
+    database: IspybDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``url: ${SQLALCHEMY_DATABASE_URI}``: the variable py-ispyb itself reads; closed with the manager."""
+    database.add_person("marie", groups=["user"])
+    monkeypatch.setenv("SQLALCHEMY_DATABASE_URI", database.engine.url.render_as_string(hide_password=False))
+    path = tmp_path / "authcore.yml"
+    path.write_text(
+        "tokens: {secret: " + SECRET + "}\n"
+        "providers: [{name: site, class: '" + __name__ + ":Site'}]\n"
+        "permissions:\n  ispyb: {url: '${SQLALCHEMY_DATABASE_URI}'}\n",
+        encoding="utf-8",
+    )
+    manager = AuthManager.from_file(path)
+    plugin = manager.plugins.get_plugin("ispyb-database")
+    assert isinstance(plugin, IspybDatabase)
+    assert manager.login("site", login="marie", password="pw").permissions == ("own_proposals", "own_sessions")
+    manager.close()
+    assert plugin.engine.pool.checkedout() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["", "not a url", "nosuchdialect://user:db-Secret-9@host/db", "mysql+nosuchdriver://user:db-Secret-9@h/db", "\x00"],
+)
+def test_a_bad_database_url_is_a_located_config_error(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "authcore.yml"
+    path.write_text(
+        "providers: [{name: site, class: '"
+        + __name__
+        + ":Site'}]\npermissions:\n  ispyb:\n    url: "
+        + repr(url)
+        + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as refused:
+        AuthManager.from_file(path)
+    message = str(refused.value)
+    assert "permissions" in message and "ispyb" in message and "db-Secret-9" not in message

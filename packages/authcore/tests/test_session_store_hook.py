@@ -118,6 +118,12 @@ class ListStore:
                 raise InvalidToken("session ended")
             row.identity_json = identity_json
 
+    def sessions_of(self, login: str, *, now: float) -> list[SessionRecord]:
+        with self._lock:
+            rows = [row for row in self._rows if row.record.login == login and row.record.active(now)]
+            found = [dataclasses.replace(row.record, identity=json.loads(row.identity_json)) for row in rows]
+        return sorted(found, key=lambda record: (record.created_at, record.session_id))
+
     def purge(self, now: float) -> int:
         with self._lock:
             alive = [row for row in self._rows if row.record.active(now)]

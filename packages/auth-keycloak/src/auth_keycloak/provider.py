@@ -434,6 +434,13 @@ class KeycloakProvider(Provider[KeycloakConfig], UpstreamSessions, BearerTokens,
         config = self.config
         return {
             **super().public_config(),
+            # py-ispyb's KeycloakAuthentication.config_export, which its front ends read from
+            # /auth/config's plugins to start the Keycloak sign-in themselves.
+            "config": {
+                "KEYCLOAK_SERVER_URL": config.base_url,
+                "KEYCLOAK_CLIENT_ID": config.client_id,
+                "KEYCLOAK_REALM_NAME": config.realm_name,
+            },
             "server_url": config.base_url,
             "realm": config.realm_name,
             "client_id": config.client_id,

@@ -19,7 +19,7 @@ __version__ = "0.2.0"
 #: Where each public name is defined: the submodule imported when the name is first used.
 _SOURCES = {
     "errors": "AuthError ConfigError Forbidden InvalidCredentials InvalidToken NotSupported ProviderUnavailable "
-    "TokenExpired UnknownProvider UserExists UserNotFound UserChangeRefused BadRequest NotAuthenticated "
+    "TokenExpired TokenNotFound UnknownProvider UserExists UserNotFound UserChangeRefused BadRequest NotAuthenticated "
     "PayloadTooLarge Throttled UnknownPlugin UnsupportedMediaType",
     "providers": "AnonymousCredentials AuthorizationCodeCredentials Credentials Health PasswordCredentials Provider "
     "ProviderConfig TokenCredentials",
@@ -63,6 +63,7 @@ __all__ = [
     "Throttled",
     "TokenCredentials",
     "TokenExpired",
+    "TokenNotFound",
     "UnknownPlugin",
     "UnknownProvider",
     "UnsupportedMediaType",
@@ -104,6 +105,7 @@ if TYPE_CHECKING:  # the static view of the same names, for type checkers and ID
         ProviderUnavailable,
         Throttled,
         TokenExpired,
+        TokenNotFound,
         UnknownPlugin,
         UnknownProvider,
         UnsupportedMediaType,

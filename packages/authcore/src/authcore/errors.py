@@ -23,6 +23,7 @@ __all__ = [
     "UserNotFound",
     "UserExists",
     "UserChangeRefused",
+    "TokenNotFound",
     "BadRequest",
     "NotAuthenticated",
     "UnsupportedMediaType",
@@ -143,6 +144,14 @@ class UserChangeRefused(AuthError):
     status_code = 409
     code = "change_refused"
     default_message = "the provider refused the change"
+
+
+class TokenNotFound(AuthError):
+    """No live token (a token's session) with that id, or none the caller may see: 404."""
+
+    status_code = 404
+    code = "token_not_found"
+    default_message = "token not found"
 
 
 # Request-level errors: the web layer's, and a provider's that finds a request unusable.

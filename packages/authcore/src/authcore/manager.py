@@ -36,9 +36,10 @@ from .errors import (
 from .instances import start_providers
 from .logins import Identities, call_hook, credentials_for, granted_of, printable, restore, snapshot
 from .models import Identity, LoginResult, VerifiedToken
-from .permission_store import SQLPermissionStore
+from .permission_store import register_permission_stores
 from .plugins import ProviderRegistry, create_plugin_manager
 from .providers import Credentials, Health, Provider
+from .session_control import SessionControl
 from .sessions import RefreshTokenReused, SessionRecord, Sessions, open_store
 from .token_cache import TokenCache
 from .tokens import TokenService
@@ -50,7 +51,7 @@ log = logging.getLogger("authcore")
 _T = TypeVar("_T")
 
 
-class AuthManager(AsyncMethods):
+class AuthManager(AsyncMethods, SessionControl):
     """Authentication and authorization for one host application.
 
     Build it with :meth:`from_file` or :meth:`from_config`. ``state_dir`` is for
@@ -78,8 +79,7 @@ class AuthManager(AsyncMethods):
         # Cached verifications with a store other processes write to are re-checked this often.
         self._recheck = config.tokens.revocation_check_interval if self._sessions.store.shared else None
         self._identities = Identities(self.plugins, config.permissions)
-        if config.permissions.store:
-            self._register_permission_store(config.permissions.store)
+        register_permission_stores(self.plugins, config)
         self._providers: dict[str, Provider] = {}
         try:
             start_providers(config, self._registry, self._providers)
@@ -136,13 +136,6 @@ class AuthManager(AsyncMethods):
             raise located(self.config.source, ("sessions", "store"), exc) from None
         return store
 
-    def _register_permission_store(self, url: str) -> None:
-        try:
-            permission_store = SQLPermissionStore.from_url(url)
-        except ConfigError as exc:
-            raise located(self.config.source, ("permissions", "store"), exc) from None
-        self.plugins.register(permission_store, name="permission-store")
-
     # ----------------------------------------------------------------- providers
 
     def provider(self, name: str) -> Provider:
@@ -159,6 +152,11 @@ class AuthManager(AsyncMethods):
         if not isinstance(instance, UserManagement):
             raise NotSupported(provider, "user management")
         return instance
+
+    def permissions_for(self, identity: Identity) -> tuple[str, ...]:
+        """Every permission *identity* holds as a login would grant it (its own, the configured
+        defaults and group mapping, permission plugins): for identities from user management."""
+        return self._identities.permissions_for(identity)
 
     def public_config(self) -> dict[str, Any]:
         """What a login page may know: every enabled provider's public config, token settings. No secrets."""
@@ -208,26 +206,35 @@ class AuthManager(AsyncMethods):
         are given (py-ispyb's client sends password and token), the first kind the provider
         accepts wins. Bad input is refused with :class:`InvalidCredentials` first.
         """
-        instance = self.provider(provider)
-        try:
-            credentials = credentials_for(
-                instance,
-                login=login,
-                password=password,
-                token=token,
-                code=code,
-                redirect_uri=redirect_uri,
-                code_verifier=code_verifier,
-                nonce=nonce,
-                issuer=issuer,
-            )
-        except InvalidCredentials as exc:
-            self.plugins.hook.authcore_login_failed(provider=provider, login=printable(login), error=exc)
-            raise
+        credentials = self.credentials(
+            provider,
+            login=login,
+            password=password,
+            token=token,
+            code=code,
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+            nonce=nonce,
+            issuer=issuer,
+        )
         return self.login_with(provider, credentials)
 
-    def login_with(self, provider: str, credentials: Credentials) -> LoginResult:
+    def credentials(self, provider: str, **given: str | None) -> Credentials:
+        """The credential package *provider* accepts among *given* (:meth:`login`'s keywords).
+
+        :class:`InvalidCredentials` (and the login-failed hook) when none fits or input is bad.
+        """
+        instance = self.provider(provider)
+        try:
+            return credentials_for(instance, **given)
+        except InvalidCredentials as exc:
+            self.plugins.hook.authcore_login_failed(provider=provider, login=printable(given.get("login")), error=exc)
+            raise
+
+    def login_with(self, provider: str, credentials: Credentials, *, lifetime: float | None = None) -> LoginResult:
         """Log in with a ready-made credential package and start a session (see :meth:`login`).
+
+        With *lifetime* the session is a token's (lowball's login; :mod:`authcore.session_control`).
 
         The whole login: the provider checks *credentials* (its ``authenticate``), plugins
         update the identity, permissions are worked out, and a session with its tokens begins.
@@ -240,10 +247,12 @@ class AuthManager(AsyncMethods):
             self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=exc)
             raise
         record, refresh_token = self._sessions.start(
-            login=identity.login, provider=provider, identity=snapshot(identity, granted)
+            login=identity.login, provider=provider, identity=snapshot(identity, granted), lifetime=lifetime
         )
         try:
-            result = self._result(identity, record, refresh_token)
+            # A token's session has no refresh token (see authcore.session_control).
+            token_session = lifetime is not None
+            result = self._result(identity, record, "" if token_session else refresh_token, whole_session=token_session)
         except Exception as exc:
             # No token, no session: one that nobody holds a refresh token for must not stay alive.
             self._sessions.revoke(record.session_id)
@@ -253,9 +262,14 @@ class AuthManager(AsyncMethods):
         call_hook(self.plugins, "authcore_login_succeeded", identity=identity, provider=provider)
         return result
 
-    def _result(self, identity: Identity, record: SessionRecord, refresh_token: str) -> LoginResult:
+    def _result(
+        self, identity: Identity, record: SessionRecord, refresh_token: str, *, whole_session: bool = False
+    ) -> LoginResult:
         now = time.time()
-        expires_at = min(now + self.config.tokens.access_ttl, record.absolute_expires_at)
+        # A token's session (whole_session) hands out one access token that lives as long as it.
+        expires_at = record.absolute_expires_at
+        if not whole_session:
+            expires_at = min(now + self.config.tokens.access_ttl, expires_at)
         # pluggy returns the last registered plugin's claims first: the first registered applies first.
         extra = reversed(call_hook(self.plugins, "authcore_token_claims", identity=identity))
         claims = access_claims(identity, record.session_id, expires_at, extra)
@@ -394,6 +408,9 @@ class AuthManager(AsyncMethods):
         sessions = getattr(self, "_sessions", None)
         if sessions is not None:
             sessions.store.close()
+        database = self.plugins.get_plugin("ispyb-database") if hasattr(self, "plugins") else None
+        if database is not None:
+            database.close()
 
     def __enter__(self) -> AuthManager:
         return self

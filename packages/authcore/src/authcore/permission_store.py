@@ -17,12 +17,18 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .hookspecs import hookimpl
 from .models import Identity
 
-__all__ = ["SQLPermissionStore", "SCHEMA"]
+if TYPE_CHECKING:
+    import pluggy
+
+    from .config.schema import AuthcoreConfig
+
+__all__ = ["SQLPermissionStore", "SCHEMA", "register_permission_stores"]
 
 #: The three tables of py-ispyb (column names as in the ISPyB schema), and its Person link.
 SCHEMA = """
@@ -169,3 +175,34 @@ class SQLPermissionStore:
         """Permissions of the identity's groups, roles and database-managed groups."""
         groups = {*identity.groups, *identity.roles, *self.groups_of_person(identity.login)}
         return sorted(self.permissions_for_groups(groups))
+
+
+def register_permission_stores(plugins: pluggy.PluginManager, config: AuthcoreConfig) -> None:
+    """Register the permission plugins ``permissions:`` names: ``store`` (:class:`SQLPermissionStore`)
+    and ``ispyb`` (:class:`~authcore.compat.ispyb_db.IspybDatabase`, imported only then: SQLAlchemy).
+
+    A :class:`ConfigError` names the file, line and key at fault.
+    """
+    from .config.checks import located
+
+    permissions = config.permissions
+    if permissions.store:
+        try:
+            plugins.register(SQLPermissionStore.from_url(permissions.store), name="permission-store")
+        except ConfigError as exc:
+            raise located(config.source, ("permissions", "store"), exc) from None
+    if permissions.ispyb is None:
+        return
+    try:
+        from .compat.ispyb_db import IspybDatabase
+
+        database = IspybDatabase(
+            permissions.ispyb.url.get_secret_value(),
+            create_person_on_missing=permissions.ispyb.create_person_on_missing,
+        )
+    except ImportError:
+        missing = ConfigError("permissions.ispyb needs the ispyb extra: pip install 'authcore[ispyb]>=0.2'")
+        raise located(config.source, ("permissions", "ispyb"), missing) from None
+    except ConfigError as exc:
+        raise located(config.source, ("permissions", "ispyb"), exc) from None
+    plugins.register(database, name="ispyb-database")

@@ -329,8 +329,16 @@ class AuthcoreAuthProvider(AuthProvider):  # type: ignore[misc]
         self._run(lambda: users.add_roles(client_id, roles))
 
     def delete_roles(self, client_id: str, roles: list[str]) -> None:
-        """authcore's ``remove_roles``."""
+        """authcore's ``remove_roles``.
+
+        lowball's ``DELETE /clients/<id>/roles`` passes the roles :meth:`get_client` gave, which are
+        permissions here (see *roles_from*), not the provider's roles: asked to remove exactly those,
+        every role the provider holds for the client goes, as lowball means.
+        """
         users = self._users()
+        found = self._run(lambda: users.get_user(client_id))
+        if sorted(roles) == self._roles(found):
+            roles = list(found.roles)
         self._run(lambda: users.remove_roles(client_id, roles))
 
     def list_clients(self) -> list[AuthcoreClientData]:

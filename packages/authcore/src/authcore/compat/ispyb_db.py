@@ -1,4 +1,4 @@
-"""ISPyB's Person and permission tables through SQLAlchemy (``pip install 'authcore[ispyb]'``).
+"""ISPyB's Person and permission tables through SQLAlchemy (``pip install 'authcore[ispyb]>=0.2'``).
 
 :class:`IspybDatabase` is a plugin that does at login what py-ispyb's login route does: it
 finds the ``Person`` row of the login (and, when ``create_person_on_missing`` is set, creates

@@ -103,7 +103,9 @@ class SessionConfig(_Section):
     store: str = Field(default="memory://", min_length=1, max_length=4096)
     """Where sessions are kept: ``memory://``, ``sqlite:////absolute/path/sessions.db`` (four slashes: an
     absolute path; ``sqlite:///sessions.db`` is relative to the working directory; the directory must exist),
-    or a plugin's scheme."""
+    ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS), ``redis+sentinel://host:port[,host:port]/service/db``
+    (``pip install 'authcore[redis]>=0.2'``; options ``?prefix=``, ``?socket_timeout=``, ``?socket_connect_timeout=``:
+    several instances share them), or a plugin's scheme."""
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionConfig:
@@ -147,6 +149,17 @@ class ProviderEntry(_Section):
         return self
 
 
+class IspybDatabaseConfig(_Section):
+    """``permissions.ispyb:``: py-ispyb's database (``pip install 'authcore[ispyb]>=0.2'``), read as
+    py-ispyb's login reads it: the ``Person`` of each login, permissions from its ``UserGroup`` tables."""
+
+    url: SecretStr
+    """A SQLAlchemy URL (``mysql+pymysql://user:pw@host/ispyb``); ``${SQLALCHEMY_DATABASE_URI}``
+    reads the variable py-ispyb itself reads."""
+    create_person_on_missing: bool = False
+    """Create the ``Person`` row of a login that has none (py-ispyb's option of the same name)."""
+
+
 class PermissionsConfig(_Section):
     """``permissions:``: how groups become permissions."""
 
@@ -157,6 +170,8 @@ class PermissionsConfig(_Section):
     store: str | None = None
     """``sqlite:////absolute/path.db`` (four slashes: absolute; three: relative to the working directory):
     py-ispyb's UserGroup/Permission tables, read by the SQL permission store."""
+    ispyb: IspybDatabaseConfig | None = None
+    """py-ispyb's own database: Person lookup (and auto-create) and its permission tables."""
 
 
 class AuthcoreConfig(_Section):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from ..durations import Duration
 
-__all__ = ["WebConfig", "CookieConfig", "CorsConfig", "ThrottleConfig"]
+__all__ = ["WebConfig", "CookieConfig", "CorsConfig", "LowballRoutesConfig", "ThrottleConfig"]
 
 _COOKIE_NAME = r"^[A-Za-z0-9_\-]{1,64}$"
 
@@ -80,6 +80,27 @@ class ThrottleConfig(_Section):
         return value
 
 
+class LowballRoutesConfig(_Section):
+    """``web.lowball:``: lowball's ``/builtins/auth`` routes (login, tokens, clients) served by authcore.
+
+    A lowball front end or script keeps calling the routes it knows; tokens are authcore's (each
+    one a session of its own, revoked like any), roles are authcore permissions.
+    """
+
+    enabled: bool = False
+    """Serve the routes."""
+    prefix: str = Field(default="/builtins/auth", min_length=2, max_length=256, pattern=r"^/[^\s?#]*[^/\s?#]$")
+    """Where they are (not under ``web.prefix``: lowball mounts them at the application's root)."""
+    provider: str | None = Field(default=None, min_length=1, max_length=64)
+    """The provider instance logins and client management go to; unset: the only enabled one."""
+    default_token_life: Duration = 3600.0
+    """Lifetime of a token from a login, or minted without ``token_life``."""
+    max_token_life: Duration = 2592000.0
+    """Longest ``token_life`` a caller may ask for (lowball's default: 30 days)."""
+    admin_role: str = Field(default="admin", min_length=1, max_length=128)
+    """The permission that makes a caller lowball's admin (tokens for others, every client)."""
+
+
 class WebConfig(_Section):
     """``web:``: the HTTP endpoints, cookies, CORS and throttling of the web adapters and ``authcore serve``."""
 
@@ -112,6 +133,8 @@ class WebConfig(_Section):
     (a restart voids pending SSO logins). Set it when several instances share SSO callbacks."""
     sso_state_ttl: Duration = 600.0
     """How long a started single sign-on may take."""
+    lowball: LowballRoutesConfig = Field(default_factory=LowballRoutesConfig)
+    """lowball's ``/builtins/auth`` routes."""
 
     @field_validator("prefix")
     @classmethod

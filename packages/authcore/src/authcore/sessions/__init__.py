@@ -11,7 +11,8 @@ A session ends when it has been idle for ``idle_timeout``, when it reaches
 
 Stores implement :class:`SessionStore`: :class:`MemorySessionStore` (one process),
 :class:`SQLiteSessionStore` (a file shared by the processes of one host), and plugins'
-stores (Redis) through the ``authcore_session_store`` hook.
+stores through the ``authcore_session_store`` hook. :class:`~authcore.sessions.redis.RedisSessionStore`
+(``redis://``, several instances) is imported only when a Redis URL is opened: redis-py stays unimported.
 """
 
 from .base import (

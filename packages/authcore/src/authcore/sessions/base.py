@@ -89,7 +89,7 @@ class SessionRecord:
 
 @runtime_checkable
 class SessionStore(Protocol):
-    """Where sessions and refresh-token hashes live. A plugin's Redis store implements this too.
+    """Where sessions and refresh-token hashes live: memory, SQLite, Redis, and plugins' stores.
 
     Implementations must be safe to call from many threads; ``rotate`` must be atomic
     (also across processes when ``shared`` is true).
@@ -152,6 +152,14 @@ class SessionStore(Protocol):
 
     def update_identity(self, session_id: str, identity: dict[str, Any]) -> None:
         """Replace a session's identity snapshot; :class:`~authcore.errors.InvalidToken` if it is gone."""
+        ...
+
+    def sessions_of(self, login: str, *, now: float) -> list[SessionRecord]:
+        """The live sessions (:meth:`SessionRecord.active` at *now*) of *login*, whatever the
+        provider, with their identities, oldest first (``created_at``, then ``session_id``).
+
+        What per-user session control needs: list a user's sessions and tokens, end them all.
+        """
         ...
 
     def purge(self, now: float) -> int:

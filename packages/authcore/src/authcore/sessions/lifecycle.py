@@ -32,6 +32,8 @@ def open_store(url: str) -> SessionStore | None:
     * ``memory://`` -> :class:`MemorySessionStore`
     * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (SQLAlchemy's
       convention), ``sqlite://:memory:`` -> :class:`SQLiteSessionStore`
+    * ``redis://``, ``rediss://``, ``redis+sentinel://`` ->
+      :class:`~authcore.sessions.redis.RedisSessionStore` (needs redis-py: ``authcore[redis]``)
 
     Other schemes return ``None`` (the manager then asks plugins). A malformed URL raises
     :class:`~authcore.errors.ConfigError`; messages do not echo the URL, which may hold a
@@ -47,6 +49,10 @@ def open_store(url: str) -> SessionStore | None:
         if rest:
             raise ConfigError("sessions.store: 'memory://' takes no path or options")
         return MemorySessionStore()
+    if scheme in ("redis", "rediss", "redis+sentinel"):
+        from .redis import RedisSessionStore  # here: redis-py is imported only when a Redis URL is used
+
+        return RedisSessionStore(url)
     if scheme != "sqlite":
         return None
     if rest in (":memory:", "/:memory:"):
@@ -92,11 +98,22 @@ class Sessions:
         return token, hash_refresh_token(token)
 
     def start(
-        self, *, login: str, provider: str, identity: dict[str, Any], now: float | None = None
+        self,
+        *,
+        login: str,
+        provider: str,
+        identity: dict[str, Any],
+        now: float | None = None,
+        lifetime: float | None = None,
     ) -> tuple[SessionRecord, str]:
-        """Start a session for *login*; return ``(record, refresh_token)``."""
+        """Start a session for *login*; return ``(record, refresh_token)``.
+
+        *lifetime* makes it a token's session (a script's, lowball's): it lives exactly that
+        long, with no idle expiry, instead of ``sessions.max_lifetime`` and ``idle_timeout``.
+        """
         now = time.time() if now is None else now
-        absolute = now + self._max_lifetime
+        absolute = now + (self._max_lifetime if lifetime is None else lifetime)
+        idle = absolute if lifetime is not None else min(now + self._idle_timeout, absolute)
         record = SessionRecord(
             session_id=secrets.token_urlsafe(16),  # 128 bits
             login=login,
@@ -104,7 +121,7 @@ class Sessions:
             identity=identity,
             created_at=now,
             last_used_at=now,
-            idle_expires_at=min(now + self._idle_timeout, absolute),
+            idle_expires_at=idle,
             absolute_expires_at=absolute,
         )
         token, token_hash = self._new_refresh_token()

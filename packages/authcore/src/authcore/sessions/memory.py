@@ -37,6 +37,7 @@ class MemorySessionStore:
         self._sessions: dict[str, _MemorySession] = {}
         self._by_current: dict[bytes, str] = {}
         self._by_used: dict[bytes, str] = {}
+        self._by_login: dict[str, set[str]] = {}
         self._creates = 0
 
     def __repr__(self) -> str:
@@ -54,6 +55,7 @@ class MemorySessionStore:
                 raise ValueError("refresh token hash already exists")
             self._sessions[record.session_id] = stored
             self._by_current[refresh_hash] = record.session_id
+            self._by_login.setdefault(record.login, set()).add(record.session_id)
             self._creates += 1
             due = self._creates % PURGE_EVERY == 0
         if due:
@@ -136,6 +138,14 @@ class MemorySessionStore:
                 raise InvalidToken("session ended")
             stored.identity_json = identity_json
 
+    def sessions_of(self, login: str, *, now: float) -> list[SessionRecord]:
+        """The live sessions of *login*, oldest first (see :meth:`SessionStore.sessions_of`)."""
+        with self._lock:
+            found = [self._sessions[sid] for sid in self._by_login.get(login, ())]
+            live = [(s.record, s.identity_json) for s in found if s.record.active(now)]
+        live.sort(key=lambda pair: (pair[0].created_at, pair[0].session_id))
+        return [_with_identity(record, identity_json) for record, identity_json in live]
+
     def purge(self, now: float) -> int:
         """Delete revoked and expired sessions (see :meth:`SessionStore.purge`)."""
         with self._lock:
@@ -145,6 +155,11 @@ class MemorySessionStore:
                 self._by_current.pop(stored.current_hash, None)
                 for used in stored.used_hashes:
                     self._by_used.pop(used, None)
+                of_login = self._by_login.get(stored.record.login)
+                if of_login is not None:
+                    of_login.discard(session_id)
+                    if not of_login:
+                        del self._by_login[stored.record.login]
         return len(dead)
 
     def close(self) -> None:
@@ -153,6 +168,7 @@ class MemorySessionStore:
             self._sessions.clear()
             self._by_current.clear()
             self._by_used.clear()
+            self._by_login.clear()
 
 
 def _replace(record: SessionRecord, **changes: Any) -> SessionRecord:

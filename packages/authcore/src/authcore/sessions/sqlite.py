@@ -42,6 +42,7 @@ _SCHEMA: Final = (
     """,
     "CREATE INDEX IF NOT EXISTS authcore_used_by_session ON authcore_used_refresh_hashes (session_id)",
     "CREATE INDEX IF NOT EXISTS authcore_sessions_by_expiry ON authcore_sessions (absolute_expires_at)",
+    "CREATE INDEX IF NOT EXISTS authcore_sessions_by_login ON authcore_sessions (login)",
 )
 _COLUMNS: Final = (
     "session_id, login, provider, identity, created_at, last_used_at, idle_expires_at, absolute_expires_at, revoked"
@@ -329,6 +330,16 @@ class SQLiteSessionStore:
             ).rowcount
         if changed != 1:
             raise InvalidToken("session ended")
+
+    def sessions_of(self, login: str, *, now: float) -> list[SessionRecord]:
+        """The live sessions of *login*, oldest first (see :meth:`SessionStore.sessions_of`)."""
+        with self._connection() as connection:
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM authcore_sessions WHERE login = :login AND NOT ({_DEAD})"
+                " ORDER BY created_at, session_id",
+                {"login": login, "now": now},
+            ).fetchall()
+        return [_row_to_record(row) for row in rows]
 
     def purge(self, now: float) -> int:
         """Delete revoked and expired sessions (see :meth:`SessionStore.purge`)."""

@@ -22,7 +22,7 @@ subclassing :class:`ProviderConformance`::
         def invalid_logins(self):
             return [Login(login="alice", password="wrong"), Login(login="nobody", password="x")]
 
-A session store (a plugin's Redis store, say) proves the same by subclassing
+A session store (ours, Redis included, or a plugin's) proves the same by subclassing
 :class:`SessionStoreConformance` and overriding its ``session_store`` fixture, and a web
 adapter by subclassing :class:`WebAdapterContract`.
 """

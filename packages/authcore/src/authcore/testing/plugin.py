@@ -15,6 +15,7 @@ import pytest
 
 if TYPE_CHECKING:
     from authcore import AuthManager
+    from authcore.testing.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -40,3 +41,13 @@ def authcore_manager_factory() -> Iterator[Callable[..., AuthManager]]:
     yield factory
     for manager in made:
         manager.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """Debian's ``redis-server`` on a free loopback port, AOF in ``tmp_path``; stopped by pid afterwards."""
+    from authcore.testing.redis_server import start_redis  # here: pytest imports this module in every run
+
+    server = start_redis(tmp_path / "redis")
+    yield server
+    server.stop()

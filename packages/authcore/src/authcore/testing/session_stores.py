@@ -364,6 +364,29 @@ class SessionStoreConformance:
         assert sessions.store.purge(NOW + 3) == 0
         assert sessions.store.purge(NOW + 10_000) == 2
 
+    def test_sessions_of_lists_the_live_sessions_of_one_login(self, sessions: Sessions) -> None:
+        first, _ = start(sessions, now=NOW - 2)
+        second, second_token = start(sessions, now=NOW - 1)
+        revoked, _ = start(sessions)
+        start(sessions, now=NOW - 500)  # expired at NOW
+        start(sessions, login="bob")
+        start(sessions, login="Alice")  # logins are compared exactly: the provider decides case
+        sessions.revoke(revoked.session_id)
+        listed = sessions.store.sessions_of("alice", now=NOW)
+        assert [r.session_id for r in listed] == [first.session_id, second.session_id]
+        assert listed[0].identity == IDENTITY and listed[0].login == "alice"
+        rotated, _ = sessions.refresh(second_token, now=NOW + 1)  # a rotation keeps it listed, times moved
+        assert sessions.store.sessions_of("alice", now=NOW + 1)[1].last_used_at == rotated.last_used_at
+        assert sessions.store.sessions_of("nobody", now=NOW) == []
+        assert sessions.store.sessions_of("", now=NOW) == []
+        assert sessions.store.sessions_of("alice\x00", now=NOW) == []
+        assert sessions.store.sessions_of("alice", now=NOW + 10_000) == []  # all expired by then
+        sessions.store.purge(NOW + 2)
+        assert [r.session_id for r in sessions.store.sessions_of("alice", now=NOW + 2)] == [
+            first.session_id,
+            second.session_id,
+        ]
+
     # --------------------------------------------------------------------------- malformed refresh tokens
 
     @pytest.mark.parametrize(

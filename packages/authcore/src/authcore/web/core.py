@@ -31,6 +31,7 @@ from .common import (
     single_header,
 )
 from .http import WebRequest, WebResponse
+from .lowball import LowballRoutes, lowball_routes
 from .routes import ROUTES, Route, path_of, routes_with
 from .session import CookieSessions, SessionStorage
 from .settings import WebSettings
@@ -57,6 +58,10 @@ class WebCore:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self.sso = SingleSignOnFlow(self.sessions, self.path)
+        lowball = settings.lowball
+        self.lowball = LowballRoutes(manager, lowball, self.login) if lowball is not None else None
+        if lowball is not None:
+            self.routes += lowball_routes(lowball.prefix)
         self._operations: dict[str, Operation] = {route.operation: self._bind(route) for route in self.routes}
 
     def path(self, operation: str, **params: str) -> str:
@@ -67,6 +72,8 @@ class WebCore:
         method: Operation | None = getattr(self, "_" + route.operation, None)
         if method is not None:
             return method
+        if self.lowball is not None and route.operation.startswith("lowball_"):
+            return self.lowball.operation(route.operation)
         # The user-management rows: users_<operation of authcore.web.users>; the guard has run.
         operation = route.operation.removeprefix("users_")
         return lambda request, _caller: self.users(
@@ -86,7 +93,10 @@ class WebCore:
                 _users.require_admin(caller, request.params["provider"], self.settings.admin_permission)
             return self._operations[route.operation](request, caller)
         except AuthError as exc:
-            return WebResponse.error(exc)
+            refused = WebResponse.error(exc)
+            if route.operation.startswith("lowball_"):
+                refused.json["message"] = refused.json["detail"]  # lowball's error body
+            return refused
 
     def blocks(self, route: Route, request: WebRequest) -> bool:
         """Whether handling *request* may wait on I/O, so that an async adapter runs it in a thread.
@@ -159,8 +169,8 @@ class WebCore:
 
     # ----------------------------------------------------------------- login, refresh, logout
 
-    def login(self, body: LoginBody, address: str | None) -> LoginResult:
-        """Log in with py-ispyb's body, with throttling when configured.
+    def login(self, body: LoginBody, address: str | None, lifetime: float | None = None) -> LoginResult:
+        """Log in with py-ispyb's body, with throttling when configured; *lifetime*: a token's session.
 
         The throttle holds for what was typed and, after a successful login, for the login the
         provider returned: if that one is locked the new session is ended and the login refused.
@@ -169,7 +179,8 @@ class WebCore:
         if throttle is not None:
             throttle.reserve(body.login, address)  # counted as a failure until it succeeds
         try:
-            result = self.manager.login(body.plugin, **body.credentials())
+            credentials = self.manager.credentials(body.plugin, **body.credentials())
+            result = self.manager.login_with(body.plugin, credentials, lifetime=lifetime)
         except Exception as exc:
             if throttle is not None and not isinstance(exc, InvalidCredentials):
                 throttle.release(body.login, address)  # an outage is no guess

@@ -62,7 +62,7 @@ def _web_request(request: HttpRequest, params: Mapping[str, str]) -> WebRequest:
         path=request.path,
         headers={name.lower(): [value] for name, value in request.headers.items()},
         cookies=request.COOKIES,
-        query=request.GET.dict(),
+        query=request.GET,  # a QueryDict: lowball's routes read repeated parameters (getlist)
         client=meta.get("REMOTE_ADDR"),
         scheme=request.scheme or "http",
         host=host,

@@ -94,7 +94,7 @@ def _web_request() -> WebRequest:
         path=request.path,
         headers={name.lower(): request.headers.getlist(name) for name in request.headers.keys()},  # noqa: SIM118
         cookies=request.cookies,
-        query=request.args.to_dict(),
+        query=request.args,  # a MultiDict: lowball's routes read repeated parameters (getlist)
         client=request.remote_addr,
         scheme=request.scheme,
         host=request.host,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ..config.web import WebConfig
+from ..config.web import LowballRoutesConfig, WebConfig
 from ..errors import ConfigError
 from .throttle import Throttle
 
@@ -84,6 +84,7 @@ class WebSettings:
     * ``paths``: operation → path after the prefix, for a site whose front end calls other paths
       (MXCuBE: ``{"login": "/login/", "refresh_session": "/login/refresh_session"}``); checked
       by :func:`~authcore.web.routes.routes_with`.
+    * ``lowball``: lowball's ``/builtins/auth`` routes (:mod:`authcore.web.lowball`), or ``None``.
     """
 
     prefix: str = ""
@@ -99,6 +100,7 @@ class WebSettings:
     sso_state_ttl: float = 600.0
     idle_timeout: float | None = None
     paths: Mapping[str, str] = field(default_factory=dict)
+    lowball: LowballRoutesConfig | None = None
 
     def __post_init__(self) -> None:
         if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/") or "//" in self.prefix):
@@ -169,6 +171,7 @@ def settings_from_config(
         "sso_state_ttl": config.sso_state_ttl,
         "idle_timeout": config.idle_timeout,
         "paths": dict(config.paths),
+        "lowball": config.lowball if config.lowball.enabled else None,
     }
     values.update(overrides)
     return WebSettings(**values)

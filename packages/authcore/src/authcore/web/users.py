@@ -138,8 +138,10 @@ def run_operation(
         users.enable_user(login)
     elif operation == "disable":
         users.disable_user(login)
+        manager.end_sessions_of(login, provider=provider)  # a disabled user's tokens die at once
     elif operation == "delete":
         users.delete_user(login)
+        manager.end_sessions_of(login, provider=provider)
     elif operation == "add_roles":
         users.add_roles(login, _validate(RolesBody, body).roles)
     elif operation == "remove_roles":

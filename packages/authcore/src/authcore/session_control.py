@@ -1,0 +1,93 @@
+"""Per-user session control: list a user's sessions, end one or all, issue tokens for scripts.
+
+A mixin of :class:`~authcore.AuthManager`. Every session store answers
+:meth:`~authcore.sessions.SessionStore.sessions_of`, so this works on memory, SQLite and Redis
+alike: a user disabled through user management loses every session at once, and lowball's
+self-service token routes list and revoke a user's tokens.
+
+A *token's session* is what a script holds instead of a login (lowball's tokens, GitHub's
+personal access tokens): it lives a fixed time with no idle expiry, its one access token lasts
+as long, and it has no refresh token. It is still a session: logout, :meth:`end_session` and
+the verified-token cache treat it like any other.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import BadRequest
+from .logins import snapshot
+
+if TYPE_CHECKING:
+    from .models import Identity, LoginResult
+    from .providers import Provider
+    from .sessions import SessionRecord, Sessions
+    from .token_cache import TokenCache
+
+__all__ = ["SessionControl"]
+
+
+class SessionControl:
+    """Mixin of :class:`~authcore.AuthManager`: sessions per user, and tokens for scripts."""
+
+    if TYPE_CHECKING:  # provided by AuthManager
+        _sessions: Sessions
+        _cache: TokenCache | None
+        _end_session: Callable[[SessionRecord], bool]
+        provider: Callable[[str], Provider]
+
+        def _result(
+            self, identity: Identity, record: SessionRecord, refresh_token: str, *, whole_session: bool = False
+        ) -> LoginResult: ...
+
+    def sessions_of(self, login: str, *, provider: str | None = None, now: float | None = None) -> list[SessionRecord]:
+        """The live sessions of *login* (of provider instance *provider* only, if given), oldest first.
+
+        The records' identities hold provider state (an upstream refresh token): show a user
+        their sessions through chosen fields, never the records themselves.
+        """
+        records = self._sessions.store.sessions_of(login, now=time.time() if now is None else now)
+        return [r for r in records if provider is None or r.provider == provider]
+
+    def session_record(self, session_id: str) -> SessionRecord | None:
+        """The session *session_id* as the store has it (ended ones too, until purged), or ``None``."""
+        return self._sessions.get(session_id)
+
+    def purge_sessions(self) -> int:
+        """Delete ended and expired sessions from the store now (stores also do it by themselves)."""
+        return self._sessions.store.purge(time.time())
+
+    def end_session(self, session_id: str) -> bool:
+        """End one session as a logout does (upstream logout, the logout hook, cached tokens dropped).
+
+        True if this call ended it; False if it was unknown or had ended already.
+        """
+        record = self._sessions.get(session_id)
+        if record is None:
+            return False
+        return self._end_session(record)
+
+    def end_sessions_of(self, login: str, *, provider: str | None = None) -> int:
+        """End every live session of *login* (of *provider* only, if given); return how many ended.
+
+        What disabling or deleting a user does: every token of theirs is refused from now on.
+        """
+        return sum(self._end_session(record) for record in self.sessions_of(login, provider=provider))
+
+    def issue_token(self, identity: Identity, *, lifetime: float) -> LoginResult:
+        """A token's session for *identity* that lives *lifetime* seconds (see the module's docstring).
+
+        *identity*'s permissions are what the token grants, as given: the caller decides them (a
+        subset of the user's, say). Its provider instance must be enabled. The result's
+        ``refresh_token`` is empty: nobody can renew it.
+        """
+        self.provider(identity.provider)  # UnknownProvider when it is not enabled
+        if not isinstance(lifetime, int | float) or not math.isfinite(lifetime) or lifetime <= 0:
+            raise BadRequest("a token's lifetime is a positive number of seconds")
+        record, _unheld = self._sessions.start(
+            login=identity.login, provider=identity.provider, identity=snapshot(identity), lifetime=lifetime
+        )
+        return self._result(identity, record, "", whole_session=True)

@@ -1,0 +1,331 @@
+"""Sessions in Redis, shared by every instance of a service: ``sessions.store: redis://...``.
+
+redis-py is imported when a store is made, never by ``import authcore`` or
+``import authcore.sessions`` (install it with ``pip install 'authcore[redis]>=0.2'``). The key
+layout and the scripts that keep every multi-key change atomic are in :mod:`.redis_scripts`;
+URL parsing is in :mod:`.redis_url`.
+
+Expiry: every key of a session expires (a Redis TTL) at its absolute end, the later of its
+two deadlines (the idle one never passes the absolute one), plus :data:`RETENTION_MARGIN`,
+so :meth:`get` and :meth:`peek` still see an ended session for a while; the record's own
+times decide whether it is active. TTLs are relative (``PEXPIRE`` with the time left by the
+caller's clock), so a clock difference between the service and Redis moves nothing.
+:meth:`purge` deletes dead sessions at once (those revoked or past a deadline at ``now``)
+with their hashes and index entries; the TTLs would remove them later anyway.
+
+Timeouts bound every call (``socket_timeout``, ``socket_connect_timeout``); a connection
+error or timeout is :class:`~authcore.errors.ProviderUnavailable` ("session store
+unavailable", a 503), and the next call reconnects by itself. Calls are not retried: a
+rotation that timed out may still have happened on the server, and running it again would
+look like refresh-token reuse (the client sees a 503 and the session goes on; a client that
+then retries with its old refresh token ends it, as with any lost answer).
+
+Sentinel (``redis+sentinel://``): the URL's credentials are the master's; the Sentinels are
+asked without a password. Redis Cluster is not supported: the scripts derive a session's
+keys from what they read, which a cluster cannot route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from ..errors import ConfigError, InvalidToken, ProviderUnavailable, TokenExpired
+from . import redis_scripts as scripts
+from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
+from .redis_url import RedisLocation, parse_redis_url
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from redis.commands.core import Script
+
+__all__ = ["RETENTION_MARGIN", "RedisSessionStore", "key_hash"]
+
+log = logging.getLogger("authcore.sessions")
+
+#: Seconds an ended session's keys outlive its absolute end, so lookups still see it (revoked or expired).
+RETENTION_MARGIN: Final = 300.0
+#: Sessions one purge script deletes at most; purge() runs batches until none is left.
+_PURGE_BATCH: Final = 500
+#: Hex digits of SHA-256 in key names: 128 bits, plenty against collisions, nothing to reverse.
+_KEY_HASH_DIGITS: Final = 32
+_PEEK_FIELDS: Final = scripts.RECORD_FIELDS[:-1]
+
+
+def key_hash(value: str) -> str:
+    """The name part a session id or login gets in keys: truncated hex SHA-256, never the value itself."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_KEY_HASH_DIGITS]
+
+
+def _time(value: float) -> str:
+    """A time as the scripts store it: the float's shortest exact text, which compares as the same double."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("session times must be finite")
+    return repr(number)
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, str):
+        return value
+    return "" if value is None else value.decode("utf-8", "surrogatepass")
+
+
+def _record(values: Sequence[bytes | str | None], *, identity: bool = True) -> SessionRecord:
+    """A record from the RECORD_FIELDS values of a script or HMGET reply."""
+    sid, login, provider, created, last, idle, absolute, revoked = (_text(v) for v in values[:8])
+    snapshot: dict[str, Any] = json.loads(_text(values[8])) if identity else {}
+    return SessionRecord(
+        session_id=sid,
+        login=login,
+        provider=provider,
+        identity=snapshot,
+        created_at=float(created),
+        last_used_at=float(last),
+        idle_expires_at=float(idle),
+        absolute_expires_at=float(absolute),
+        revoked=revoked == "1",
+    )
+
+
+class RedisSessionStore:
+    """Sessions in Redis: shared by every instance of a service, atomic through server-side scripts.
+
+    Give it a ``redis://``, ``rediss://`` or ``redis+sentinel://`` URL (see
+    :mod:`authcore.sessions.redis_url`). Nothing connects until the first call, so a service
+    starts while Redis is down and works once it is back. Thread-safe (redis-py's pool).
+    """
+
+    #: Every call is a network round trip.
+    blocking: bool = True
+    #: Every instance using the same Redis (and prefix) sees the same sessions.
+    shared: bool = True
+
+    def __init__(self, url: str) -> None:
+        self._location = parse_redis_url(url)
+        self._prefix = self._location.prefix
+        self._client, self._sentinels = _connect(self._location)
+        self._unavailable = _unavailable_errors()
+        register = self._client.register_script
+        self._create = register(scripts.CREATE)
+        self._rotate = register(scripts.ROTATE)
+        self._touch = register(scripts.TOUCH)
+        self._revoke = register(scripts.REVOKE)
+        self._update_identity = register(scripts.UPDATE_IDENTITY)
+        self._session_of = register(scripts.SESSION_OF)
+        self._sessions_of = register(scripts.SESSIONS_OF)
+        self._purge = register(scripts.PURGE)
+        self._index = self._prefix + "sessions"
+        self._lock = threading.Lock()
+        self._creates = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"RedisSessionStore({self._location.where()!r}, prefix={self._prefix!r})"
+
+    # ------------------------------------------------------------------ keys and calls
+
+    def _session_key(self, session_id: str) -> str:
+        return f"{self._prefix}s:{key_hash(session_id)}"
+
+    def _refresh_key(self, refresh_hash: bytes) -> str:
+        return f"{self._prefix}r:{refresh_hash.hex()}"
+
+    @contextmanager
+    def _calling(self) -> Iterator[None]:
+        """Turn Redis being unreachable or slow into ProviderUnavailable, without the cause's details."""
+        if self._closed:
+            raise RuntimeError("the session store is closed")
+        try:
+            yield
+        except self._unavailable as exc:
+            # The exception's text names host and port only, but its type is all an operator needs here.
+            log.warning("session store unavailable (%s)", type(exc).__name__)
+            raise ProviderUnavailable("session store unavailable") from None
+
+    def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        with self._calling():
+            return script(keys=list(keys), args=list(args))
+
+    # ------------------------------------------------------------------ the SessionStore protocol
+
+    def create(self, record: SessionRecord, refresh_hash: bytes) -> None:
+        """Store a new session (see :meth:`SessionStore.create`)."""
+        _check_hash(refresh_hash)
+        identity_json = _identity_json(record.identity)
+        hs = key_hash(record.session_id)
+        lk = key_hash(record.login)
+        end = min(record.idle_expires_at, record.absolute_expires_at)
+        # The keys live until the later deadline plus the margin, counted from the record's own clock.
+        last_deadline = max(record.idle_expires_at, record.absolute_expires_at)
+        ttl_ms = max(1000, math.ceil((last_deadline - record.created_at + RETENTION_MARGIN) * 1000))
+        args: list[str | int] = [
+            record.session_id,
+            record.login,
+            record.provider,
+            identity_json,
+            _time(record.created_at),
+            _time(record.last_used_at),
+            _time(record.idle_expires_at),
+            _time(record.absolute_expires_at),
+            "1" if record.revoked else "0",
+            refresh_hash.hex(),
+            lk,
+            "-inf" if record.revoked else _time(end),
+            ttl_ms,
+            hs,
+        ]
+        keys = [self._session_key(record.session_id), self._refresh_key(refresh_hash), self._index]
+        outcome = self._run(self._create, [*keys, f"{self._prefix}l:{lk}"], args)
+        if outcome != b"ok":
+            # As the other stores: a clash of 128/256-bit random values means a caller bug.
+            raise ValueError("session id or refresh token hash already exists")
+        with self._lock:
+            self._creates += 1
+            due = self._creates % PURGE_EVERY == 0
+        if due:
+            self.purge(record.created_at)
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        """The session, or ``None`` (see :meth:`SessionStore.get`)."""
+        with self._calling():
+            values = self._client.hmget(self._session_key(session_id), list(scripts.RECORD_FIELDS))
+        return self._found(session_id, values, identity=True)
+
+    def peek(self, session_id: str) -> SessionRecord | None:
+        """The session without its identity (see :meth:`SessionStore.peek`)."""
+        with self._calling():
+            values = self._client.hmget(self._session_key(session_id), list(_PEEK_FIELDS))
+        return self._found(session_id, values, identity=False)
+
+    @staticmethod
+    def _found(session_id: str, values: Sequence[bytes | str | None], *, identity: bool) -> SessionRecord | None:
+        # The stored id is compared too: a key name is a truncated hash, not the id.
+        if values[0] is None or _text(values[0]) != session_id:
+            return None
+        return _record(values, identity=identity)
+
+    def rotate(self, old_hash: bytes, new_hash: bytes, *, now: float, idle_timeout: float) -> SessionRecord:
+        """Compare-and-swap the refresh hash on the server (see :meth:`SessionStore.rotate`)."""
+        _check_hash(new_hash)
+        if not isinstance(old_hash, bytes):
+            raise InvalidToken("unknown refresh token")
+        keys = [self._refresh_key(old_hash), self._refresh_key(new_hash), self._index]
+        args = [self._prefix, _time(now), _time(now + idle_timeout), old_hash.hex(), new_hash.hex()]
+        reply = self._run(self._rotate, keys, args)
+        outcome = reply[0]
+        if outcome == b"ok":
+            return _record(reply[1:])
+        if outcome == b"reused":
+            raise RefreshTokenReused(_text(reply[1]))
+        if outcome == b"expired":
+            raise TokenExpired("session expired")
+        if outcome == b"ended":
+            raise InvalidToken("session ended")
+        if outcome == b"clash":
+            raise ValueError("refresh token hash already exists")
+        raise InvalidToken("unknown refresh token")
+
+    def touch(self, session_id: str, *, now: float, idle_timeout: float) -> bool:
+        """Slide the idle expiry of a live session (see :meth:`SessionStore.touch`)."""
+        args = [_time(now), _time(now + idle_timeout), key_hash(session_id), session_id]
+        return bool(self._run(self._touch, [self._session_key(session_id), self._index], args) == 1)
+
+    def revoke(self, session_id: str) -> bool:
+        """Revoke a session (see :meth:`SessionStore.revoke`)."""
+        keys = [self._session_key(session_id), self._index]
+        return bool(self._run(self._revoke, keys, [self._prefix, key_hash(session_id), session_id]) == 1)
+
+    def session_of(self, refresh_hash: bytes) -> str | None:
+        """The session of a current or used refresh hash (see :meth:`SessionStore.session_of`)."""
+        if not isinstance(refresh_hash, bytes):
+            return None
+        found = self._run(self._session_of, [self._refresh_key(refresh_hash)], [self._prefix])
+        return None if found is None else _text(found)
+
+    def sessions_of(self, login: str, *, now: float) -> list[SessionRecord]:
+        """The live sessions (SessionRecord.active(now)) of *login*, any provider, with identities,
+        oldest first (created_at, then session_id)."""
+        rows = self._run(self._sessions_of, [f"{self._prefix}l:{key_hash(login)}"], [self._prefix])
+        records = [_record(row) for row in rows]
+        live = [record for record in records if record.login == login and record.active(now)]
+        return sorted(live, key=lambda record: (record.created_at, record.session_id))
+
+    def update_identity(self, session_id: str, identity: dict[str, Any]) -> None:
+        """Replace the identity snapshot (see :meth:`SessionStore.update_identity`)."""
+        identity_json = _identity_json(identity)
+        if self._run(self._update_identity, [self._session_key(session_id)], [identity_json, session_id]) != 1:
+            raise InvalidToken("session ended")
+
+    def purge(self, now: float) -> int:
+        """Delete sessions revoked or past a deadline at *now*, with their refresh hashes and index
+        entries (see :meth:`SessionStore.purge`); return how many went.
+
+        Runs in batches of :data:`_PURGE_BATCH` sessions, each batch one atomic script.
+        """
+        deleted = 0
+        while True:
+            gone, looked_at = self._run(self._purge, [self._index], [self._prefix, _time(now), _PURGE_BATCH])
+            deleted += int(gone)
+            if int(looked_at) < _PURGE_BATCH:
+                return deleted
+
+    def close(self) -> None:
+        """Close the connections; the store is unusable afterwards."""
+        self._closed = True
+        self._client.close()
+        for sentinel in self._sentinels:
+            sentinel.close()
+
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """redis-py's errors that mean "Redis cannot be reached or cannot serve now"."""
+    from redis import exceptions
+
+    # BusyLoadingError (a restarted Redis reading its AOF) and AuthenticationError are ConnectionErrors;
+    # ReadOnlyError is a replica that was the master before a failover.
+    return (exceptions.ConnectionError, exceptions.TimeoutError, exceptions.ReadOnlyError)
+
+
+def _connect(location: RedisLocation) -> tuple[Redis, list[Redis]]:
+    """A redis-py client for *location*, and the Sentinels' clients to close with it (if any).
+
+    Nothing is sent until the first command.
+    """
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+        from redis.sentinel import Sentinel
+    except ImportError:
+        raise ConfigError("sessions.store: a Redis URL needs redis-py: pip install 'authcore[redis]>=0.2'") from None
+    options: dict[str, Any] = {
+        "db": location.db,
+        "username": location.username,
+        "password": location.password,
+        "socket_timeout": location.socket_timeout,
+        "socket_connect_timeout": location.socket_connect_timeout,
+        # RESP2 as in redis-py 5; no retries: see the module docstring.
+        "protocol": 2,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if location.service is not None:
+        timeouts = {
+            "socket_timeout": location.socket_timeout,
+            "socket_connect_timeout": location.socket_connect_timeout,
+        }
+        # redis.sentinel is not annotated: say what its two calls return.
+        make_sentinel = cast("Callable[..., Sentinel]", Sentinel)
+        sentinel = make_sentinel(list(location.hosts), sentinel_kwargs=timeouts, **timeouts)
+        master_for = cast("Callable[..., Redis]", sentinel.master_for)
+        return master_for(location.service, **options), list(sentinel.sentinels)
+    host, port = location.hosts[0]
+    if location.scheme == "rediss":
+        options.update({"ssl": True, **location.tls})
+    return redis.Redis(host=host, port=port, **options), []
