@@ -13,9 +13,7 @@ roles, 401 where lowball says 400 for a missing token), listed in docs/migration
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,7 +23,6 @@ import yaml
 
 from authcore import AuthManager
 from authcore.testing.servers import run_asgi, run_wsgi
-from authcore.testing.service_process import start_service
 
 BASE = "/builtins/auth"
 
@@ -374,35 +371,3 @@ def test_routes_are_off_by_default(lowball_site: Callable[..., Any]) -> None:
         with run_asgi(api) as url:
             response = httpx.post(url + BASE, json={"username": "alice", "password": "alice-Secret-1"})
     assert response.status_code == 404
-
-
-def test_the_migration_guides_command(tmp_path: Path) -> None:
-    """docs/migration.md: the seed's ``auth_provider:`` mapping under a ``lowball`` provider,
-    ``web.lowball`` on, and ``authcore serve --config authcore.yml`` answers lowball's login."""
-    config = tmp_path / "authcore.yml"
-    config.write_text(
-        "tokens: {secret: lowball-routes-test-only-secret-0123456789}\n"
-        "providers:\n"
-        "  - name: site\n"
-        "    type: lowball\n"
-        "    config:\n"
-        "      auth_provider: lowball_sample_provider:SampleAuthProvider\n"
-        "      auth_provider_config:\n"
-        "        users: {alice: {password: alice-Secret-1, roles: [staff]}}\n"
-        "permissions: {groups: {staff: [own_proposals]}}\n"
-        "web:\n"
-        "  lowball: {enabled: true}\n",
-        encoding="utf-8",
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # the sample provider, by name
-    service = start_service(config, env=env)
-    try:
-        login = httpx.post(service.url + BASE, json={"username": "alice", "password": "alice-Secret-1"})
-        assert login.status_code == 200, login.text
-        assert login.json()["token_data"]["r"] == ["own_proposals"]
-        token = login.json()["token"]
-        whoami = httpx.get(service.url + BASE, headers={"Authorization": f"Bearer {token}"})
-        assert whoami.json()["cid"] == "alice"
-    finally:
-        service.stop()
-    assert "alice-Secret-1" not in service.log_text()

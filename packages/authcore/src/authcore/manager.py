@@ -78,6 +78,9 @@ class AuthManager(AsyncMethods, SessionControl):
         self._cache = TokenCache(config.tokens.cache_size) if config.tokens.cache_size else None
         # Cached verifications with a store other processes write to are re-checked this often.
         self._recheck = config.tokens.revocation_check_interval if self._sessions.store.shared else None
+        # A store announcing revocations (Redis) reaches the cache at once; see TokenCache.follow.
+        cache = self._cache
+        self._unfollow = cache.follow(self._sessions.store, config.sessions.outage_grace) if cache is not None else None
         self._identities = Identities(self.plugins, config.permissions)
         register_permission_stores(self.plugins, config)
         self._providers: dict[str, Provider] = {}
@@ -400,6 +403,9 @@ class AuthManager(AsyncMethods, SessionControl):
 
     def close(self) -> None:
         """Close every provider and the session store."""
+        unfollow = getattr(self, "_unfollow", None)
+        if unfollow is not None:
+            unfollow()
         for provider in getattr(self, "_providers", {}).values():
             try:
                 provider.close()

@@ -7,10 +7,14 @@ how long an entry may live (``min(exp, the session's limits)``).
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from .models import VerifiedToken
+from .sessions.base import RevocationFeed
 
 __all__ = ["TokenCache"]
 
@@ -23,7 +27,7 @@ class TokenCache:
     switches the cache off.
     """
 
-    __slots__ = ("_by_session", "_entries", "_generation", "_lock", "_max")
+    __slots__ = ("_by_session", "_cap", "_entries", "_generation", "_lock", "_max")
 
     def __init__(self, max_entries: int) -> None:
         if max_entries < 0:
@@ -38,9 +42,15 @@ class TokenCache:
         # session and passes it to put(): if a logout ran in between, the put is skipped, so
         # an entry checked against a live session can never land after that session's drop.
         self._generation = 0
+        # No entry lives past this (distrust()): the revocation feed is down, or never came up.
+        self._cap = math.inf
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __bool__(self) -> bool:
+        # An empty cache is still a cache: ``if cache`` must not read as "no cache" (it once did).
+        return True
 
     def __repr__(self) -> str:
         return f"TokenCache(entries={len(self._entries)}, max_entries={self._max})"
@@ -75,6 +85,7 @@ class TokenCache:
         with self._lock:
             if generation is not None and generation != self._generation:
                 return
+            deadline = min(deadline, self._cap)
             previous = self._entries.get(token)
             if previous is not None:
                 self._remove(token, previous[2])
@@ -97,6 +108,40 @@ class TokenCache:
             self._generation += 1
             self._entries.clear()
             self._by_session.clear()
+
+    def distrust(self, until: float) -> None:
+        """Let no entry, present or future, live past *until* (revocations may be missed meanwhile)."""
+        with self._lock:
+            self._generation += 1
+            self._cap = min(self._cap, until)  # repeated losses do not stretch the grace
+            until = self._cap
+            for token, (value, deadline, session_id) in self._entries.items():
+                if deadline > until:
+                    self._entries[token] = (value, until, session_id)
+
+    def trust(self) -> None:
+        """Start afresh with nothing missed: forget everything and lift :meth:`distrust`'s cap."""
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+            self._by_session.clear()
+            self._cap = math.inf
+
+    def follow(self, store: object, grace: float) -> Callable[[], None] | None:
+        """Follow *store*'s revocation feed if it has one (:class:`~authcore.sessions.RevocationFeed`):
+        drop each revoked session at once; while the feed is lost, keep entries at most *grace*
+        seconds. Returns the call that stops following, or ``None`` for a store without a feed.
+
+        Until the feed first answers, nothing is trusted: a revocation cannot slip by at start.
+        """
+        if not isinstance(store, RevocationFeed):
+            return None
+        self.distrust(-math.inf)
+        return store.watch_revocations(
+            on_revoked=self.drop_session,
+            on_lost=lambda: self.distrust(time.time() + grace),
+            on_resync=self.trust,
+        )
 
     def _remove(self, token: str, session_id: str) -> None:
         del self._entries[token]

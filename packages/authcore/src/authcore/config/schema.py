@@ -55,7 +55,8 @@ class TokenConfig(_Section):
     """Verified tokens remembered (0 switches the cache off)."""
     revocation_check_interval: Duration = 5.0
     """With a session store shared between processes, how long a cached verification is trusted
-    before the session is looked up again (a logout elsewhere shows within this)."""
+    before the session is looked up again (a logout elsewhere shows within this; with Redis it
+    shows at once, through its revocation feed, and this is only a second line)."""
     profile: Literal["authcore", "pyispyb"] = "authcore"
     """``pyispyb``: issued tokens carry no ``aud`` (and do carry ``login``/``personId``), so a py-ispyb
     service sharing ``secret`` decodes them with ``jwt.decode(token, secret, algorithms=[...])``; our
@@ -106,6 +107,11 @@ class SessionConfig(_Section):
     ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS), ``redis+sentinel://host:port[,host:port]/service/db``
     (``pip install 'authcore[redis]>=0.2'``; options ``?prefix=``, ``?socket_timeout=``, ``?socket_connect_timeout=``:
     several instances share them), or a plugin's scheme."""
+    outage_grace: Duration = 0.0
+    """With a store that announces revocations (Redis): how long tokens verified before it became
+    unreachable keep verifying from the cache. 0 (the default) fails closed at once: every verify
+    then asks the store, which answers 503 while it is down. A grace trades availability for
+    revocations missed meanwhile."""
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionConfig:

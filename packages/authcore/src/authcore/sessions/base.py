@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -168,4 +169,26 @@ class SessionStore(Protocol):
 
     def close(self) -> None:
         """Release resources (connections). The store is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class RevocationFeed(Protocol):
+    """A store that tells every instance about each revoked session as it happens (Redis's pub/sub).
+
+    Optional: the manager's verified-token cache follows it (:meth:`TokenCache.follow
+    <authcore.token_cache.TokenCache.follow>`), so a logout on one instance is refused by every
+    other one at once instead of after ``tokens.revocation_check_interval``.
+    """
+
+    def watch_revocations(
+        self,
+        *,
+        on_revoked: Callable[[str], None],
+        on_lost: Callable[[], None],
+        on_resync: Callable[[], None],
+    ) -> Callable[[], None]:
+        """Start hearing revocations: ``on_revoked(session_id)`` for each; ``on_lost()`` when some
+        may be missed from now on (the feed's connection failed); ``on_resync()`` when nothing is
+        missed any more (subscribed, after every reconnect). Returns the call that stops it."""
         ...

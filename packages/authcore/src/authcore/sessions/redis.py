@@ -276,6 +276,26 @@ class RedisSessionStore:
             if int(looked_at) < _PURGE_BATCH:
                 return deleted
 
+    def watch_revocations(
+        self,
+        *,
+        on_revoked: Callable[[str], None],
+        on_lost: Callable[[], None],
+        on_resync: Callable[[], None],
+    ) -> Callable[[], None]:
+        """Hear every session revoked by any instance (:mod:`.redis_feed`); returns the ``stop`` call."""
+        from .redis_feed import RevocationWatcher
+
+        watcher = RevocationWatcher(
+            self._client,
+            self._prefix + "revoked",
+            on_revoked=on_revoked,
+            on_lost=on_lost,
+            on_resync=on_resync,
+            unavailable=self._unavailable,
+        )
+        return watcher.stop
+
     def close(self) -> None:
         """Close the connections; the store is unusable afterwards."""
         self._closed = True

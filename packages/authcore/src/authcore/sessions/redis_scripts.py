@@ -60,6 +60,7 @@ if string.sub(state, 1, 1) == 'u' then
   redis.call('HSET', skey, 'revoked', '1')
   redis.call('ZADD', KEYS[3], '-inf', hs)
   redis.call('ZREM', ARGV[1] .. 'l:' .. found[2], hs)
+  redis.call('PUBLISH', ARGV[1] .. 'revoked', found[1])
   return {'reused', found[1]}
 end
 local f = redis.call('HMGET', skey, 'revoked', 'idle', 'abs')
@@ -103,12 +104,14 @@ return 1
 """
 
 # KEYS: session, all-sessions index.  ARGV: prefix H(sid) sid.  Reply: 1 if this call revoked it.
+# Revocations (here and a reuse in ROTATE) are published on <prefix>revoked (sessions/redis_feed.py).
 REVOKE: Final = """
 local f = redis.call('HMGET', KEYS[1], 'revoked', 'lk', 'sid')
 if not f[1] or f[1] == '1' or f[3] ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'revoked', '1')
 redis.call('ZADD', KEYS[2], '-inf', ARGV[2])
 redis.call('ZREM', ARGV[1] .. 'l:' .. f[2], ARGV[2])
+redis.call('PUBLISH', ARGV[1] .. 'revoked', ARGV[3])
 return 1
 """
 

@@ -22,9 +22,8 @@ throttling, a query token for websockets, one CORS origin.
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -32,136 +31,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from pydantic import Field
 
-from ..capabilities import (
-    AuthorizationRequest,
-    NewUser,
-    Registration,
-    SelfUpdate,
-    SingleSignOn,
-    UserManagement,
-    UserUpdate,
-)
-from ..errors import InvalidCredentials, UserExists, UserNotFound
 from ..manager import AuthManager
-from ..models import Identity
-from ..providers import AuthorizationCodeCredentials, Credentials, PasswordCredentials, Provider, ProviderConfig
 from ..tokens import TokenService
 from ..web.routes import ROUTES, Route
 from ..web.settings import WebSettings
 from ..web.throttle import Throttle
+from .contract_provider import CONTRACT_SECRET, ContractProvider, contract_config
 
 __all__ = ["ContractProvider", "WebAdapterContract", "CONTRACT_SECRET"]
 
-CONTRACT_SECRET = "web-contract-secret-" + "c" * 44
 ORIGIN = "https://ui.example.org"
-
-
-class ContractConfig(ProviderConfig):
-    """Initial users (login → password) and their roles."""
-
-    users: dict[str, str] = Field(default_factory=lambda: {"alice": "wonderland", "admin": "adminpw", "eve": "evepw"})
-    roles: dict[str, list[str]] = Field(default_factory=lambda: {"admin": ["admin"], "alice": ["staff"]})
-
-
-class ContractProvider(Provider[ContractConfig], UserManagement, SingleSignOn):
-    """Users in memory with every user-management operation, and single sign-on whose "identity
-    provider" is this object: the authorization URL carries the code it will accept."""
-
-    type = "contract"
-    credential_types = (PasswordCredentials, AuthorizationCodeCredentials)
-
-    def __init__(self, name: str, config: ContractConfig) -> None:
-        super().__init__(name, config)
-        self.passwords: dict[str, str] = dict(config.users)
-        self.roles: dict[str, list[str]] = {login: list(config.roles.get(login, [])) for login in config.users}
-        self.disabled: set[str] = set()
-        self.pending: dict[str, AuthorizationRequest] = {}
-
-    def authenticate(self, credentials: Credentials) -> Identity:
-        """Password or authorization code (with the verifier and nonce it was issued for)."""
-        if isinstance(credentials, AuthorizationCodeCredentials):
-            pending = self.pending.pop(credentials.code, None)
-            if pending is None or (credentials.code_verifier, credentials.nonce) != (
-                pending.code_verifier,
-                pending.nonce,
-            ):
-                raise InvalidCredentials()
-            return Identity(login="sso-user", groups=("staff",))
-        assert isinstance(credentials, PasswordCredentials)
-        known = self.passwords.get(credentials.login, "\x00decoy")
-        if not secrets.compare_digest(known.encode(), credentials.password.get_secret_value().encode()):
-            raise InvalidCredentials()
-        if credentials.login in self.disabled:
-            raise InvalidCredentials()
-        return self.get_user(credentials.login)
-
-    def authorization_request(self, redirect_uri: str) -> AuthorizationRequest:
-        """A request whose URL names the code the callback may bring back."""
-        state, nonce, verifier, code = (secrets.token_urlsafe(16) for _ in range(4))
-        url = f"https://idp.invalid/authorize?state={state}&code={code}"
-        self.pending[code] = AuthorizationRequest(url, state, nonce, verifier, redirect_uri)
-        return self.pending[code]
-
-    def list_users(self, *, search: str | None = None, limit: int = 100, offset: int = 0) -> list[Identity]:
-        """The users, sorted."""
-        found = sorted(u for u in self.passwords if not search or search in u)[offset:][:limit]
-        return [self.get_user(u) for u in found]
-
-    def get_user(self, login: str) -> Identity:
-        """One user."""
-        if login not in self.passwords:
-            raise UserNotFound()
-        return Identity(login=login, groups=tuple(self.roles[login]))
-
-    def create_user(self, user: NewUser) -> Identity:
-        """Add a user."""
-        if user.login in self.passwords:
-            raise UserExists()
-        self.passwords[user.login] = user.password.get_secret_value() if user.password else secrets.token_hex(8)
-        self.roles[user.login] = list(user.roles)
-        return self.get_user(user.login)
-
-    def update_user(self, login: str, changes: UserUpdate) -> Identity:
-        """Nothing to store beyond roles: the user as is."""
-        return self.get_user(login)
-
-    def enable_user(self, login: str) -> None:
-        """Allow logins again."""
-        self.get_user(login)
-        self.disabled.discard(login)
-
-    def disable_user(self, login: str) -> None:
-        """Refuse logins."""
-        self.get_user(login)
-        self.disabled.add(login)
-
-    def delete_user(self, login: str) -> None:
-        """Remove a user."""
-        self.get_user(login)
-        del self.passwords[login], self.roles[login]
-
-    def add_roles(self, login: str, roles: Sequence[str]) -> None:
-        """Add roles."""
-        self.get_user(login)
-        self.roles[login] = sorted({*self.roles[login], *roles})
-
-    def remove_roles(self, login: str, roles: Sequence[str]) -> None:
-        """Remove roles."""
-        self.get_user(login)
-        self.roles[login] = [r for r in self.roles[login] if r not in roles]
-
-    def self_register(self, registration: Registration) -> Identity:
-        """Anyone may register."""
-        return self.create_user(NewUser(login=registration.login, password=registration.password))
-
-    def self_update(self, login: str, changes: SelfUpdate) -> Identity:
-        """A new password, if given."""
-        self.get_user(login)
-        if changes.password is not None:
-            self.passwords[login] = changes.password.get_secret_value()
-        return self.get_user(login)
 
 
 @dataclass
@@ -171,15 +51,6 @@ class ContractServer:
     base: str
     api: str
     manager: AuthManager
-
-
-def contract_config(**tokens: Any) -> dict[str, Any]:
-    """The core's configuration for the suite; *tokens* adds to its ``tokens`` section."""
-    return {
-        "tokens": {"secret": CONTRACT_SECRET, **tokens},
-        "providers": [{"name": "contract", "class": f"{__name__}:ContractProvider"}],
-        "permissions": {"groups": {"admin": ["users:admin", "read"], "staff": ["read"]}},
-    }
 
 
 class WebAdapterContract:
@@ -255,6 +126,14 @@ class WebAdapterContract:
         body = {"plugin": "contract", "login": "alice", "password": "wonderland"}
         refresh = self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")["refresh_token"]
 
+        alice = self.bearer(self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")["token"])
+
+        def other_session() -> httpx.Response:  # alice signs in on another device, then ends that one
+            self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")
+            listed = http.get(f"{p}/auth/sessions", headers=alice).json()["sessions"]
+            other = next(s["session_id"] for s in listed if not s["current"])
+            return http.delete(f"{p}/auth/sessions/{other}", headers=alice)
+
         def sso() -> httpx.Response:
             started = http.get(f"{p}/auth/sso/contract/login")
             assert started.status_code == 302, started.text
@@ -289,6 +168,11 @@ class WebAdapterContract:
             "sso_callback": sso,
             "health": lambda: http.get(f"{p}/auth/health"),
             "jwks": lambda: http.get("/.well-known/jwks.json"),
+            "sessions": lambda: http.get(f"{p}/auth/sessions", headers=alice),
+            "session_end": other_session,
+            "sessions_end": lambda: http.delete(f"{p}/auth/sessions", headers=alice),  # after the two above
+            "users_sessions": lambda: http.get(f"{users}/eve/sessions", headers=admin),
+            "users_end_sessions": lambda: http.delete(f"{users}/eve/sessions", headers=admin),
             "logout": lambda: http.post(f"{p}/auth/logout", headers=admin),
         }
 
@@ -302,7 +186,9 @@ class WebAdapterContract:
 
     @pytest.mark.parametrize("route", [r for r in ROUTES if r.guard != "public"], ids=lambda r: r.name)
     def test_guarded_rows_refuse_anonymous_callers(self, http: httpx.Client, route: Route) -> None:
-        response = http.request(route.method, self.path(route, provider="contract", login="alice"), json={})
+        response = http.request(
+            route.method, self.path(route, provider="contract", login="alice", session_id="nobodys"), json={}
+        )
         assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
         assert response.headers["www-authenticate"] == 'Bearer realm="authcore"'
 
@@ -310,7 +196,10 @@ class WebAdapterContract:
     def test_admin_rows_refuse_other_users(self, http: httpx.Client, route: Route) -> None:
         alice = self.bearer(self.login(http, "alice", "wonderland")["token"])
         response = http.request(
-            route.method, self.path(route, provider="contract", login="alice"), headers=alice, json={}
+            route.method,
+            self.path(route, provider="contract", login="alice", session_id="nobodys"),
+            headers=alice,
+            json={},
         )
         assert response.status_code == 403 and response.json()["code"] == "forbidden"
 

@@ -9,11 +9,20 @@ and stores block): the FastAPI adapter runs :meth:`WebCore.handle` in a worker t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import AuthError, ConfigError, Forbidden, InvalidCredentials, InvalidToken, NotAuthenticated
+from ..errors import (
+    AuthError,
+    ConfigError,
+    Forbidden,
+    InvalidCredentials,
+    InvalidToken,
+    NotAuthenticated,
+    TokenNotFound,
+)
 from ..manager import AuthManager
 from ..models import LoginResult, VerifiedToken
 from . import users as _users
@@ -286,6 +295,31 @@ class WebCore:
     def _self_update(self, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
         assert caller is not None
         return self.users(request, "self_update", caller.provider, caller.login)
+
+    def _sessions(self, _request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        """The caller's live sessions (theirs on this provider instance), ``current`` marking this one."""
+        assert caller is not None
+        records = self.manager.sessions_of(caller.login, provider=caller.provider)
+        return WebResponse(json={"sessions": [_users.session_payload(r, caller.session_id) for r in records]})
+
+    def _sessions_end(self, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        """Sign out everywhere: every session of the caller's ends, this one included."""
+        assert caller is not None
+        self.manager.end_sessions_of(caller.login, provider=caller.provider)
+        response = WebResponse(status=204)
+        if self.settings.cookie_auth:
+            self.sessions.storage.clear(request, response)
+        return response
+
+    def _session_end(self, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        """End one of the caller's own sessions (another device); 404 for any other id."""
+        assert caller is not None
+        record = self.manager.session_record(request.params["session_id"])
+        mine = record is not None and (record.login, record.provider) == (caller.login, caller.provider)
+        if record is None or not mine or not record.active(time.time()):
+            raise TokenNotFound("no such session")
+        self.manager.end_session(record.session_id)
+        return WebResponse(status=204)
 
     def _register(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
         return self.users(request, "register", request.params["provider"])

@@ -16,7 +16,10 @@ POST         /auth/logout                                logout            204  
 GET          /auth/me                                    me                200     user
 PATCH        /auth/me                                    self_update       200     user
 POST         /auth/register/{provider}                   register          201     public
-(9 rows)     /auth/users/{provider}[/{login}[/...]]      list ... roles    varies  admin
+GET          /auth/sessions                              sessions          200     user
+DELETE       /auth/sessions                              sessions_end      204     user
+DELETE       /auth/sessions/{session_id}                 session_end       204     user
+(11 rows)    /auth/users/{provider}[/{login}[/...]]      list ... sessions varies  admin
 GET          /auth/sso/{provider}/login                  sso_login         302     public
 GET          /auth/sso/{provider}/callback               sso_callback      303     public
 GET          /auth/health                                health            200     public
@@ -83,6 +86,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/auth/me", "me", guard="user"),
     Route("PATCH", "/auth/me", "self_update", guard="user"),
     Route("POST", "/auth/register/{provider}", "register", 201),
+    Route("GET", "/auth/sessions", "sessions", guard="user"),
+    Route("DELETE", "/auth/sessions", "sessions_end", 204, guard="user"),
+    Route("DELETE", "/auth/sessions/{session_id}", "session_end", 204, guard="user"),
     Route("GET", _USERS, "users_list", guard="admin"),
     Route("POST", _USERS, "users_create", 201, guard="admin"),
     Route("GET", _USERS + "/{login}", "users_get", guard="admin"),
@@ -92,6 +98,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", _USERS + "/{login}/disable", "users_disable", 204, guard="admin"),
     Route("POST", _USERS + "/{login}/roles", "users_add_roles", 204, guard="admin"),
     Route("DELETE", _USERS + "/{login}/roles", "users_remove_roles", 204, guard="admin"),
+    Route("GET", _USERS + "/{login}/sessions", "users_sessions", guard="admin"),
+    Route("DELETE", _USERS + "/{login}/sessions", "users_end_sessions", 204, guard="admin"),
     Route("GET", "/auth/sso/{provider}/login", "sso_login", 302),
     Route("GET", "/auth/sso/{provider}/callback", "sso_callback", 303),
     Route("GET", "/auth/health", "health"),

@@ -20,6 +20,8 @@ by :func:`require_admin` unless noted:
 ``DELETE /auth/users/{provider}/{login}``                  delete (204)
 ``POST   /auth/users/{provider}/{login}/roles``            add roles ``{"roles": [...]}`` (204)
 ``DELETE /auth/users/{provider}/{login}/roles``            remove roles (204)
+``GET    /auth/users/{provider}/{login}/sessions``         the user's live sessions
+``DELETE /auth/users/{provider}/{login}/sessions``         end every one of them (204)
 ``POST   /auth/register/{provider}``                       self-register (public, 201)
 ``PATCH  /auth/me``                                        self-update (the caller)
 ====================================================  ================================
@@ -35,9 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import BadRequest, Forbidden
 from ..manager import AuthManager
 from ..models import Identity, VerifiedToken
+from ..sessions import SessionRecord
 from .common import validation_problems
 
-__all__ = ["RolesBody", "identity_payload", "run_operation", "require_admin", "OPERATIONS"]
+__all__ = ["RolesBody", "identity_payload", "session_payload", "run_operation", "require_admin", "OPERATIONS"]
 
 #: Operation names accepted by :func:`run_operation`.
 OPERATIONS = frozenset(
@@ -53,6 +56,8 @@ OPERATIONS = frozenset(
         "remove_roles",
         "register",
         "self_update",
+        "sessions",
+        "end_sessions",
     }
 )
 
@@ -85,6 +90,20 @@ def identity_payload(identity: Identity) -> dict[str, Any]:
     return data
 
 
+def session_payload(record: SessionRecord, current: str | None = None) -> dict[str, Any]:
+    """A session as its user or an administrator sees it: times and ids, never the identity snapshot
+    (it holds provider state such as an upstream refresh token)."""
+    return {
+        "session_id": record.session_id,
+        "login": record.login,
+        "provider": record.provider,
+        "created_at": int(record.created_at),
+        "last_used_at": int(record.last_used_at),
+        "expires_at": int(min(record.idle_expires_at, record.absolute_expires_at)),
+        "current": record.session_id == current,
+    }
+
+
 def _validate(model: type[BaseModel], body: Mapping[str, Any] | None) -> Any:
     try:
         return model.model_validate(dict(body or {}))
@@ -112,6 +131,13 @@ def run_operation(
     query: Mapping[str, str] | None = None,
 ) -> tuple[int, Any]:
     """Run one user-management *operation* on *provider*; return ``(status, JSON body or None)``."""
+    if operation in ("sessions", "end_sessions"):  # any provider: sessions are the core's
+        if not login:
+            raise BadRequest("a login is required")
+        if operation == "end_sessions":
+            manager.end_sessions_of(login, provider=provider)
+            return 204, None
+        return 200, {"sessions": [session_payload(r) for r in manager.sessions_of(login, provider=provider)]}
     users = manager.users(provider)
     query = query or {}
     if operation == "list":
