@@ -42,6 +42,7 @@ PROVIDERS = [
     ("ldap", "auth_ldap", "LdapConfig"),
     ("keycloak", "auth_keycloak", "KeycloakConfig"),
     ("oidc", "auth_oidc", "OIDCConfig"),
+    ("local", "auth_local", "LocalConfig"),
 ]
 
 

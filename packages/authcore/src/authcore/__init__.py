@@ -19,8 +19,8 @@ __version__ = "0.2.0"
 #: Where each public name is defined: the submodule imported when the name is first used.
 _SOURCES = {
     "errors": "AuthError ConfigError Forbidden InvalidCredentials InvalidToken NotSupported ProviderUnavailable "
-    "TokenExpired TokenNotFound UnknownProvider UserExists UserNotFound UserChangeRefused BadRequest NotAuthenticated "
-    "PayloadTooLarge Throttled UnknownPlugin UnsupportedMediaType",
+    "SessionStoreUnavailable TokenExpired TokenNotFound UnknownProvider UserExists UserNotFound UserChangeRefused "
+    "BadRequest NotAuthenticated PayloadTooLarge Throttled UnknownPlugin UnsupportedMediaType",
     "providers": "AnonymousCredentials AuthorizationCodeCredentials Credentials Health PasswordCredentials Provider "
     "ProviderConfig TokenCredentials",
     "capabilities": "AuthorizationRequest BearerIdentity BearerTokens NewUser Registration SelfUpdate SingleSignOn "
@@ -59,6 +59,7 @@ __all__ = [
     "ProviderUnavailable",
     "Registration",
     "SelfUpdate",
+    "SessionStoreUnavailable",
     "SingleSignOn",
     "Throttled",
     "TokenCredentials",
@@ -103,6 +104,7 @@ if TYPE_CHECKING:  # the static view of the same names, for type checkers and ID
         NotSupported,
         PayloadTooLarge,
         ProviderUnavailable,
+        SessionStoreUnavailable,
         Throttled,
         TokenExpired,
         TokenNotFound,

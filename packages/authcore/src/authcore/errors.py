@@ -18,6 +18,7 @@ __all__ = [
     "TokenExpired",
     "Forbidden",
     "ProviderUnavailable",
+    "SessionStoreUnavailable",
     "NotSupported",
     "UnknownProvider",
     "UserNotFound",
@@ -108,6 +109,13 @@ class ProviderUnavailable(AuthError):
     default_message = "identity provider unavailable"
 
 
+class SessionStoreUnavailable(ProviderUnavailable):
+    """The session store (Redis) cannot be reached or is too slow: logins and refreshes answer 503."""
+
+    code = "session_store_unavailable"
+    default_message = "session store unavailable"
+
+
 class NotSupported(AuthError):
     """The provider does not support the requested operation."""
 
@@ -116,14 +124,12 @@ class NotSupported(AuthError):
     code = "not_supported"
 
     def __init__(self, provider: str, operation: str) -> None:
-        self.provider = provider
-        self.operation = operation
+        self.provider, self.operation = provider, operation
         super().__init__(f"provider {provider!r} does not support {operation!r}")
 
 
 class UserNotFound(AuthError):
-    """User management: no user with that login. Never raised by a login, which says only
-    :class:`InvalidCredentials`."""
+    """User management: no user with that login (a login says only :class:`InvalidCredentials`)."""
 
     status_code = 404
     code = "user_not_found"
@@ -155,8 +161,6 @@ class TokenNotFound(AuthError):
 
 
 # Request-level errors: the web layer's, and a provider's that finds a request unusable.
-
-
 class BadRequest(AuthError):
     """The request body or parameters are malformed (400, or 422 for a body that fails validation)."""
 

@@ -8,6 +8,7 @@ default is the safe choice. Field documentation is written as attribute docstrin
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -133,6 +134,10 @@ class WebConfig(_Section):
     (a restart voids pending SSO logins). Set it when several instances share SSO callbacks."""
     sso_state_ttl: Duration = 600.0
     """How long a started single sign-on may take."""
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=64)
+    """Addresses or networks (``127.0.0.1``, ``10.0.0.0/8``) of the balancers in front of
+    ``authcore serve``: from them ``X-Forwarded-For`` and ``X-Forwarded-Proto`` name the client
+    (throttling per address, ``Secure`` cookies). Empty (the default) trusts no such header."""
     lowball: LowballRoutesConfig = Field(default_factory=LowballRoutesConfig)
     """lowball's ``/builtins/auth`` routes."""
 
@@ -141,6 +146,16 @@ class WebConfig(_Section):
     def _prefix(cls, value: str) -> str:
         if value and (not value.startswith("/") or value.endswith("/") or "//" in value or re.search(r"\s", value)):
             raise ValueError("prefix must start with '/' and not end with '/' (e.g. /ispyb/api/v1)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError("trusted_proxies holds IP addresses or networks (10.0.0.0/8)") from None
         return value
 
     @field_validator("sso_state_secret")

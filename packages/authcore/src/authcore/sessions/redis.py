@@ -14,7 +14,7 @@ caller's clock), so a clock difference between the service and Redis moves nothi
 with their hashes and index entries; the TTLs would remove them later anyway.
 
 Timeouts bound every call (``socket_timeout``, ``socket_connect_timeout``); a connection
-error or timeout is :class:`~authcore.errors.ProviderUnavailable` ("session store
+error or timeout is :class:`~authcore.errors.SessionStoreUnavailable` (a ProviderUnavailable, "session store
 unavailable", a 503), and the next call reconnects by itself. Calls are not retried: a
 rotation that timed out may still have happened on the server, and running it again would
 look like refresh-token reuse (the client sees a 503 and the session goes on; a client that
@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from ..errors import ConfigError, InvalidToken, ProviderUnavailable, TokenExpired
+from ..errors import ConfigError, InvalidToken, SessionStoreUnavailable, TokenExpired
 from . import redis_scripts as scripts
 from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
 from .redis_url import RedisLocation, parse_redis_url
@@ -139,7 +139,7 @@ class RedisSessionStore:
 
     @contextmanager
     def _calling(self) -> Iterator[None]:
-        """Turn Redis being unreachable or slow into ProviderUnavailable, without the cause's details."""
+        """Turn Redis being unreachable or slow into SessionStoreUnavailable, without the cause's details."""
         if self._closed:
             raise RuntimeError("the session store is closed")
         try:
@@ -147,7 +147,7 @@ class RedisSessionStore:
         except self._unavailable as exc:
             # The exception's text names host and port only, but its type is all an operator needs here.
             log.warning("session store unavailable (%s)", type(exc).__name__)
-            raise ProviderUnavailable("session store unavailable") from None
+            raise SessionStoreUnavailable() from None
 
     def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         with self._calling():

@@ -76,7 +76,9 @@ def error_response(exc: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]
     elif isinstance(exc, UnknownProvider):
         status, code, message = 400, "unknown_provider", "unknown provider"
     elif isinstance(exc, ProviderUnavailable):
-        message = ProviderUnavailable.default_message
+        # The class's fixed message ("session store unavailable"), never the instance's: a
+        # provider's may name hosts or echo what a directory said.
+        message = type(exc).default_message
     elif status >= 500 and not isinstance(exc, NotSupported):
         status, message = 500, "internal error"
     body: dict[str, Any] = {"detail": message, "code": code}

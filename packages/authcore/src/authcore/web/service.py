@@ -218,6 +218,7 @@ def build_server(app: FastAPI, *, host: str, port: int, log_level: str = "info")
     """
     import uvicorn
 
+    trusted = app.state.authcore.manager.config.web.trusted_proxies
     config = uvicorn.Config(
         app,
         host=host,
@@ -225,7 +226,9 @@ def build_server(app: FastAPI, *, host: str, port: int, log_level: str = "info")
         access_log=False,
         log_level=log_level,
         server_header=False,
-        proxy_headers=False,
+        # X-Forwarded-* only from the configured balancers (web.trusted_proxies), else from nobody.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=list(trusted) or None,
         limit_concurrency=1000,
         h11_max_incomplete_event_size=32 * 1024,
         timeout_graceful_shutdown=5,

@@ -1,0 +1,86 @@
+"""The ``local`` provider's settings (its ``config:`` mapping)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from authcore import ProviderConfig
+
+__all__ = ["LocalConfig", "DEFAULT_DATABASE_URL", "MEMORY_DATABASE_URL"]
+
+#: The default database: a file in the working directory of the process (a provider is
+#: told nothing of the command line's state directory; see docs/design.md).
+DEFAULT_DATABASE_URL = "sqlite:///authcore-users.db"
+#: An SQLite database that lives as long as the provider: tests and throwaway services.
+MEMORY_DATABASE_URL = "sqlite:///:memory:"
+
+
+class LocalConfig(ProviderConfig):
+    """Settings of a ``type: local`` provider.
+
+    ``database_url`` is a SQLAlchemy URL: ``sqlite:///path/users.db`` (the default is
+    ``authcore-users.db`` in the working directory) or ``postgresql+psycopg://user:pw@host/db``
+    (``pip install 'auth-local[postgresql]'``). It is never shown in a repr, an error or a log
+    line; one that holds a password is kept as a secret (so the core also asks that a file
+    spelling it out be private), one that holds none (an SQLite path) as plain text.
+    """
+
+    #: SQLAlchemy URL of the user database (SQLite or PostgreSQL).
+    database_url: SecretStr | str = Field(default=DEFAULT_DATABASE_URL, repr=False)
+    #: Run ``alembic upgrade head`` when the provider starts (off: the operator migrates).
+    migrate: bool = True
+    #: Who may create an account: nobody (administrators only), anyone, or invited people
+    #: (``invitation`` is not available yet and refuses every registration).
+    registration: Literal["closed", "open", "invitation"] = "closed"
+    #: Roles every self-registered user starts with.
+    registration_roles: tuple[str, ...] = ()
+    #: argon2id parameters; the defaults are OWASP's (2 passes over 19 MiB, one lane: about
+    #: 50 ms a login on one core). Changing them makes each user's hash be redone at their
+    #: next successful login.
+    argon2_time_cost: int = Field(default=2, ge=1, le=100)
+    argon2_memory_cost: int = Field(default=19456, ge=8, le=4 * 1024 * 1024, description="KiB")
+    argon2_parallelism: int = Field(default=1, ge=1, le=64)
+    #: The password policy: at least this many characters (at most 1024, the core's bound).
+    password_min_length: int = Field(default=12, ge=1, le=1024)
+    #: Refuse the most common passwords (the shipped list of 10,000).
+    refuse_common_passwords: bool = True
+    #: SQLite only: how long a writer waits for another one's lock, in seconds.
+    sqlite_busy_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: Connection pool size for server databases (PostgreSQL).
+    pool_size: int = Field(default=8, ge=1, le=200)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_url(cls, value: SecretStr | str) -> SecretStr | str:
+        # Only the scheme is named in the message: the rest of a URL may hold a password.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        scheme = text.split("://", 1)[0] if "://" in text else ""
+        if scheme not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
+            shown = repr(scheme) if scheme.replace("+", "").isalnum() else "this URL"
+            raise ValueError(
+                f"database_url: {shown} is not supported; use sqlite:///path.db or postgresql+psycopg://..."
+            )
+        try:
+            has_password = make_url(text).password is not None
+        except (ArgumentError, ValueError):
+            has_password = True  # unparsable: keep it secret; the engine refuses it later
+        return SecretStr(text) if has_password else text
+
+    @property
+    def url(self) -> str:
+        """``database_url`` as text (it may hold a password: never log it)."""
+        value = self.database_url
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+    def production_issues(self) -> list[str]:
+        """The base checks, an in-memory database (users gone at restart) and a policy below 8 characters."""
+        issues = super().production_issues()
+        if self.url == MEMORY_DATABASE_URL:
+            issues.append("database_url keeps the users in memory: they are lost when the process ends")
+        if self.password_min_length < 8:
+            issues.append("password_min_length is below 8 characters")
+        return issues

@@ -1,0 +1,1 @@
+"""Revisions, oldest first: ``v0001_initial`` (revision 0001)."""

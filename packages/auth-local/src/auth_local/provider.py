@@ -1,0 +1,274 @@
+"""The ``local`` provider: password logins against users stored in the service's own database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from authcore import (
+    BadRequest,
+    Credentials,
+    Health,
+    Identity,
+    InvalidCredentials,
+    NewUser,
+    NotSupported,
+    PasswordCredentials,
+    Provider,
+    ProviderUnavailable,
+    Registration,
+    SelfUpdate,
+    UserChangeRefused,
+    UserManagement,
+    UserNotFound,
+    UserUpdate,
+)
+from authcore.providers import MAX_LOGIN_LENGTH
+
+from .config import LocalConfig
+from .db import is_memory, make_engine, migrate
+from .fields import check_attributes, check_login, check_text, login_key
+from .hashing import PasswordHasher, UnknownHashFormat, hash_format
+from .policy import PasswordPolicy
+from .store import PROFILE_FIELDS, UserRow, UserStore
+
+__all__ = ["LocalProvider"]
+
+log = logging.getLogger("auth_local")
+
+#: Text fields and their longest value (the core's package models have the same bounds).
+_TEXT_LIMITS = {"given_name": 256, "family_name": 256, "email": 320, "display_name": 256}
+
+
+def _check_roles(roles: Sequence[str]) -> list[str]:
+    for role in roles:
+        if not isinstance(role, str) or not 1 <= len(role) <= 256 or not role.isprintable() or role != role.strip():
+            raise BadRequest("a role is 1-256 printable characters without leading or trailing space", status_code=422)
+    return list(dict.fromkeys(roles))
+
+
+def _lookup_key(login: str) -> str:
+    """The key to look *login* up by; a login that no account can have is simply not found."""
+    if not isinstance(login, str) or not 1 <= len(login) <= MAX_LOGIN_LENGTH or not login.isprintable():
+        # Not BadRequest: a path segment such as /auth/users/users/<login> names no user here.
+        # (PostgreSQL would refuse a NUL in the query itself, as an error of the database.)
+        raise UserNotFound()
+    return login_key(login)
+
+
+class LocalProvider(Provider[LocalConfig], UserManagement):
+    """Users kept by the service: SQLite or PostgreSQL, argon2id, full user management.
+
+    ``hasher`` and ``policy`` are plain attributes: a test may wrap the hasher to count
+    verifications, a host may swap the policy for a stricter one.
+    """
+
+    type = "local"
+
+    def __init__(self, name: str, config: LocalConfig) -> None:
+        super().__init__(name, config)
+        self.hasher = PasswordHasher(
+            time_cost=config.argon2_time_cost,
+            memory_cost=config.argon2_memory_cost,
+            parallelism=config.argon2_parallelism,
+        )
+        self.policy = PasswordPolicy(
+            min_length=config.password_min_length, refuse_common=config.refuse_common_passwords
+        )
+        engine = make_engine(name, config)
+        try:
+            if config.migrate or is_memory(engine.url):  # a new memory database is always empty
+                migrate(name, engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        self.store = UserStore(name, engine)
+
+    def __repr__(self) -> str:
+        return f"<LocalProvider name={self.name!r} type='local' database={self.store.engine.dialect.name}>"
+
+    # ------------------------------------------------------------ logins
+
+    def authenticate(self, credentials: Credentials) -> Identity:
+        """Check a login and password; refuse unknown logins, disabled users and wrong passwords alike."""
+        if not isinstance(credentials, PasswordCredentials):
+            raise InvalidCredentials()
+        password = credentials.password.get_secret_value()
+        row = self.store.find(login_key(credentials.login))
+        if row is None or row.password_hash is None or not row.enabled:
+            # The same argon2 work as a wrong password costs: the time tells nothing either.
+            self.hasher.verify_decoy(password)
+            raise InvalidCredentials()
+        try:
+            matches = self.hasher.verify(row.password_hash, password)
+        except UnknownHashFormat:
+            log.error("provider %r: user #%d has a password hash in no supported format", self.name, row.id)
+            self.hasher.verify_decoy(password)
+            raise InvalidCredentials() from None
+        if not matches:
+            raise InvalidCredentials()
+        if self.hasher.needs_update(row.password_hash):
+            self._upgrade_hash(row, password)
+        return self._identity(row)
+
+    def _upgrade_hash(self, row: UserRow, password: str) -> None:
+        """Rehash with the current argon2 parameters (an imported or outdated hash); best effort."""
+        assert row.password_hash is not None
+        try:
+            self.store.replace_hash(row.id, row.password_hash, self.hasher.hash(password))
+        except ProviderUnavailable as exc:  # the login stands; the next one tries again
+            log.warning("provider %r: rehashing user #%d's password failed: %s", self.name, row.id, exc)
+
+    def _identity(self, row: UserRow, *, admin: bool = False) -> Identity:
+        attributes = {**row.attributes, "enabled": row.enabled} if admin else dict(row.attributes)
+        return Identity(
+            login=row.login,
+            given_name=row.given_name,
+            family_name=row.family_name,
+            email=row.email,
+            display_name=row.display_name,
+            groups=row.roles,
+            attributes=attributes,
+        )
+
+    def public_config(self) -> dict[str, Any]:
+        """The base fields, whether people may register, and the minimum password length."""
+        return {
+            **super().public_config(),
+            "registration": self.config.registration,
+            "password_min_length": self.config.password_min_length,
+        }
+
+    def health(self) -> Health:
+        """One query against the database."""
+        try:
+            self.store.ping()
+        except ProviderUnavailable as exc:
+            return Health(ok=False, detail=exc.message)
+        return Health(ok=True, detail=self.store.engine.dialect.name)
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.store.engine.dispose()
+
+    # ------------------------------------------------------------ user management
+
+    def supported_user_operations(self) -> tuple[str, ...]:
+        """Everything; ``self_register`` only with ``registration: open``."""
+        operations = super().supported_user_operations()
+        if self.config.registration != "open":
+            operations = tuple(op for op in operations if op != "self_register")
+        return operations
+
+    def _profile(self, values: dict[str, Any]) -> dict[str, Any]:
+        checked: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "attributes":
+                checked[name] = check_attributes(value or {})
+            else:
+                checked[name] = check_text(name, value, _TEXT_LIMITS[name])
+        return checked
+
+    def _new_hash(self, password: str | None, login: str) -> str | None:
+        if password is None:
+            return None
+        self.policy.check(password, login)
+        return self.hasher.hash(password)
+
+    def list_users(self, *, search: str | None = None, limit: int = 100, offset: int = 0) -> list[Identity]:
+        """Users sorted by login whose login, names or e-mail contain *search* (ignoring case)."""
+        if search is not None and (len(search) > 256 or not search.isprintable()):
+            raise BadRequest("search is at most 256 printable characters", status_code=422)
+        rows = self.store.list(
+            search_key=login_key(search) if search else None, search_text=search, limit=limit, offset=offset
+        )
+        return [self._identity(row, admin=True) for row in rows]
+
+    def get_user(self, login: str) -> Identity:
+        """One user, with ``attributes["enabled"]``; :class:`~authcore.UserNotFound` if absent."""
+        return self._identity(self.store.get(_lookup_key(login)), admin=True)
+
+    def create_user(self, user: NewUser) -> Identity:
+        """Add a user; without a password they cannot log in until one is set."""
+        key = check_login(user.login)
+        password = user.password.get_secret_value() if user.password is not None else None
+        values = {
+            "login": user.login,
+            "login_key": key,
+            "password_hash": self._new_hash(password, user.login),
+            "enabled": user.enabled,
+            **self._profile({name: getattr(user, name) for name in PROFILE_FIELDS}),
+        }
+        return self._identity(self.store.insert(values, _check_roles(user.roles)), admin=True)
+
+    def update_user(self, login: str, changes: UserUpdate) -> Identity:
+        """Change the profile fields given in *changes* (``None`` clears a name; attributes are replaced)."""
+        given = {name: getattr(changes, name) for name in changes.model_fields_set if name in PROFILE_FIELDS}
+        if given.get("attributes", {}) is None:
+            del given["attributes"]  # None: leave the attributes as they are
+        return self._identity(self.store.update(_lookup_key(login), self._profile(given)), admin=True)
+
+    def enable_user(self, login: str) -> None:
+        """Let the user log in again."""
+        self.store.update(_lookup_key(login), {"enabled": True})
+
+    def disable_user(self, login: str) -> None:
+        """Refuse the user's logins (the core ends their sessions)."""
+        self.store.update(_lookup_key(login), {"enabled": False})
+
+    def delete_user(self, login: str) -> None:
+        """Remove the user and their roles."""
+        self.store.delete(_lookup_key(login))
+
+    def set_password(self, login: str, password: str) -> None:
+        """Replace the password (policy checked); :class:`~authcore.UserNotFound` if absent."""
+        row = self.store.get(_lookup_key(login))
+        self.store.update(row.login_key, {"password_hash": self._new_hash(password, row.login)})
+
+    def import_password_hash(self, login: str, encoded: str) -> None:
+        """Store a hash made elsewhere (bcrypt, Django's or passlib's PBKDF2, argon2id) for *login*.
+
+        The user logs in with their old password; the hash becomes argon2id at that login.
+        """
+        try:
+            hash_format(encoded)
+        except UnknownHashFormat:
+            raise BadRequest("not a bcrypt, PBKDF2 or argon2id hash", status_code=422) from None
+        if len(encoded) > 512 or not encoded.isascii() or not encoded.isprintable():
+            raise BadRequest("not a bcrypt, PBKDF2 or argon2id hash", status_code=422)
+        self.store.update(_lookup_key(login), {"password_hash": encoded})
+
+    def add_roles(self, login: str, roles: Sequence[str]) -> None:
+        """Give roles (the identity's groups)."""
+        self.store.add_roles(_lookup_key(login), _check_roles(roles))
+
+    def remove_roles(self, login: str, roles: Sequence[str]) -> None:
+        """Take roles away."""
+        self.store.remove_roles(_lookup_key(login), _check_roles(roles))
+
+    def self_register(self, registration: Registration) -> Identity:
+        """Create one's own account (``registration: open``); it gets ``registration_roles``."""
+        if self.config.registration != "open":
+            # "invitation" needs invitation tokens, which come with the e-mail flows (issue 14).
+            raise NotSupported(self.name, "self_register")
+        user = NewUser(
+            login=registration.login,
+            password=registration.password,
+            given_name=registration.given_name,
+            family_name=registration.family_name,
+            email=registration.email,
+            roles=self.config.registration_roles,
+        )
+        identity = self.create_user(user)
+        return identity.model_copy(
+            update={"attributes": {k: v for k, v in identity.attributes.items() if k != "enabled"}}
+        )
+
+    def self_update(self, login: str, changes: SelfUpdate) -> Identity:
+        """Change one's own names and e-mail. A password change needs the current password: not here."""
+        if changes.password is not None:
+            raise UserChangeRefused("a password is changed with the current one, not through a profile update")
+        given = {name: getattr(changes, name) for name in changes.model_fields_set if name in _TEXT_LIMITS}
+        row = self.store.update(_lookup_key(login), self._profile(given))
+        return self._identity(row)

@@ -1,0 +1,54 @@
+"""The tables, as SQLAlchemy Core objects: what the store queries (migrations create them).
+
+The migrations in ``auth_local/migrations`` are the schema's history and create these
+tables; this module is what the code reads and writes now, and a test checks that both
+agree (``alembic check`` finds no difference after ``upgrade head``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+__all__ = ["metadata", "users", "user_roles", "VERSION_TABLE"]
+
+#: Alembic's bookkeeping table, named for this package so that a host application's own
+#: alembic history in the same database is left alone.
+VERSION_TABLE = "auth_local_alembic_version"
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("login", String(256), nullable=False, unique=True),
+    # NFKC + casefold of login: every lookup and the uniqueness that matters use it.
+    Column("login_key", String(1024), nullable=False, unique=True),
+    # NULL: the user cannot log in until a password is set.
+    Column("password_hash", String(512), nullable=True),
+    Column("given_name", String(256), nullable=True),
+    Column("family_name", String(256), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("display_name", String(256), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("attributes", JSON, nullable=False),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(256), primary_key=True),
+)

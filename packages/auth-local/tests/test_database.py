@@ -1,0 +1,126 @@
+"""Storage: migrations match the tables, run once and concurrently, SQLite in WAL mode, URLs kept secret."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from pydantic import SecretStr
+from sqlalchemy import inspect, text
+
+from auth_local import LocalConfig, LocalProvider
+from auth_local.schema import VERSION_TABLE, metadata
+from authcore import AuthManager, ConfigError, NewUser, ProviderUnavailable
+from authcore.testing.servers import free_port
+
+PW = "Correct-Horse-Battery-9"
+
+
+def _provider(manager: AuthManager) -> LocalProvider:
+    provider = manager.provider("users")
+    assert isinstance(provider, LocalProvider)
+    return provider
+
+
+def test_migrations_create_exactly_the_tables_the_code_uses(manager: AuthManager) -> None:
+    """After ``upgrade head`` alembic's autogenerate finds nothing to change, and the version is recorded."""
+    engine = _provider(manager).store.engine
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        assert compare_metadata(context, metadata) == []
+        assert context.get_current_revision() == "0001"
+    assert {"users", "user_roles", VERSION_TABLE} <= set(inspect(engine).get_table_names())
+
+
+def test_starting_again_keeps_the_users(make_manager: Callable[..., AuthManager]) -> None:
+    """A second start (another process, a restart) migrates nothing and sees the same users."""
+    make_manager().users("users").create_user(NewUser(login="rita", password=PW))
+    assert make_manager().login("users", login="rita", password=PW).login == "rita"
+
+
+def test_concurrent_starts_migrate_once(make_manager: Callable[..., AuthManager]) -> None:
+    """Four providers starting at once on an empty database: all start, the tables exist once."""
+    errors: list[BaseException] = []
+    started: list[AuthManager] = []
+
+    def start() -> None:
+        try:
+            started.append(make_manager())
+        except BaseException as exc:  # collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    started[0].users("users").create_user(NewUser(login="sam", password=PW))
+    assert started[-1].login("users", login="sam", password=PW).login == "sam"
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path, configs: Callable[..., dict[str, Any]]) -> None:
+    """Readers never wait for the writer; a writer waits for another's lock instead of failing."""
+    manager = AuthManager.from_config(configs(f"sqlite:///{tmp_path / 'u.db'}", sqlite_busy_timeout=7))
+    try:
+        with _provider(manager).store.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 7000
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        manager.close()
+
+
+def test_without_migrate_an_empty_database_is_unavailable(
+    tmp_path: Path, configs: Callable[..., dict[str, Any]]
+) -> None:
+    """``migrate: false`` leaves the schema to the operator; until then logins fail as unavailable."""
+    manager = AuthManager.from_config(configs(f"sqlite:///{tmp_path / 'empty.db'}", migrate=False))
+    try:
+        with pytest.raises(ProviderUnavailable) as caught:
+            manager.login("users", login="tom", password=PW)
+        assert "OperationalError" in str(caught.value) and "SELECT" not in str(caught.value)
+        assert not manager.health()["users"].ok
+    finally:
+        manager.close()
+
+
+def test_database_url_never_shows(configs: Callable[..., dict[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+    """A URL's password is in no repr, error or log line, whether the URL is refused or the server is absent."""
+    caplog.set_level(logging.DEBUG)
+    secret = "Db-Secret-Pw-41"
+    unreachable = f"postgresql+psycopg://authcore:{secret}@127.0.0.1:{free_port()}/users"
+    shown: list[str] = [repr(LocalConfig(database_url=unreachable)), str(LocalConfig(database_url=unreachable))]
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        AuthManager.from_config(configs(unreachable))
+    shown += [str(unavailable.value), repr(unavailable.value)]
+    for bad in (f"mysql://root:{secret}@h/db", f"not a url {secret}", f"postgresql+nodriver://u:{secret}@h/db"):
+        with pytest.raises(ConfigError) as refused:
+            AuthManager.from_config(configs(bad))
+        shown += [str(refused.value), repr(refused.value)]
+    shown.append(caplog.text)
+    assert all(secret not in s for s in shown), [s for s in shown if secret in s]
+
+
+def test_a_url_with_a_password_is_a_secret_and_a_path_is_not() -> None:
+    """Only a URL with a password is a SecretStr (the core asks for a private file then); neither shows in a repr."""
+    with_password = LocalConfig(database_url="postgresql+psycopg://u:Db-Secret-Pw-41@db.example.org/users")
+    path = LocalConfig(database_url="sqlite:////var/lib/authcore/users.db")
+    assert isinstance(with_password.database_url, SecretStr) and isinstance(path.database_url, str)
+    assert "Db-Secret" not in repr(with_password) and "/var/lib" not in repr(path) and "/var/lib" not in str(path)
+    assert with_password.url.endswith("/users") and path.url == "sqlite:////var/lib/authcore/users.db"
+
+
+def test_production_refuses_a_memory_database_and_a_short_policy(configs: Callable[..., dict[str, Any]]) -> None:
+    """Under ``production: true`` users kept in memory and passwords under 8 characters are refused."""
+    for overrides, reason in (({}, "in memory"), ({"password_min_length": 6}, "below 8")):
+        config = {**configs("sqlite:///:memory:", **overrides), "production": True}
+        with pytest.raises(ConfigError) as caught:
+            AuthManager.from_config(config)
+        assert reason in str(caught.value)

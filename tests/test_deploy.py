@@ -1,0 +1,285 @@
+"""Three ``authcore serve`` behind HAProxy on one Redis: the deployment of docs/deploy.md, over real HTTP.
+
+One Redis (Debian's ``redis-server``, append-only file on), three ``authcore serve`` processes
+started with the *same* configuration file (the default one but for the store: the dummy
+provider, a fixed ``tokens.secret``, ``sessions.store: redis://…``, cookie sessions off), and
+HAProxy (Debian's ``haproxy``, round robin, health checks on ``/healthz``) in front of them; all
+on free loopback ports, stopped by pid. Which instance served a request is read from the
+instances' own access logs, so "landed on a different instance" is observed, not assumed.
+
+Every wait is a bounded poll. The one time bound that is asserted is the issue's: a logout (or a
+detected refresh-token reuse) on one instance is refused by every instance within 1 s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from authcore.testing.haproxy import Deployment, start_deployment, start_haproxy
+
+#: The issue's bound: a revocation on one instance reaches every instance within this.
+REVOCATION_BOUND = 1.0
+#: A cap on polls that wait for something to happen at all (not a timed assertion).
+POLL_BOUND = 30.0
+#: Sessions opened before a fault, all checked after it.
+SESSIONS = 6
+
+
+def _config(redis_url: str) -> str:
+    # The secret is fixed so that every instance signs and checks alike; the store is the shared one.
+    return f"""\
+tokens:
+  secret: "deploy-test-secret-0123456789-abcdefghijklmnop"
+sessions:
+  store: {redis_url}
+providers:
+  - name: dummy
+    type: dummy
+web:
+  cookie_session: false
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, child_env: Callable[..., dict[str, str]]) -> Iterator[Deployment]:
+    directory = tmp_path_factory.mktemp("deploy")
+    # Unbuffered: the access log lines are read while the instances run.
+    env = child_env({"AUTHCORE_STATE_DIR": str(directory / "state"), "PYTHONUNBUFFERED": "1"})
+    deployment = start_deployment(directory, _config, instances=3, env=env)
+    try:
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def login(http: httpx.Client, base: str, name: str) -> dict[str, Any]:
+    answer = http.post(f"{base}/auth/login", json={"plugin": "dummy", "login": name, "password": "read"})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    assert body["login"] == name
+    return body
+
+
+def me(http: httpx.Client, base: str, token: str) -> httpx.Response:
+    return http.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"})
+
+
+def assert_is(http: httpx.Client, base: str, token: str, name: str) -> None:
+    """The token verifies, as *name* (never as somebody else)."""
+    answer = me(http, base, token)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["login"] == name
+
+
+def refresh(http: httpx.Client, base: str, refresh_token: str) -> httpx.Response:
+    return http.post(f"{base}/auth/refresh", json={"refresh_token": refresh_token})
+
+
+def logout(http: httpx.Client, base: str, token: str) -> None:
+    answer = http.post(f"{base}/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 204, answer.text
+
+
+def served(cluster: Deployment, path: str) -> list[int]:
+    """How many requests for *path* each instance's access log holds."""
+    return [instance.log_text().count(f'"path": "{path}"') for instance in cluster.instances]
+
+
+def served_by(cluster: Deployment, path: str, action: Callable[[], Any]) -> int:
+    """Run *action* (one request for *path*) and return the index of the instance that served it."""
+    before = served(cluster, path)
+    action()
+    deadline = time.monotonic() + POLL_BOUND
+    while time.monotonic() < deadline:  # the access line is written right after the answer
+        grown = [
+            index for index, (now, then) in enumerate(zip(served(cluster, path), before, strict=True)) if now > then
+        ]
+        if grown:
+            assert len(grown) == 1, f"one request for {path}, logged by instances {grown}"
+            return grown[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no instance logged the request for {path}")
+
+
+def refused_everywhere_within(http: httpx.Client, cluster: Deployment, token: str, since: float) -> dict[str, int]:
+    """Poll every instance until each refuses *token*, up to REVOCATION_BOUND after *since*;
+    returns each instance's last status."""
+    last: dict[str, int] = {}
+    pending = set(cluster.urls())
+    while pending:
+        for url in sorted(pending):
+            last[url] = me(http, url, token).status_code
+            if last[url] == 401:
+                pending.discard(url)
+        if time.monotonic() - since > REVOCATION_BOUND:
+            break
+        time.sleep(0.02)
+    return last
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_verify_refresh_and_logout_each_land_on_another_instance(cluster: Deployment, http: httpx.Client) -> None:
+    first, second, third = cluster.urls()
+    # Directly: log in through the balancer, then each step on a chosen instance.
+    tokens = login(http, cluster.proxy.url, "alice")
+    assert_is(http, first, tokens["token"], "alice")
+    renewed = refresh(http, second, tokens["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    new = renewed.json()
+    assert new["login"] == "alice" and new["refresh_token"] != tokens["refresh_token"]
+    assert_is(http, third, new["token"], "alice")
+    logout(http, third, new["token"])
+    assert me(http, third, new["token"]).status_code == 401
+
+    # Through the balancer: round robin sends the three steps to three different instances.
+    tokens = login(http, cluster.proxy.url, "bob")
+    where: dict[str, int] = {}
+    where["verify"] = served_by(cluster, "/auth/me", lambda: assert_is(http, cluster.proxy.url, tokens["token"], "bob"))
+    holder: dict[str, Any] = {}
+
+    def do_refresh() -> None:
+        answer = refresh(http, cluster.proxy.url, tokens["refresh_token"])
+        assert answer.status_code == 200, answer.text
+        holder.update(answer.json())
+
+    where["refresh"] = served_by(cluster, "/auth/refresh", do_refresh)
+    where["logout"] = served_by(cluster, "/auth/logout", lambda: logout(http, cluster.proxy.url, holder["token"]))
+    assert len(set(where.values())) == 3, where
+    for url in cluster.urls():
+        assert me(http, url, holder["token"]).status_code == 401
+
+
+def test_a_logout_on_one_instance_is_refused_by_every_instance_within_1s(
+    cluster: Deployment, http: httpx.Client
+) -> None:
+    """The default configuration (no tuning of tokens.revocation_check_interval): the broadcast must do it."""
+    tokens = login(http, cluster.proxy.url, "carol")
+    for url in cluster.urls():  # every instance's verified-token cache now holds the token
+        assert_is(http, url, tokens["token"], "carol")
+    logout(http, cluster.urls()[0], tokens["token"])
+    statuses = refused_everywhere_within(http, cluster, tokens["token"], time.monotonic())
+    assert statuses == dict.fromkeys(cluster.urls(), 401), f"still accepted {REVOCATION_BOUND} s after the logout"
+
+
+def test_a_refresh_reuse_on_one_instance_is_refused_by_every_instance_within_1s(
+    cluster: Deployment, http: httpx.Client
+) -> None:
+    tokens = login(http, cluster.proxy.url, "dave")
+    renewed = refresh(http, cluster.urls()[0], tokens["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    current = renewed.json()["token"]
+    for url in cluster.urls():
+        assert_is(http, url, current, "dave")
+    reused = refresh(http, cluster.urls()[1], tokens["refresh_token"])  # the spent one: reuse detected
+    assert reused.status_code == 401 and reused.json()["code"] == "invalid_token", reused.text
+    statuses = refused_everywhere_within(http, cluster, current, time.monotonic())
+    assert statuses == dict.fromkeys(cluster.urls(), 401), f"still accepted {REVOCATION_BOUND} s after the reuse"
+
+
+def test_an_instance_killed_mid_run_loses_no_session(cluster: Deployment, http: httpx.Client) -> None:
+    names = [f"kill-{index}" for index in range(SESSIONS)]
+    sessions = {name: login(http, cluster.proxy.url, name) for name in names}
+    victim = cluster.instances[1]
+    victim.kill()
+    try:
+        # Before HAProxy has noticed: a request sent to the dead instance cannot connect and is
+        # dispatched to another one, so nothing fails.
+        for name, tokens in sessions.items():
+            assert_is(http, cluster.proxy.url, tokens["token"], name)
+        cluster.proxy.wait_for_states({f"127.0.0.1:{victim.port}": "DOWN"})
+        for name, tokens in sessions.items():
+            assert_is(http, cluster.proxy.url, tokens["token"], name)
+            renewed = refresh(http, cluster.proxy.url, tokens["refresh_token"])
+            assert renewed.status_code == 200, renewed.text
+            sessions[name] = renewed.json()
+            assert_is(http, cluster.proxy.url, sessions[name]["token"], name)
+        assert_is(http, cluster.proxy.url, login(http, cluster.proxy.url, "late")["token"], "late")
+    finally:
+        cluster.replace(1)
+    for name, tokens in sessions.items():  # the instance that came back knows them all
+        assert_is(http, cluster.instances[1].url, tokens["token"], name)
+
+
+def _login_while_redis_is_down(http: httpx.Client, cluster: Deployment) -> httpx.Response:
+    return http.post(f"{cluster.proxy.url}/auth/login", json={"plugin": "dummy", "login": "erin", "password": "read"})
+
+
+def _await_login(http: httpx.Client, cluster: Deployment) -> httpx.Response:
+    """Log in through the balancer until it works again (bounded): the service reconnects by itself."""
+    deadline = time.monotonic() + POLL_BOUND
+    answer = _login_while_redis_is_down(http, cluster)
+    while answer.status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        answer = _login_while_redis_is_down(http, cluster)
+    return answer
+
+
+def test_redis_restarted_mid_run_loses_no_session(cluster: Deployment, http: httpx.Client) -> None:
+    names = [f"restart-{index}" for index in range(SESSIONS)]
+    sessions = {name: login(http, cluster.proxy.url, name) for name in names}
+    cluster.redis.stop()
+    try:
+        down = _login_while_redis_is_down(http, cluster)
+        assert down.status_code == 503, down.text
+        assert down.json()["code"] == "session_store_unavailable"
+        spent = refresh(http, cluster.proxy.url, sessions[names[0]]["refresh_token"])
+        assert spent.status_code == 503, spent.text
+    finally:
+        cluster.redis.start()  # same port, same directory: the append-only file is read back
+    assert _await_login(http, cluster).status_code == 200
+    for name, tokens in sessions.items():  # the refresh refused with a 503 did not spend its token
+        renewed = refresh(http, cluster.proxy.url, tokens["refresh_token"])
+        assert renewed.status_code == 200, renewed.text
+        assert renewed.json()["login"] == name
+        for url in cluster.urls():
+            assert_is(http, url, renewed.json()["token"], name)
+
+
+def test_a_login_while_redis_is_down_says_the_session_store_is_unavailable(
+    cluster: Deployment, http: httpx.Client
+) -> None:
+    """The 503's message names what is down (the session store), not the identity provider, which is fine."""
+    cluster.redis.stop()
+    try:
+        down = _login_while_redis_is_down(http, cluster)
+    finally:
+        cluster.redis.start()
+    assert down.status_code == 503, down.text
+    assert "session store" in down.json()["detail"], down.json()
+    assert _await_login(http, cluster).status_code == 200
+
+
+# --------------------------------------------------------------------------- the test kit's own refusals
+
+
+def test_a_missing_haproxy_is_an_error_that_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from authcore.testing import haproxy
+
+    monkeypatch.setattr(haproxy, "HAPROXY", str(tmp_path / "no-such-haproxy"))
+    with pytest.raises(RuntimeError, match="apt-get install haproxy"):
+        haproxy.start_haproxy(tmp_path, ["http://127.0.0.1:1"])
+
+
+@pytest.mark.parametrize("backend", ["https://127.0.0.1:8000", "http://127.0.0.1", "http://127.0.0.1:8000/auth"])
+def test_a_backend_is_a_plain_http_host_and_port(tmp_path: Path, backend: str) -> None:
+    with pytest.raises(ValueError, match="a backend is http://host:port"):
+        start_haproxy(tmp_path, [backend])
