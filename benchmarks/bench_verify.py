@@ -41,7 +41,7 @@ from _report import CPU_CLOCK, finish, interleave, output_path, ratio_entry, run
 
 from authcore import AuthManager
 from authcore.config import TokenConfig
-from authcore.models import VerifiedToken
+from authcore.models import Identity, VerifiedToken
 from authcore.token_cache import TokenCache
 from authcore.tokens import TokenService
 
@@ -178,6 +178,14 @@ def main(argv: list[str]) -> int:
         "dummy", login="alice", password="all_proposals,own_sessions,contents:read,contents:write,kernels:execute"
     ).access_token
     assert manager.verify(manager_token).login == "alice"
+    # A personal access token (opaque, pat_...): one hash, one store lookup, no signature.
+    pat, _record = manager.issue_personal_token(
+        Identity(
+            login="alice", provider="dummy", permissions=tuple(claims["permissions"]), groups=tuple(claims["groups"])
+        ),
+        lifetime=3600,
+    )
+    assert manager.verify(pat).permissions == frozenset(claims["permissions"])
 
     contenders: dict[str, tuple[Callable[[str], Any], str]] = {
         "floor": (floor, token),
@@ -185,9 +193,10 @@ def main(argv: list[str]) -> int:
         "pyjwt": (pyjwt_decode, token),
         "cache": (cache_get, token),
         "manager": (manager.verify, manager_token),
+        "pat": (manager.verify, pat),
     }
     # PyJWT is only a reference and ~6x slower: fewer calls keep the run short.
-    calls = {"floor": CALLS, "decode": CALLS, "pyjwt": CALLS // 5, "cache": CALLS, "manager": CALLS}
+    calls = {"floor": CALLS, "decode": CALLS, "pyjwt": CALLS // 5, "cache": CALLS, "manager": CALLS, "pat": CALLS}
     samples = interleave(
         {
             name: (lambda f=function, v=value, n=calls[name]: run_round(f, v, n, CPU_CLOCK))
@@ -217,6 +226,7 @@ def main(argv: list[str]) -> int:
 
     entry("TokenService.decode HS256 (uncached)", "decode", 2.0)
     entry("AuthManager.verify HS256, cache off (decode + session + result)", "manager", 2.0)
+    entry("AuthManager.verify personal access token, cache off", "pat", 1.5)
     entry("jwt.decode HS256 (PyJWT, reference)", "pyjwt", None)
     # The ratio is the target: an absolute ceiling in microseconds fails on a slower machine.
     entry("TokenCache.get hit", "cache", 0.15)

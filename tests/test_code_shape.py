@@ -153,3 +153,18 @@ def list_users():
     # import; def login; the return's three lines; the decorator, def and body of list_users.
     assert code_lines(source) == 8
     assert code_lines(source, frozenset({"list_users"})) == 5
+
+
+def test_sized_service_objects_stay_truthy_when_empty():
+    """A cache or counter with ``__len__`` must define ``__bool__``: else an empty one is falsy, and
+    ``x if self._cache else None`` silently treats a present but empty cache as absent (the
+    revocation feed was once never started that way)."""
+    sources = [*core_modules(), *sorted((REPO / "packages").glob("*/src/*/**/*.py"))]
+    missing = []
+    for path in dict.fromkeys(sources):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+                if "__len__" in methods and "__bool__" not in methods:
+                    missing.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert missing == [], f"classes with __len__ but no __bool__: {missing}"

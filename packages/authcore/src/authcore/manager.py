@@ -40,7 +40,7 @@ from .permission_store import register_permission_stores
 from .plugins import ProviderRegistry, create_plugin_manager
 from .providers import Credentials, Health, Provider
 from .session_control import SessionControl
-from .sessions import RefreshTokenReused, SessionRecord, Sessions, open_store
+from .sessions import PERSONAL_TOKEN_PREFIX, RefreshTokenReused, SessionRecord, Sessions, open_store
 from .token_cache import TokenCache
 from .tokens import TokenService
 
@@ -307,12 +307,16 @@ class AuthManager(AsyncMethods, SessionControl):
         except TokenExpired:
             raise
         except InvalidToken:
-            # Final when the token is provably ours (our header, or our valid signature) but
-            # failed a check: no identity provider gets a second say on what our rules refused.
-            if not self._bearer_providers or self._tokens.owns(token):
-                raise
-            # An identity provider's own token, perhaps.
-            verified, deadline = upstream.verify_bearer(self._bearer_providers, token, self._identities.permissions_for)
+            if token.startswith(PERSONAL_TOKEN_PREFIX):  # a personal access token (authcore.session_control)
+                verified, deadline = self._verify_personal(token, now)
+            else:
+                # Final when the token is provably ours (our header, or our valid signature) but
+                # failed a check: no identity provider gets a second say on what our rules refused.
+                if not self._bearer_providers or self._tokens.owns(token):
+                    raise
+                # An identity provider's own token, perhaps.
+                bearers = self._bearer_providers
+                verified, deadline = upstream.verify_bearer(bearers, token, self._identities.permissions_for)
         else:
             record = self._sessions.peek(claims["sid"])
             # A session belongs to the provider instance that started it: when the instance is
@@ -366,7 +370,8 @@ class AuthManager(AsyncMethods, SessionControl):
         unknown session raises :class:`InvalidToken`; of two concurrent logouts of one
         session, exactly one succeeds and runs the upstream logout and the logout hook.
         """
-        session_id = self._sessions.session_of_refresh_token(token)
+        sessions = self._sessions
+        session_id = sessions.session_of_refresh_token(token) or sessions.session_of_personal_token(token)
         if session_id is None:
             session_id = self._tokens.decode(token)["sid"]
         record = self._sessions.get(session_id)

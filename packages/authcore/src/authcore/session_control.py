@@ -5,21 +5,26 @@ A mixin of :class:`~authcore.AuthManager`. Every session store answers
 alike: a user disabled through user management loses every session at once, and lowball's
 self-service token routes list and revoke a user's tokens.
 
-A *token's session* is what a script holds instead of a login (lowball's tokens, GitHub's
-personal access tokens): it lives a fixed time with no idle expiry, its one access token lasts
-as long, and it has no refresh token. It is still a session: logout, :meth:`end_session` and
-the verified-token cache treat it like any other.
+A *token's session* is what a script holds instead of a login: it lives a fixed time with no
+idle expiry and has no refresh token. It is still a session: logout, :meth:`end_session` and the
+verified-token cache treat it like any other. Two kinds of secret open one:
+
+* :meth:`issue_token`: one signed access token (JWT) for its whole life (lowball's tokens);
+* :meth:`issue_personal_token`: a *personal access token*, ``pat_`` + 256 random bits (GitHub's):
+  opaque, only its hash stored (where a session keeps its refresh token's), checked by one store
+  lookup and then cached like any verification; it outlives a change of the signing key.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from .errors import BadRequest
+from .errors import BadRequest, InvalidToken
 from .logins import snapshot
+from .models import VerifiedToken
 
 if TYPE_CHECKING:
     from .models import Identity, LoginResult
@@ -37,6 +42,8 @@ class SessionControl:
         _sessions: Sessions
         _cache: TokenCache | None
         _end_session: Callable[[SessionRecord], bool]
+        _recheck: float | None
+        providers: Mapping[str, Provider]
         provider: Callable[[str], Provider]
 
         def _result(
@@ -77,6 +84,47 @@ class SessionControl:
         """
         return sum(self._end_session(record) for record in self.sessions_of(login, provider=provider))
 
+    def issue_personal_token(self, identity: Identity, *, lifetime: float) -> tuple[str, SessionRecord]:
+        """A personal access token for *identity* (its permissions as given: the caller decides
+        them) that lives *lifetime* seconds; returns ``(token, session record)``. The token is shown
+        once: only its hash is kept. Name it through ``identity.attributes["name"]``."""
+        self.provider(identity.provider)
+        _check_lifetime(lifetime)
+        record, token = self._sessions.start_personal(
+            login=identity.login, provider=identity.provider, identity=snapshot(identity), lifetime=lifetime
+        )
+        return token, record
+
+    def _verify_personal(self, token: str, now: float) -> tuple[VerifiedToken, float]:
+        """Check a personal access token: its session is live and its provider instance enabled;
+        return the verified token and how long it may be cached (see :meth:`AuthManager.verify`)."""
+        session_id = self._sessions.session_of_personal_token(token)
+        record = self._sessions.get(session_id) if session_id is not None else None
+        if record is None or not record.active(now) or record.provider not in self.providers:
+            raise InvalidToken("unknown or ended personal access token")
+        identity = record.identity
+        attributes = identity.get("attributes") or {}
+        verified = VerifiedToken(
+            record.login,
+            record.provider,
+            frozenset(identity.get("permissions") or ()),
+            tuple(identity.get("groups") or ()),
+            record.session_id,
+            record.session_id,
+            record.created_at,
+            record.absolute_expires_at,
+            {
+                "sub": record.login,
+                "sid": record.session_id,
+                "token_type": "personal",
+                "name": attributes.get("token_name"),
+            },
+        )
+        deadline = record.absolute_expires_at
+        if self._recheck is not None:
+            deadline = min(deadline, now + self._recheck)
+        return verified, deadline
+
     def issue_token(self, identity: Identity, *, lifetime: float) -> LoginResult:
         """A token's session for *identity* that lives *lifetime* seconds (see the module's docstring).
 
@@ -85,9 +133,13 @@ class SessionControl:
         ``refresh_token`` is empty: nobody can renew it.
         """
         self.provider(identity.provider)  # UnknownProvider when it is not enabled
-        if not isinstance(lifetime, int | float) or not math.isfinite(lifetime) or lifetime <= 0:
-            raise BadRequest("a token's lifetime is a positive number of seconds")
+        _check_lifetime(lifetime)
         record, _unheld = self._sessions.start(
             login=identity.login, provider=identity.provider, identity=snapshot(identity), lifetime=lifetime
         )
         return self._result(identity, record, "", whole_session=True)
+
+
+def _check_lifetime(lifetime: float) -> None:
+    if not isinstance(lifetime, int | float) or not math.isfinite(lifetime) or lifetime <= 0:
+        raise BadRequest("a token's lifetime is a positive number of seconds")

@@ -49,6 +49,10 @@ class TokenConfig(_Section):
     """``aud`` of issued tokens, and the audience required."""
     access_ttl: Duration = 900.0
     """Lifetime of an access token."""
+    personal_ttl: Duration = 30 * 86400.0
+    """Lifetime of a personal access token created without ``expires_in``."""
+    personal_max_ttl: Duration = 366 * 86400.0
+    """Longest lifetime a personal access token may be given."""
     leeway: Duration = 10.0
     """Clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (at most 5 minutes)."""
     cache_size: int = Field(default=10_000, ge=0, le=10_000_000)

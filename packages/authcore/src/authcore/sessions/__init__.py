@@ -17,6 +17,7 @@ stores through the ``authcore_session_store`` hook. :class:`~authcore.sessions.r
 
 from .base import (
     MAX_REFRESH_TOKEN_LENGTH,
+    PERSONAL_TOKEN_PREFIX,
     PURGE_EVERY,
     REFRESH_TOKEN_PREFIX,
     RefreshTokenReused,
@@ -31,6 +32,7 @@ from .sqlite import SQLiteSessionStore
 
 __all__ = [
     "MAX_REFRESH_TOKEN_LENGTH",
+    "PERSONAL_TOKEN_PREFIX",
     "PURGE_EVERY",
     "REFRESH_TOKEN_PREFIX",
     "MemorySessionStore",

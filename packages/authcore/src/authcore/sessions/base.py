@@ -16,6 +16,8 @@ from ..errors import InvalidToken
 
 #: Every refresh token starts with this, so it is never mistaken for an access token (and vice versa).
 REFRESH_TOKEN_PREFIX: Final = "rt_"
+#: Every personal access token starts with this (a script's opaque token; secret scanners can match it).
+PERSONAL_TOKEN_PREFIX: Final = "pat_"
 #: Longest string :meth:`Sessions.refresh` looks at.
 MAX_REFRESH_TOKEN_LENGTH: Final = 256
 #: Stores purge expired sessions on every this many creates, so memory and files stay bounded.

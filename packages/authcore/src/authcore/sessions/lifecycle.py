@@ -12,6 +12,7 @@ from ..config.schema import SessionConfig
 from ..errors import ConfigError, InvalidToken
 from .base import (
     MAX_REFRESH_TOKEN_LENGTH,
+    PERSONAL_TOKEN_PREFIX,
     REFRESH_TOKEN_PREFIX,
     RefreshTokenReused,
     SessionRecord,
@@ -111,10 +112,28 @@ class Sessions:
         *lifetime* makes it a token's session (a script's, lowball's): it lives exactly that
         long, with no idle expiry, instead of ``sessions.max_lifetime`` and ``idle_timeout``.
         """
+        record = self._record(login, provider, identity, now, lifetime)
+        token, token_hash = self._new_refresh_token()
+        self.store.create(record, token_hash)
+        return record, token
+
+    def start_personal(
+        self, *, login: str, provider: str, identity: dict[str, Any], lifetime: float, now: float | None = None
+    ) -> tuple[SessionRecord, str]:
+        """A token's session whose secret is a personal access token (``pat_`` + 256 random bits);
+        return ``(record, token)``. Only its SHA-256 hash is stored, where a refresh token's is."""
+        record = self._record(login, provider, identity, now, lifetime)
+        token = PERSONAL_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.store.create(record, hash_refresh_token(token))
+        return record, token
+
+    def _record(
+        self, login: str, provider: str, identity: dict[str, Any], now: float | None, lifetime: float | None
+    ) -> SessionRecord:
         now = time.time() if now is None else now
         absolute = now + (self._max_lifetime if lifetime is None else lifetime)
         idle = absolute if lifetime is not None else min(now + self._idle_timeout, absolute)
-        record = SessionRecord(
+        return SessionRecord(
             session_id=secrets.token_urlsafe(16),  # 128 bits
             login=login,
             provider=provider,
@@ -124,9 +143,14 @@ class Sessions:
             idle_expires_at=idle,
             absolute_expires_at=absolute,
         )
-        token, token_hash = self._new_refresh_token()
-        self.store.create(record, token_hash)
-        return record, token
+
+    def session_of_personal_token(self, token: str) -> str | None:
+        """The session a personal access token opens, or ``None`` (malformed, unknown)."""
+        if type(token) is not str or len(token) != len(PERSONAL_TOKEN_PREFIX) + 43 or not token.isascii():
+            return None
+        if not token.startswith(PERSONAL_TOKEN_PREFIX):
+            return None
+        return self.store.session_of(hash_refresh_token(token))
 
     def refresh(self, refresh_token: str, *, now: float | None = None) -> tuple[SessionRecord, str]:
         """Trade *refresh_token* for a new one (rotation); return ``(record, new_refresh_token)``.

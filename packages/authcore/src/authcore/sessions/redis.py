@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from ..errors import ConfigError, InvalidToken, SessionStoreUnavailable, TokenExpired
 from . import redis_scripts as scripts
 from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
+from .redis_shared import RedisSharedState
 from .redis_url import RedisLocation, parse_redis_url
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def _record(values: Sequence[bytes | str | None], *, identity: bool = True) -> S
     )
 
 
-class RedisSessionStore:
+class RedisSessionStore(RedisSharedState):
     """Sessions in Redis: shared by every instance of a service, atomic through server-side scripts.
 
     Give it a ``redis://``, ``rediss://`` or ``redis+sentinel://`` URL (see
@@ -121,6 +122,7 @@ class RedisSessionStore:
         self._session_of = register(scripts.SESSION_OF)
         self._sessions_of = register(scripts.SESSIONS_OF)
         self._purge = register(scripts.PURGE)
+        self._register_shared()  # the SharedState scripts (throttle counters, SSO claims and key)
         self._index = self._prefix + "sessions"
         self._lock = threading.Lock()
         self._creates = 0

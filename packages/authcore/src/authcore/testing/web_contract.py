@@ -42,6 +42,8 @@ from .contract_provider import CONTRACT_SECRET, ContractProvider, contract_confi
 __all__ = ["ContractProvider", "WebAdapterContract", "CONTRACT_SECRET"]
 
 ORIGIN = "https://ui.example.org"
+#: Path parameters of the guarded rows' refusal tests (nobody's ids: the guard answers first).
+_PARAMS = {"provider": "contract", "login": "alice", "session_id": "nobodys", "token_id": "nobodys"}
 
 
 @dataclass
@@ -126,14 +128,6 @@ class WebAdapterContract:
         body = {"plugin": "contract", "login": "alice", "password": "wonderland"}
         refresh = self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")["refresh_token"]
 
-        alice = self.bearer(self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")["token"])
-
-        def other_session() -> httpx.Response:  # alice signs in on another device, then ends that one
-            self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")
-            listed = http.get(f"{p}/auth/sessions", headers=alice).json()["sessions"]
-            other = next(s["session_id"] for s in listed if not s["current"])
-            return http.delete(f"{p}/auth/sessions/{other}", headers=alice)
-
         def sso() -> httpx.Response:
             started = http.get(f"{p}/auth/sso/contract/login")
             assert started.status_code == 302, started.text
@@ -168,12 +162,34 @@ class WebAdapterContract:
             "sso_callback": sso,
             "health": lambda: http.get(f"{p}/auth/health"),
             "jwks": lambda: http.get("/.well-known/jwks.json"),
+            **self.own_rows(http, admin),
+            "logout": lambda: http.post(f"{p}/auth/logout", headers=admin),
+        }
+
+    def own_rows(self, http: httpx.Client, admin: dict[str, str]) -> dict[str, Callable[[], httpx.Response]]:
+        """The rows of a user's own sessions and personal access tokens, and an admin's view of a user's."""
+        p, users = self.prefix, f"{self.prefix}/auth/users/contract"
+        alice = self.bearer(self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")["token"])
+
+        def other_session() -> httpx.Response:  # alice signs in on another device, then ends that one
+            self.login(httpx.Client(base_url=http.base_url), "alice", "wonderland")
+            listed = http.get(f"{p}/auth/sessions", headers=alice).json()["sessions"]
+            other = next(s["session_id"] for s in listed if not s["current"])
+            return http.delete(f"{p}/auth/sessions/{other}", headers=alice)
+
+        def revoke_token() -> httpx.Response:
+            token_id = http.get(f"{p}/auth/tokens", headers=alice).json()["tokens"][0]["token_id"]
+            return http.delete(f"{p}/auth/tokens/{token_id}", headers=alice)
+
+        return {
+            "personal_token_create": lambda: http.post(f"{p}/auth/tokens", headers=alice, json={"name": "ci"}),
+            "personal_tokens": lambda: http.get(f"{p}/auth/tokens", headers=alice),
+            "personal_token_revoke": revoke_token,
             "sessions": lambda: http.get(f"{p}/auth/sessions", headers=alice),
             "session_end": other_session,
-            "sessions_end": lambda: http.delete(f"{p}/auth/sessions", headers=alice),  # after the two above
+            "sessions_end": lambda: http.delete(f"{p}/auth/sessions", headers=alice),  # after the rows above
             "users_sessions": lambda: http.get(f"{users}/eve/sessions", headers=admin),
             "users_end_sessions": lambda: http.delete(f"{users}/eve/sessions", headers=admin),
-            "logout": lambda: http.post(f"{p}/auth/logout", headers=admin),
         }
 
     def test_every_row_answers_its_status(self, http: httpx.Client) -> None:
@@ -187,7 +203,9 @@ class WebAdapterContract:
     @pytest.mark.parametrize("route", [r for r in ROUTES if r.guard != "public"], ids=lambda r: r.name)
     def test_guarded_rows_refuse_anonymous_callers(self, http: httpx.Client, route: Route) -> None:
         response = http.request(
-            route.method, self.path(route, provider="contract", login="alice", session_id="nobodys"), json={}
+            route.method,
+            self.path(route, **_PARAMS),
+            json={},
         )
         assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
         assert response.headers["www-authenticate"] == 'Bearer realm="authcore"'
@@ -197,7 +215,7 @@ class WebAdapterContract:
         alice = self.bearer(self.login(http, "alice", "wonderland")["token"])
         response = http.request(
             route.method,
-            self.path(route, provider="contract", login="alice", session_id="nobodys"),
+            self.path(route, **_PARAMS),
             headers=alice,
             json={},
         )

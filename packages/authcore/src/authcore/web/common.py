@@ -29,10 +29,8 @@ import hmac
 import json
 import re
 import secrets
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +48,7 @@ from ..errors import (
 )
 from ..models import LoginResult, VerifiedToken
 from ..providers import MAX_BEARER_TOKEN_LENGTH
+from ..sessions.shared import MemorySharedState, SharedState
 from .http import MAX_BODY_BYTES, error_response, www_authenticate
 from .settings import CookieSettings, WebSettings, is_loopback
 from .throttle import Throttle, canonical_login
@@ -332,18 +331,26 @@ _PRINTABLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
 class StateSigner:
     """Short-lived, HMAC-signed JSON values for cookies (the SSO state, nonce and PKCE verifier).
 
-    The key is random per process unless given: a restart voids pending SSO logins, nothing else.
-    The value is signed, not encrypted: it is kept in an ``HttpOnly`` cookie on the browser that
-    started the login, which is the party the PKCE verifier belongs to anyway.
+    The key is *key* if given (``web.sso_state_secret``); else *key_source*'s answer, asked on
+    every use (the secret every instance agrees on through a shared session store:
+    :meth:`~authcore.sessions.shared.SharedState.agreed_secret`, so a callback may land on any
+    instance, and an instance never keeps a key the store has lost); else random per process: a
+    restart voids pending SSO logins, nothing else. The value is signed, not encrypted: it is
+    kept in an ``HttpOnly`` cookie on the browser that started the login, which is the party the
+    PKCE verifier belongs to anyway.
     """
 
-    def __init__(self, key: bytes | None = None) -> None:
+    def __init__(self, key: bytes | None = None, key_source: Callable[[], bytes] | None = None) -> None:
+        self._source = key_source if key is None else None
         self._key = key if key is not None else secrets.token_bytes(32)
         if len(self._key) < 32:
             raise ConfigError("the state signing key needs at least 32 bytes")
 
     def _mac(self, payload: bytes) -> str:
-        digest = hmac.new(self._key, payload, hashlib.sha256).digest()
+        key = self._key if self._source is None else self._source()
+        if len(key) < 32:
+            raise ConfigError("the state signing key needs at least 32 bytes")
+        digest = hmac.new(key, payload, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def dumps(self, data: Mapping[str, Any], ttl: float) -> str:
@@ -370,30 +377,23 @@ class StateSigner:
 
 
 class SingleUse:
-    """Values (SSO states) that may be redeemed once within *ttl* seconds; per process, bounded.
+    """Values (SSO states) that may be redeemed once within *ttl* seconds.
 
-    Entries are kept for *ttl* (after that the signed cookie carrying the value has expired
-    anyway); at most *max_entries* are kept, the oldest (closest to expiry) going first.
+    The record of redeemed values is a :class:`~authcore.sessions.shared.SharedState`'s claims:
+    by default this process's bounded memory (at most *max_entries*, the oldest going first);
+    with the Redis session store's, a value redeemed on one instance is refused on every other.
+    After *ttl* the signed cookie carrying the value has expired anyway.
     """
 
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl: float, max_entries: int = 10_000, state: SharedState | None = None) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._used: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self.state: SharedState = MemorySharedState(max_entries) if state is None else state
 
     def redeem(self, value: str) -> None:
         """Mark *value* as used; :class:`~authcore.errors.InvalidToken` if it was used before."""
-        now = time.time()
-        with self._lock:
-            used = self._used
-            while used and next(iter(used.values())) < now:
-                used.popitem(last=False)
-            if value in used:
-                raise InvalidToken("single sign-on: state already used")
-            used[value] = now + self.ttl
-            while len(used) > self.max_entries:
-                used.popitem(last=False)
+        if not self.state.claim("sso-state:" + value, ttl=self.ttl):
+            raise InvalidToken("single sign-on: state already used")
 
 
 def websocket_permissions(

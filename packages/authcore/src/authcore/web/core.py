@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,8 @@ from ..errors import (
 )
 from ..manager import AuthManager
 from ..models import LoginResult, VerifiedToken
+from ..sessions.shared import SharedState
+from . import personal_tokens
 from . import users as _users
 from .common import (
     CSRF_HEADER,
@@ -59,6 +62,12 @@ class WebCore:
     """The auth endpoints of one manager and one :class:`WebSettings`, for any adapter."""
 
     def __init__(self, manager: AuthManager, settings: WebSettings, storage: SessionStorage | None = None) -> None:
+        # Throttle counters, SSO claims and the SSO state key live where the sessions do: in a
+        # store every instance shares (Redis) when it offers SharedState, else in this process.
+        store = manager._sessions.store
+        shared = store if isinstance(store, SharedState) else None
+        if shared is not None and settings.throttle is not None and settings.throttle.private:
+            settings = replace(settings, throttle=settings.throttle.sharing(shared))
         self.manager = manager
         self.settings = settings
         self.sessions = CookieSessions(manager, settings, storage)
@@ -66,7 +75,7 @@ class WebCore:
             self.routes: tuple[Route, ...] = routes_with(settings.paths) if settings.paths else ROUTES
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.sso = SingleSignOnFlow(self.sessions, self.path)
+        self.sso = SingleSignOnFlow(self.sessions, self.path, shared)
         lowball = settings.lowball
         self.lowball = LowballRoutes(manager, lowball, self.login) if lowball is not None else None
         if lowball is not None:
@@ -319,6 +328,21 @@ class WebCore:
         if record is None or not mine or not record.active(time.time()):
             raise TokenNotFound("no such session")
         self.manager.end_session(record.session_id)
+        return WebResponse(status=204)
+
+    def _personal_tokens(self, _request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        assert caller is not None
+        return WebResponse(json=personal_tokens.list_tokens(self.manager, caller))
+
+    def _personal_token_create(self, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        assert caller is not None
+        body = parse_json(request.read_body(), personal_tokens.NewPersonalToken)
+        created = personal_tokens.create_token(self.manager, caller, body, self.manager.config.tokens)
+        return WebResponse(status=201, json=created, headers={"Cache-Control": "no-store"})
+
+    def _personal_token_revoke(self, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
+        assert caller is not None
+        personal_tokens.revoke_token(self.manager, caller, request.params["token_id"])
         return WebResponse(status=204)
 
     def _register(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:

@@ -19,6 +19,8 @@ POST         /auth/register/{provider}                   register          201  
 GET          /auth/sessions                              sessions          200     user
 DELETE       /auth/sessions                              sessions_end      204     user
 DELETE       /auth/sessions/{session_id}                 session_end       204     user
+GET, POST    /auth/tokens                                personal_tokens…  200/201 user
+DELETE       /auth/tokens/{token_id}                     …_revoke          204     user
 (11 rows)    /auth/users/{provider}[/{login}[/...]]      list ... sessions varies  admin
 GET          /auth/sso/{provider}/login                  sso_login         302     public
 GET          /auth/sso/{provider}/callback               sso_callback      303     public
@@ -89,6 +91,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/auth/sessions", "sessions", guard="user"),
     Route("DELETE", "/auth/sessions", "sessions_end", 204, guard="user"),
     Route("DELETE", "/auth/sessions/{session_id}", "session_end", 204, guard="user"),
+    Route("GET", "/auth/tokens", "personal_tokens", guard="user"),
+    Route("POST", "/auth/tokens", "personal_token_create", 201, guard="user"),
+    Route("DELETE", "/auth/tokens/{token_id}", "personal_token_revoke", 204, guard="user"),
     Route("GET", _USERS, "users_list", guard="admin"),
     Route("POST", _USERS, "users_create", 201, guard="admin"),
     Route("GET", _USERS + "/{login}", "users_get", guard="admin"),

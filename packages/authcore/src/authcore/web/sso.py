@@ -1,8 +1,11 @@
 """Single sign-on over the web: start (redirect to the identity provider) and callback, once for every adapter.
 
 The state, nonce and PKCE verifier travel in a short-lived, signed, ``HttpOnly`` cookie
-(:class:`~authcore.web.common.StateSigner`, keyed by ``web.sso_state_secret`` or a random
-per-process key) scoped to the SSO paths; a state is redeemed once (:class:`SingleUse`).
+(:class:`~authcore.web.common.StateSigner`) scoped to the SSO paths, keyed by
+``web.sso_state_secret``; without one, by the secret every instance agrees on through a shared
+session store (Redis: :meth:`~authcore.sessions.shared.SharedState.agreed_secret`), else by a
+random per-process key. A state is redeemed once (:class:`SingleUse`), on every instance that
+shares the store. When that Redis is down, starting or finishing an SSO login answers 503.
 """
 
 from __future__ import annotations
@@ -13,25 +16,37 @@ from collections.abc import Callable
 from ..capabilities import SingleSignOn
 from ..errors import AuthError, InvalidCredentials, InvalidToken, NotSupported
 from ..models import Identity, LoginResult, VerifiedToken
+from ..sessions.shared import SharedState
 from .common import SingleUse, StateSigner, login_payload, safe_next
 from .http import SetCookie, WebRequest, WebResponse
 from .session import CookieSessions
 
-__all__ = ["SingleSignOnFlow"]
+__all__ = ["SSO_STATE_SECRET", "SingleSignOnFlow"]
+
+#: The name of the agreed secret (:meth:`SharedState.agreed_secret`) signing SSO state cookies.
+SSO_STATE_SECRET = "sso-state"
 
 
 class SingleSignOnFlow:
     """The two SSO endpoints and the sign-out URL of an SSO user."""
 
-    def __init__(self, sessions: CookieSessions, path: Callable[..., str]) -> None:
+    def __init__(self, sessions: CookieSessions, path: Callable[..., str], shared: SharedState | None = None) -> None:
+        """*shared*: the state every instance shares (the Redis session store), or ``None`` for one process."""
         self.sessions = sessions
         self.path = path  # WebCore.path: the route table's paths, web.paths applied
         self.manager = sessions.manager
         self.settings = sessions.settings
-        self.signer = StateSigner(self.settings.state_key)
+        key = self.settings.state_key
+        if key is None and shared is not None:
+            # No configured secret: the one every instance agrees on, so any instance takes the callback.
+            agreed = shared
+            self.signer = StateSigner(key_source=lambda: agreed.agreed_secret(SSO_STATE_SECRET))
+        else:
+            self.signer = StateSigner(key)
         # SSO states already redeemed, so a state cookie works once: the signature alone keeps
-        # it valid for sso_state_ttl. Per process and bounded.
-        self.used_states = SingleUse(self.settings.sso_state_ttl)
+        # it valid for sso_state_ttl. Claimed in the shared state (on every instance), else per
+        # process and bounded.
+        self.used_states = SingleUse(self.settings.sso_state_ttl, state=shared)
 
     def providers(self) -> list[str]:
         """Names of enabled providers with the single sign-on capability."""

@@ -7,18 +7,24 @@ throttle counters use it, and so does anything else that must treat ``alice``,
 successful login the adapters also ask it about the login the *provider returned*
 (:meth:`Throttle.refusal_after_login`), since a directory may map a spelling we do not know
 about onto a locked account.
+
+The counters live in a :class:`~authcore.sessions.shared.SharedState`: this process's memory by
+default, the Redis session store's when the service runs on one, so that every instance counts
+the same failures. When that Redis cannot be reached, the throttle cannot answer: the login is
+refused with :class:`~authcore.errors.ProviderUnavailable` (503, "session store unavailable"),
+as it would be anyway since its session lives in the same Redis. It neither locks the user
+out nor lets the attempt through uncounted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 from ..errors import ConfigError, Throttled
+from ..sessions.shared import MemorySharedState, SharedState, Tally
 
 __all__ = ["Throttle", "Throttled", "canonical_login"]
 
@@ -48,14 +54,21 @@ def canonical_login(typed: str) -> str:
 
 
 class Throttle:
-    """Failed-login counters per login and per client address, in a bounded store.
+    """Failed-login counters per login and per client address, kept in a :class:`SharedState`.
 
     After ``max_per_login`` failures for one login (or ``max_per_address`` from one address)
     within ``window`` seconds, further attempts are refused with :class:`Throttled` (429)
     until the window ends. Logins are counted by :func:`canonical_login`. A successful login
-    clears its login's counter. The store holds at most ``max_entries`` keys; the least
-    recently touched go first, so a flood of distinct logins costs bounded memory (and at
-    worst forgets old counters).
+    clears its login's counter.
+
+    The counters live in *state*: by default a :class:`MemorySharedState` of this throttle's
+    own, holding at most ``max_entries`` keys (the least recently touched go first, so a flood
+    of distinct logins costs bounded memory and at worst forgets old counters). With the
+    Redis session store's state every instance counts the same failures
+    (:meth:`sharing`; :class:`~authcore.web.core.WebCore` does it for a throttle built from
+    the ``web:`` section). A state that cannot be reached raises
+    :class:`~authcore.errors.ProviderUnavailable` (503): neither a lock-out nor a pass.
+    *clock* is wall-clock time by default, so that instances on several hosts agree on windows.
     """
 
     def __init__(
@@ -65,7 +78,8 @@ class Throttle:
         max_per_address: int = 100,
         window: float = 300.0,
         max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        state: SharedState | None = None,
     ) -> None:
         if max_entries < 1 or window <= 0 or max_per_login < 1 or max_per_address < 1:
             raise ConfigError("throttle limits must be positive")
@@ -74,83 +88,99 @@ class Throttle:
         self.window = window
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        self._lock = threading.Lock()
+        #: Whether the counters are this throttle's own (in this process), so WebCore may share them.
+        self.private = state is None
+        self.state: SharedState = MemorySharedState(max_entries) if state is None else state
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """Counters held in this process (0 when they live in a shared store)."""
+        return len(self.state) if isinstance(self.state, Sized) else 0
 
-    @staticmethod
-    def _keys(login: str | None, address: str | None) -> list[tuple[str, str]]:
-        keys = []
+    def __bool__(self) -> bool:
+        """Always true: a throttle without counters yet still throttles."""
+        return True
+
+    def __repr__(self) -> str:
+        return (
+            f"Throttle(max_per_login={self.max_per_login}, max_per_address={self.max_per_address}, "
+            f"window={self.window}, state={type(self.state).__name__})"
+        )
+
+    def sharing(self, state: SharedState) -> Throttle:
+        """A throttle with these limits and clock whose counters live in *state*."""
+        return Throttle(
+            max_per_login=self.max_per_login,
+            max_per_address=self.max_per_address,
+            window=self.window,
+            max_entries=self.max_entries,
+            clock=self._clock,
+            state=state,
+        )
+
+    def _keys(self, login: str | None, address: str | None) -> tuple[list[str], list[int]]:
+        """The counter keys of a login and an address, with their limits."""
+        keys: list[str] = []
+        limits: list[int] = []
         if login:
             # Hashed: the store never holds what was typed (it may be a password typed into
             # the login field).
             canonical = canonical_login(login).encode("utf-8", "replace")
-            keys.append(("login", "l:" + hashlib.sha256(canonical).hexdigest()[:32]))
+            keys.append("l:" + hashlib.sha256(canonical).hexdigest()[:32])
+            limits.append(self.max_per_login)
         if address:
-            keys.append(("address", "a:" + address[:64]))
-        return keys
+            keys.append("a:" + address[:64])
+            limits.append(self.max_per_address)
+        return keys, limits
+
+    @staticmethod
+    def _refusal(tallies: list[Tally], limits: list[int], now: float) -> Throttled | None:
+        for tally, limit in zip(tallies, limits, strict=True):
+            if tally.hits >= limit:
+                return Throttled(tally.ends_at - now)
+        return None
+
+    def _refuse(self, tallies: list[Tally], limits: list[int], now: float) -> None:
+        refused = self._refusal(tallies, limits, now)
+        if refused is not None:
+            raise refused
 
     def check(self, login: str | None, address: str | None) -> None:
         """Raise :class:`Throttled` if *login* or *address* has too many recent failures."""
-        now = self._clock()
-        with self._lock:
-            self._check(login, address, now)
+        keys, limits = self._keys(login, address)
+        if keys:
+            now = self._clock()
+            self._refuse(self.state.counts(keys, now=now), limits, now)
 
     def reserve(self, login: str | None, address: str | None) -> None:
-        """:meth:`check`, then count the attempt as a failure, under one lock.
+        """:meth:`check`, then count the attempt as a failure, in one atomic step of the state.
 
         Counting up front closes the race of checking before a slow provider answers and
-        counting after: parallel attempts cannot all pass the check. The caller keeps the
-        count for a wrong password and calls :meth:`release` for anything else.
+        counting after: parallel attempts (on any instance sharing the state) cannot all pass
+        the check. The caller keeps the count for a wrong password and calls :meth:`release`
+        for anything else.
         """
-        now = self._clock()
-        with self._lock:
-            self._check(login, address, now)
-            self._count(login, address, now)
+        keys, limits = self._keys(login, address)
+        if keys:
+            now = self._clock()
+            self._refuse(self.state.hit(keys, limits, window=self.window, now=now), limits, now)
 
     def release(self, login: str | None, address: str | None) -> None:
         """Give back an attempt counted by :meth:`reserve` (the login succeeded or failed otherwise)."""
-        with self._lock:
-            for _kind, key in self._keys(login, address):
-                entry = self._entries.get(key)
-                if entry is not None and entry[1] > 0:
-                    self._entries[key] = (entry[0], entry[1] - 1)
+        keys, _limits = self._keys(login, address)
+        if keys:
+            self.state.give_back(keys)
 
     def failure(self, login: str | None, address: str | None) -> None:
         """Count a failed login."""
-        now = self._clock()
-        with self._lock:
-            self._count(login, address, now)
-
-    def _check(self, login: str | None, address: str | None, now: float) -> None:
-        for kind, key in self._keys(login, address):
-            entry = self._entries.get(key)
-            if entry is None:
-                continue
-            start, count = entry
-            if now - start >= self.window:
-                del self._entries[key]
-                continue
-            limit = self.max_per_login if kind == "login" else self.max_per_address
-            if count >= limit:
-                raise Throttled(start + self.window - now)
-
-    def _count(self, login: str | None, address: str | None, now: float) -> None:
-        for _kind, key in self._keys(login, address):
-            entry = self._entries.pop(key, None)
-            if entry is None or now - entry[0] >= self.window:
-                entry = (now, 0)
-            self._entries[key] = (entry[0], entry[1] + 1)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        keys, _limits = self._keys(login, address)
+        if keys:
+            self.state.hit(keys, None, window=self.window, now=self._clock())
 
     def success(self, login: str | None) -> None:
         """Forget the failures of *login* (its address keeps its count)."""
-        with self._lock:
-            for _kind, key in self._keys(login, None):
-                self._entries.pop(key, None)
+        keys, _limits = self._keys(login, None)
+        if keys:
+            self.state.forget(keys)
 
     def refusal_after_login(self, typed: str | None, returned: str) -> Throttled | None:
         """After a successful login: the refusal to give if the *returned* login is locked, else ``None``.
@@ -158,12 +188,16 @@ class Throttle:
         The provider may have matched what was typed to an account under another spelling
         (an alias, a normalisation we do not know): the lock of the account it *returned*
         holds all the same. The caller ends the new session and raises the refusal; on
-        ``None`` the failures of both spellings are forgotten.
+        ``None`` the failures of both spellings are forgotten (one call to the state).
         """
-        try:
-            self.check(returned, None)
-        except Throttled as refused:
-            return refused
-        self.success(typed)
-        self.success(returned)
+        keys, limits = self._keys(returned, None)
+        if keys:
+            now = self._clock()
+            refused = self._refusal(self.state.counts(keys, now=now), limits, now)
+            if refused is not None:
+                return refused
+        if typed and typed != returned:
+            keys += [key for key in self._keys(typed, None)[0] if key not in keys]
+        if keys:
+            self.state.forget(keys)
         return None
