@@ -84,6 +84,24 @@ class SharedStateContract:
         state.forget(["a", "missing"])
         assert [t.hits for t in state.counts(["a", "c"], now=T0)] == [0, 1]
 
+    def test_settle_gives_back_checks_and_forgets_in_one_step(self, state: SharedState) -> None:
+        for _ in range(2):
+            state.hit(["typed", "addr"], None, window=WINDOW, now=T0)
+        state.hit(["returned"], None, window=WINDOW, now=T0)
+        tallies = state.settle(["typed", "addr"], ["returned"], [3], ["returned", "typed"], now=T0 + 1)
+        assert tallies == [Tally(1, T0 + WINDOW)]
+        counts = state.counts(["typed", "addr", "returned"], now=T0 + 1)
+        assert [t.hits for t in counts] == [0, 1, 0]  # given back, then forgotten; the address keeps one
+        # A checked key at its limit: the tallies say so and nothing is forgotten.
+        for _ in range(3):
+            state.hit(["locked", "typed"], None, window=WINDOW, now=T0 + 2)
+        refused = state.settle(["typed"], ["locked"], [3], ["locked", "typed"], now=T0 + 3)
+        assert refused == [Tally(3, T0 + 2 + WINDOW)]
+        assert [t.hits for t in state.counts(["locked", "typed"], now=T0 + 3)] == [3, 2]
+        assert state.settle([], [], [], [], now=T0) == []
+        with pytest.raises(ValueError):
+            state.settle([], ["k"], [], [], now=T0)
+
     def test_empty_key_lists_do_nothing(self, state: SharedState) -> None:
         assert state.hit([], None, window=WINDOW, now=T0) == []
         assert state.counts([], now=T0) == []

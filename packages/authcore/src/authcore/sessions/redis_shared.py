@@ -83,6 +83,28 @@ end
 return 0
 """
 
+# KEYS: given back..., checked..., forgotten...  ARGV: now n-given n-checked limit per checked key.
+# Reply: {count, ends} per checked key; the forgotten keys are dropped unless one checked key is at its limit.
+SETTLE: Final = """
+local now = tonumber(ARGV[1])
+local given, checked = tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, given do
+  local c = redis.call('HGET', KEYS[i], 'c')
+  if c and tonumber(c) > 0 then redis.call('HINCRBY', KEYS[i], 'c', -1) end
+end
+local out = {}
+local refused = false
+for j = 1, checked do
+  local f = redis.call('HMGET', KEYS[given + j], 'c', 'e')
+  if f[1] and now < tonumber(f[2]) then out[j] = {tonumber(f[1]), f[2]} else out[j] = {0, ARGV[1]} end
+  if out[j][1] >= tonumber(ARGV[3 + j]) then refused = true end
+end
+if not refused then
+  for k = given + checked + 1, #KEYS do redis.call('DEL', KEYS[k]) end
+end
+return out
+"""
+
 # KEYS: secret.  ARGV: a fresh random value.  Reply: the stored value (this one if there was none).
 AGREED_SECRET: Final = """
 local value = redis.call('GET', KEYS[1])
@@ -116,6 +138,7 @@ class RedisSharedState:
         self._counts = register(COUNTS)
         self._give_back = register(GIVE_BACK)
         self._agreed_secret = register(AGREED_SECRET)
+        self._settle = register(SETTLE)
 
     def _shared_key(self, kind: str, key: str) -> str:
         from .redis import key_hash  # here: redis.py imports this module
@@ -154,6 +177,24 @@ class RedisSharedState:
         if keys:
             with self._calling():
                 self._client.delete(*self._counter_keys(keys))
+
+    def settle(
+        self,
+        give_back: Sequence[str],
+        check: Sequence[str],
+        limits: Sequence[int],
+        forget: Sequence[str],
+        *,
+        now: float,
+    ) -> list[Tally]:
+        """Give back, check, forget, in one script (see :meth:`SharedState.settle`)."""
+        if len(limits) != len(check):
+            raise ValueError("one limit per checked key")
+        if not (give_back or check or forget):
+            return []
+        keys = [*self._counter_keys(give_back), *self._counter_keys(check), *self._counter_keys(forget)]
+        args: list[str | int] = [repr(float(now)), len(give_back), len(check), *(int(limit) for limit in limits)]
+        return _tallies(self._run(self._settle, keys, args))
 
     def claim(self, key: str, *, ttl: float) -> bool:
         """``SET NX PX``: ``True`` the first time *key* is claimed within *ttl* seconds."""

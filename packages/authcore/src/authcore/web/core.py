@@ -204,8 +204,7 @@ class WebCore:
                 throttle.release(body.login, address)  # an outage is no guess
             raise
         if throttle is not None:
-            throttle.release(body.login, address)
-            refused = throttle.refusal_after_login(body.login, result.identity.login)
+            refused = throttle.settle_success(body.login, address, result.identity.login)
             if refused is not None:
                 self.manager.logout(result.access_token)
                 raise refused
