@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
+from .cli_users import add_users_parser, run_users
 from .errors import AuthError
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow this origin (repeatable; replaces web.cors.origins)",
     )
     serve.add_argument("--no-throttle", action="store_true", help="do not throttle failed logins (web.throttle)")
+    add_users_parser(commands)  # authcore users ...: cli_users.py
     return parser
 
 
@@ -261,6 +263,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_users(args: argparse.Namespace) -> int:
+    return run_users(args, _manager)
+
+
 class _Usage(Exception):
     pass
 
@@ -272,6 +278,7 @@ _COMMANDS = {
     "token": _cmd_token,
     "logout": _cmd_logout,
     "serve": _cmd_serve,
+    "users": _cmd_users,
 }
 
 
