@@ -159,13 +159,7 @@ def main(argv: list[str]) -> int:
     SlapdServer.check_installed()
     entries: list[dict[str, Any]] = []
     with SlapdServer() as server:
-        provider = {
-            "uri": server.uri,
-            "base_dn": server.people_dn,
-            "group_base_dn": server.groups_dn,
-            "bind_dn": server.reader_dn,
-            "bind_password": server.reader_password,
-        }
+        provider = server.provider_config()
         config = {
             "tokens": {"secret": "bench-" + "k" * 58},
             "providers": [{"name": "ldap", "type": "ldap", "config": provider}],

@@ -274,17 +274,7 @@ def ldap_server() -> Iterator[SlapdServer]:
 def ldap_cli(run_cli: Any, tmp_path: Path, ldap_server: SlapdServer) -> Iterator[Cli]:
     """The CLI on an ldap provider with the writer account (read packages/lowball-authcore/tests/conftest.py)."""
     server = ldap_server
-    provider = {
-        "uri": server.uri,
-        "base_dn": server.people_dn,
-        "group_base_dn": server.groups_dn,
-        "bind_dn": server.reader_dn,
-        "bind_password": server.reader_password,
-        "writer_dn": server.writer_dn,
-        "writer_password": server.writer_password,
-        "timeout": 5,
-        "connect_timeout": 5,
-    }
+    provider = server.provider_config(writer=True, timeout=5, connect_timeout=5)
     config = {
         "tokens": {"secret": "a-test-secret-that-is-long-enough-0123456789abcdef"},
         "sessions": {"store": f"sqlite:///{tmp_path / 'sessions.db'}"},

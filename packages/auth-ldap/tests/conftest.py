@@ -17,16 +17,7 @@ pytest_plugins = ["auth_ldap.pytest_plugin"]  # slapd and private_slapd
 
 def search_config(server: SlapdServer, **overrides: Any) -> dict[str, Any]:
     """Search-then-bind configuration against *server* with the reader account."""
-    return {
-        "uri": server.uri,
-        "base_dn": server.people_dn,
-        "group_base_dn": server.groups_dn,
-        "bind_dn": server.reader_dn,
-        "bind_password": server.reader_password,
-        "timeout": 2,
-        "connect_timeout": 2,
-        **overrides,
-    }
+    return server.provider_config(**{"timeout": 2, "connect_timeout": 2, **overrides})
 
 
 def manager_config(provider: dict[str, Any], name: str = "ldap", **top: Any) -> dict[str, Any]:

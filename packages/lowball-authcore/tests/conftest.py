@@ -35,17 +35,7 @@ def sample_provider_importable() -> Iterator[None]:
 
 def ldap_config(server: SlapdServer, *, writer: bool = False) -> dict[str, Any]:
     """authcore's configuration with one ldap provider (search then bind) and lowball-style permissions."""
-    provider: dict[str, Any] = {
-        "uri": server.uri,
-        "base_dn": server.people_dn,
-        "group_base_dn": server.groups_dn,
-        "bind_dn": server.reader_dn,
-        "bind_password": server.reader_password,
-        "timeout": 2,
-        "connect_timeout": 2,
-    }
-    if writer:
-        provider |= {"writer_dn": server.writer_dn, "writer_password": server.writer_password}
+    provider = server.provider_config(writer=writer, timeout=2, connect_timeout=2)
     return {
         "providers": [{"name": "ldap", "type": "ldap", "config": provider}],
         "permissions": {"groups": {"admins": ["admin", "all_proposals"], "staff": ["own_proposals"]}},

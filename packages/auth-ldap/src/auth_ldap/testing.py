@@ -39,6 +39,7 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import quote
 
 __all__ = [
@@ -336,6 +337,22 @@ class SlapdServer:
     def pid(self) -> int | None:
         """slapd's process id while it runs."""
         return self.process.pid if self.process is not None and self.process.poll() is None else None
+
+    def provider_config(self, *, writer: bool = False, **overrides: Any) -> dict[str, Any]:
+        """The ``config`` of an ``ldap`` provider for this server: search as the reader account
+        then bind as the user; with *writer*, user management as the writer account. *overrides*
+        replace or add keys (``timeout=2``)."""
+        config: dict[str, Any] = {
+            "uri": self.uri,
+            "base_dn": self.people_dn,
+            "group_base_dn": self.groups_dn,
+            "bind_dn": self.reader_dn,
+            "bind_password": self.reader_password,
+        }
+        if writer:
+            config.update(writer_dn=self.writer_dn, writer_password=self.writer_password)
+        config.update(overrides)
+        return config
 
     def dn(self, login: str) -> str:
         """The DN of a test user, as written in the LDIF."""
