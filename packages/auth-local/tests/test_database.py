@@ -34,7 +34,7 @@ def test_migrations_create_exactly_the_tables_the_code_uses(manager: AuthManager
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
     assert {"users", "user_roles", VERSION_TABLE} <= set(inspect(engine).get_table_names())
 
 

@@ -24,8 +24,12 @@ LITERAL = "w9x-Provider-Password-3Jd8kLq2"
 # A provider with the knobs the core checks generically: TLS-verification switches, a secret
 # setting and a key file. Health is unhealthy so the CLI tests can use it too.
 SITE_MODULE = """
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from authcore import Health, Identity, Provider, ProviderConfig
+
+class Smtp(BaseModel):
+    host: str = "localhost"
+    password: SecretStr | None = None
 
 class SiteConfig(ProviderConfig):
     tls_verify_fields = ("verify_tls", "verify_ca")
@@ -35,6 +39,7 @@ class SiteConfig(ProviderConfig):
     password: SecretStr | None = None
     client_key_file: str | None = None
     ca_file: str | None = None
+    smtp: Smtp = Smtp()
 
 class SiteProvider(Provider):
     type = "site"
@@ -233,6 +238,23 @@ def test_provider_secret_written_in_a_py_ispyb_file_warns(
     found = [w for w in warnings(caplog) if "too open" in w]
     assert len(found) == 1 and "it holds AUTH[0].site.CONFIG.password" in found[0], found
     assert LITERAL not in caplog.text
+
+
+def test_nested_and_core_section_secrets_written_in_the_file_warn(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, site: str
+) -> None:
+    """Every written SecretStr counts, however deep: a provider's SMTP password, the SSO state key,
+    py-ispyb's database URL (which carries its password)."""
+    text = (
+        f"providers:\n  - name: site\n    class: {site}\n    config:\n      smtp: {{password: '{LITERAL}'}}\n"
+        f"web:\n  sso_state_secret: '{SECRET}'\n"
+    )
+    caplog.set_level(logging.WARNING)
+    start(write(tmp_path, text, 0o644)).close()
+    found = [w for w in warnings(caplog) if "too open" in w]
+    assert len(found) == 1, found
+    assert "providers[0].config.smtp.password" in found[0] and "web.sso_state_secret" in found[0]
+    assert LITERAL not in caplog.text and SECRET not in caplog.text
 
 
 @pytest.mark.parametrize(

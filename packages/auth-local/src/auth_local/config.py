@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from authcore import ProviderConfig
 
-__all__ = ["LocalConfig", "DEFAULT_DATABASE_URL", "MEMORY_DATABASE_URL"]
+__all__ = ["LocalConfig", "SmtpConfig", "DEFAULT_DATABASE_URL", "MEMORY_DATABASE_URL"]
 
 #: The default database: a file in the working directory of the process (a provider is
 #: told nothing of the command line's state directory; see docs/design.md).
 DEFAULT_DATABASE_URL = "sqlite:///authcore-users.db"
 #: An SQLite database that lives as long as the provider: tests and throwaway services.
 MEMORY_DATABASE_URL = "sqlite:///:memory:"
+
+
+class SmtpConfig(BaseModel):
+    """How ``delivery: smtp`` reaches the mail server (``smtp:`` in the provider's config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(default=587, ge=1, le=65535)
+    #: ``starttls`` (port 587), ``ssl`` (implicit TLS, port 465) or ``none`` (a local relay).
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = Field(default=None, repr=False)
+    from_address: str = Field(min_length=3, max_length=320)
+    #: Seconds to wait for the server at each step.
+    timeout: float = Field(default=10.0, gt=0, le=300)
 
 
 class LocalConfig(ProviderConfig):
@@ -33,8 +50,7 @@ class LocalConfig(ProviderConfig):
     database_url: SecretStr | str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     #: Run ``alembic upgrade head`` when the provider starts (off: the operator migrates).
     migrate: bool = True
-    #: Who may create an account: nobody (administrators only), anyone, or invited people
-    #: (``invitation`` is not available yet and refuses every registration).
+    #: Who may create an account: nobody (administrators only), anyone, or invited people.
     registration: Literal["closed", "open", "invitation"] = "closed"
     #: Roles every self-registered user starts with.
     registration_roles: tuple[str, ...] = ()
@@ -52,6 +68,36 @@ class LocalConfig(ProviderConfig):
     sqlite_busy_timeout: float = Field(default=10.0, gt=0, le=600)
     #: Connection pool size for server databases (PostgreSQL).
     pool_size: int = Field(default=8, ge=1, le=200)
+
+    #: How self-service messages leave: ``smtp`` (see ``smtp``), ``log`` (development: a log
+    #: line naming the recipient, never the token unless ``log_tokens``) or ``module:callable``,
+    #: a site's own: a callable ``f(to, subject, text)`` or an object with such a ``send``.
+    delivery: str = Field(default="log", pattern=r"^(smtp|log|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+    smtp: SmtpConfig | None = None
+    #: ``delivery: log`` also writes the tokens (development only; refused in production).
+    log_tokens: bool = False
+    #: Links in the messages; ``{token}`` is replaced by the token (the UI owns the page). Without
+    #: one, the message gives the token itself.
+    reset_url: str | None = Field(default=None, max_length=2000)
+    verification_url: str | None = Field(default=None, max_length=2000)
+    invitation_url: str | None = Field(default=None, max_length=2000)
+    #: How long each kind of token stays valid.
+    reset_token_ttl: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    verification_token_ttl: timedelta = Field(default=timedelta(days=2), gt=timedelta(0))
+    invitation_ttl: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+
+    @field_validator("reset_url", "verification_url", "invitation_url")
+    @classmethod
+    def _has_token(cls, value: str | None) -> str | None:
+        if value is not None and "{token}" not in value:
+            raise ValueError("a link template must contain {token}")
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_settings(self) -> LocalConfig:
+        if self.delivery == "smtp" and self.smtp is None:
+            raise ValueError("delivery: smtp needs the smtp: settings (host, from_address, ...)")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -83,4 +129,8 @@ class LocalConfig(ProviderConfig):
             issues.append("database_url keeps the users in memory: they are lost when the process ends")
         if self.password_min_length < 8:
             issues.append("password_min_length is below 8 characters")
+        if self.log_tokens:
+            issues.append("log_tokens writes password-reset and verification tokens to the log")
+        if self.smtp is not None and self.smtp.security == "none" and self.smtp.password is not None:
+            issues.append("smtp sends its password without TLS (security: none)")
         return issues

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from authcore import BadRequest
 from authcore.providers import MAX_LOGIN_LENGTH
 
-__all__ = ["login_key", "check_login", "check_text", "check_attributes", "MAX_ATTRIBUTES_BYTES"]
+__all__ = ["login_key", "check_login", "check_text", "check_attributes", "check_roles", "MAX_ATTRIBUTES_BYTES"]
 
 #: The largest ``attributes`` mapping stored for a user, as JSON.
 MAX_ATTRIBUTES_BYTES = 64 * 1024
@@ -62,3 +62,11 @@ def check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         raise BadRequest(f"attributes must be a JSON object of at most {MAX_ATTRIBUTES_BYTES} bytes, without NUL")
     parsed: dict[str, Any] = json.loads(text)
     return parsed
+
+
+def check_roles(roles: Sequence[str]) -> list[str]:
+    """*roles* without repeats; :class:`~authcore.BadRequest` (422) for one that cannot be a role."""
+    for role in roles:
+        if not isinstance(role, str) or not 1 <= len(role) <= 256 or not role.isprintable() or role != role.strip():
+            raise BadRequest("a role is 1-256 printable characters without leading or trailing space", status_code=422)
+    return list(dict.fromkeys(roles))

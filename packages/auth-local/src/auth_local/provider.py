@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from authcore import (
@@ -28,10 +29,13 @@ from authcore.providers import MAX_LOGIN_LENGTH
 
 from .config import LocalConfig
 from .db import is_memory, make_engine, migrate
-from .fields import check_attributes, check_login, check_text, login_key
+from .delivery import make_delivery
+from .fields import check_attributes, check_login, check_roles, check_text, login_key
 from .hashing import PasswordHasher, UnknownHashFormat, hash_format
 from .policy import PasswordPolicy
-from .store import PROFILE_FIELDS, UserRow, UserStore
+from .selfservice import LocalRegistration, SelfService
+from .store import PROFILE_FIELDS, UserRow
+from .tokens import AccountStore
 
 __all__ = ["LocalProvider"]
 
@@ -39,13 +43,6 @@ log = logging.getLogger("auth_local")
 
 #: Text fields and their longest value (the core's package models have the same bounds).
 _TEXT_LIMITS = {"given_name": 256, "family_name": 256, "email": 320, "display_name": 256}
-
-
-def _check_roles(roles: Sequence[str]) -> list[str]:
-    for role in roles:
-        if not isinstance(role, str) or not 1 <= len(role) <= 256 or not role.isprintable() or role != role.strip():
-            raise BadRequest("a role is 1-256 printable characters without leading or trailing space", status_code=422)
-    return list(dict.fromkeys(roles))
 
 
 def _lookup_key(login: str) -> str:
@@ -57,14 +54,21 @@ def _lookup_key(login: str) -> str:
     return login_key(login)
 
 
-class LocalProvider(Provider[LocalConfig], UserManagement):
-    """Users kept by the service: SQLite or PostgreSQL, argon2id, full user management.
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    ``hasher`` and ``policy`` are plain attributes: a test may wrap the hasher to count
-    verifications, a host may swap the policy for a stricter one.
+
+class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
+    """Users kept by the service: SQLite or PostgreSQL, argon2id, full user management, self-service.
+
+    ``hasher``, ``policy``, ``delivery`` and ``clock`` are plain attributes: a test may wrap
+    the hasher to count verifications or move the clock on, a host may swap the policy for a
+    stricter one or the delivery for its own.
     """
 
     type = "local"
+    #: Registrations may carry an invitation token (``registration: invitation``).
+    registration_model = LocalRegistration
 
     def __init__(self, name: str, config: LocalConfig) -> None:
         super().__init__(name, config)
@@ -83,7 +87,9 @@ class LocalProvider(Provider[LocalConfig], UserManagement):
         except BaseException:
             engine.dispose()
             raise
-        self.store = UserStore(name, engine)
+        self.store = AccountStore(name, engine)
+        self.delivery = make_delivery(name, config)
+        self.clock = _utc_now
 
     def __repr__(self) -> str:
         return f"<LocalProvider name={self.name!r} type='local' database={self.store.engine.dialect.name}>"
@@ -121,7 +127,9 @@ class LocalProvider(Provider[LocalConfig], UserManagement):
             log.warning("provider %r: rehashing user #%d's password failed: %s", self.name, row.id, exc)
 
     def _identity(self, row: UserRow, *, admin: bool = False) -> Identity:
-        attributes = {**row.attributes, "enabled": row.enabled} if admin else dict(row.attributes)
+        attributes = {**row.attributes, "email_verified": row.email_verified}
+        if admin:
+            attributes["enabled"] = row.enabled
         return Identity(
             login=row.login,
             given_name=row.given_name,
@@ -155,9 +163,9 @@ class LocalProvider(Provider[LocalConfig], UserManagement):
     # ------------------------------------------------------------ user management
 
     def supported_user_operations(self) -> tuple[str, ...]:
-        """Everything; ``self_register`` only with ``registration: open``."""
+        """Everything; ``self_register`` only with ``registration: open`` or ``invitation``."""
         operations = super().supported_user_operations()
-        if self.config.registration != "open":
+        if self.config.registration == "closed":
             operations = tuple(op for op in operations if op != "self_register")
         return operations
 
@@ -200,14 +208,14 @@ class LocalProvider(Provider[LocalConfig], UserManagement):
             "enabled": user.enabled,
             **self._profile({name: getattr(user, name) for name in PROFILE_FIELDS}),
         }
-        return self._identity(self.store.insert(values, _check_roles(user.roles)), admin=True)
+        return self._identity(self.store.insert(values, check_roles(user.roles)), admin=True)
 
     def update_user(self, login: str, changes: UserUpdate) -> Identity:
         """Change the profile fields given in *changes* (``None`` clears a name; attributes are replaced)."""
         given = {name: getattr(changes, name) for name in changes.model_fields_set if name in PROFILE_FIELDS}
         if given.get("attributes", {}) is None:
             del given["attributes"]  # None: leave the attributes as they are
-        return self._identity(self.store.update(_lookup_key(login), self._profile(given)), admin=True)
+        return self._identity(self._update_profile(_lookup_key(login), self._profile(given)), admin=True)
 
     def enable_user(self, login: str) -> None:
         """Let the user log in again."""
@@ -241,17 +249,40 @@ class LocalProvider(Provider[LocalConfig], UserManagement):
 
     def add_roles(self, login: str, roles: Sequence[str]) -> None:
         """Give roles (the identity's groups)."""
-        self.store.add_roles(_lookup_key(login), _check_roles(roles))
+        self.store.add_roles(_lookup_key(login), check_roles(roles))
 
     def remove_roles(self, login: str, roles: Sequence[str]) -> None:
         """Take roles away."""
-        self.store.remove_roles(_lookup_key(login), _check_roles(roles))
+        self.store.remove_roles(_lookup_key(login), check_roles(roles))
 
     def self_register(self, registration: Registration) -> Identity:
-        """Create one's own account (``registration: open``); it gets ``registration_roles``."""
-        if self.config.registration != "open":
-            # "invitation" needs invitation tokens, which come with the e-mail flows (issue 14).
+        """Create one's own account; it gets ``registration_roles``.
+
+        With ``registration: invitation`` the registration carries an invitation token
+        (:class:`~auth_local.selfservice.LocalRegistration`): the account gets the invited
+        address (verified) and roles, and the token is spent with the account's creation.
+        """
+        if self.config.registration == "closed":
             raise NotSupported(self.name, "self_register")
+        if self.config.registration == "invitation":
+            key = check_login(registration.login)
+
+            def columns() -> dict[str, Any]:
+                return {
+                    "login": registration.login,
+                    "login_key": key,
+                    "password_hash": self._new_hash(registration.password.get_secret_value(), registration.login),
+                    "enabled": True,
+                    **self._profile(
+                        {
+                            "given_name": registration.given_name,
+                            "family_name": registration.family_name,
+                            "attributes": {},
+                        }
+                    ),
+                }
+
+            return self._identity(self._register_invited(registration, columns))
         user = NewUser(
             login=registration.login,
             password=registration.password,
@@ -270,5 +301,12 @@ class LocalProvider(Provider[LocalConfig], UserManagement):
         if changes.password is not None:
             raise UserChangeRefused("a password is changed with the current one, not through a profile update")
         given = {name: getattr(changes, name) for name in changes.model_fields_set if name in _TEXT_LIMITS}
-        row = self.store.update(_lookup_key(login), self._profile(given))
-        return self._identity(row)
+        return self._identity(self._update_profile(_lookup_key(login), self._profile(given)))
+
+    def _update_profile(self, key: str, values: dict[str, Any]) -> UserRow:
+        """Update; a changed e-mail address is no longer verified."""
+        if "email" in values:
+            current = self.store.get(key)
+            if (current.email or "").lower() != (values["email"] or "").lower():
+                values = {**values, "email_verified": False}
+        return self.store.update(key, values)

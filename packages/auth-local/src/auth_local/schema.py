@@ -17,9 +17,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
 )
 
-__all__ = ["metadata", "users", "user_roles", "VERSION_TABLE"]
+__all__ = ["metadata", "users", "user_roles", "account_tokens", "VERSION_TABLE"]
 
 #: Alembic's bookkeeping table, named for this package so that a host application's own
 #: alembic history in the same database is left alone.
@@ -44,6 +45,8 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("attributes", JSON, nullable=False),
+    # Set when the user redeemed a verification token sent to ``email``; a new address clears it.
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
 )
 
 user_roles = Table(
@@ -51,4 +54,22 @@ user_roles = Table(
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("role", String(256), primary_key=True),
+)
+
+#: Single-use tokens of the self-service flows, kept only as SHA-256 hashes.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # NULL for an invitation: its user does not exist yet.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("purpose", String(16), nullable=False),  # reset | verify | invite
+    Column("token_hash", String(64), nullable=False, unique=True),
+    # The address the token was sent to: a verification proves that one address only.
+    Column("email", String(320), nullable=True),
+    # An invitation's roles.
+    Column("roles", JSON, nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -46,6 +46,8 @@ class UserRow:
     enabled: bool
     attributes: dict[str, Any]
     roles: tuple[str, ...]
+    #: The user proved they receive mail at ``email`` (a new address clears it).
+    email_verified: bool = False
 
 
 def _now() -> datetime:
@@ -107,6 +109,7 @@ class UserStore:
                 enabled=bool(r["enabled"]),
                 attributes=dict(r["attributes"] or {}),
                 roles=tuple(roles[r["id"]]),
+                email_verified=bool(r["email_verified"]),
             )
             for r in records
         ]
@@ -154,15 +157,19 @@ class UserStore:
 
     def insert(self, values: Mapping[str, Any], roles: Sequence[str]) -> UserRow:
         """Add a user; :class:`~authcore.UserExists` when the login (key) is taken."""
-        now = _now()
         with self._transaction(write=True) as connection:
-            if self._one(connection, values["login_key"]) is not None:
-                raise UserExists(f"provider {self.name!r}: a user with that login exists already")
-            user_id = connection.execute(
-                insert(users).values(**values, created_at=now, updated_at=now).returning(users.c.id)
-            ).scalar_one()
-            self._insert_roles(connection, user_id, roles)
-            row = self._one(connection, values["login_key"])
+            return self.insert_within(connection, values, roles)
+
+    def insert_within(self, connection: Connection, values: Mapping[str, Any], roles: Sequence[str]) -> UserRow:
+        """:meth:`insert` inside a transaction the caller holds (an invitation spent with it)."""
+        now = _now()
+        if self._one(connection, values["login_key"]) is not None:
+            raise UserExists(f"provider {self.name!r}: a user with that login exists already")
+        user_id = connection.execute(
+            insert(users).values(**values, created_at=now, updated_at=now).returning(users.c.id)
+        ).scalar_one()
+        self._insert_roles(connection, user_id, roles)
+        row = self._one(connection, values["login_key"])
         assert row is not None  # written in this transaction
         return row
 

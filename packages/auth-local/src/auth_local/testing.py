@@ -1,4 +1,6 @@
-"""A real PostgreSQL for tests: Debian's ``postgresql`` on a free loopback port, stopped by its pid.
+"""Real servers for tests: PostgreSQL, and an SMTP server that keeps what it receives.
+
+PostgreSQL: Debian's ``postgresql`` on a free loopback port, stopped by its pid.
 
 :func:`start_postgres` runs ``initdb`` (password authentication over TCP, a superuser
 ``authcore`` with a random password) and ``postgres`` listening on 127.0.0.1 and on a unix
@@ -15,6 +17,8 @@ it fail, never skip.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import glob
 import os
 import pwd
@@ -23,14 +27,27 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 from authcore.testing.servers import free_port
 
-__all__ = ["POSTGRES_BIN", "INSTALL_HINT", "PostgresError", "PostgresServer", "start_postgres"]
+__all__ = [
+    "POSTGRES_BIN",
+    "INSTALL_HINT",
+    "PostgresError",
+    "PostgresServer",
+    "start_postgres",
+    "SmtpSink",
+    "SmtpError",
+    "ReceivedMail",
+    "start_smtp",
+]
 
 #: Where Debian puts the server programs (``/usr/lib/postgresql/<version>/bin``): the newest
 #: installed version, or ``AUTHCORE_POSTGRES_BIN``.
@@ -216,3 +233,98 @@ def start_postgres(directory: str | os.PathLike[str]) -> PostgresServer:
         server.close()
         raise
     return server
+
+
+# ---------------------------------------------------------------- a real SMTP server
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message the :class:`SmtpSink` accepted."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    text: str = field(repr=False)  # holds tokens
+
+
+class SmtpSink:
+    """aiosmtpd on a free 127.0.0.1 port (its own thread and event loop), keeping what it receives.
+
+    With *username* and *password* the server offers AUTH LOGIN/PLAIN (without TLS: loopback
+    only) and refuses any other pair. ``pip install 'auth-local[test]'`` brings aiosmtpd.
+    """
+
+    def __init__(self, *, username: str | None = None, password: str | None = None) -> None:
+        self.port = free_port()
+        self.messages: list[ReceivedMail] = []
+        self.logins: list[str] = []
+        self._credentials = (username, password) if username is not None else None
+        self._lock = threading.Lock()
+        self._controller: Any = None
+
+    def __repr__(self) -> str:  # no password
+        return f"SmtpSink(port={self.port}, messages={len(self.messages)}, running={self._controller is not None})"
+
+    def start(self) -> None:
+        """Listen; returns once the server answers."""
+        try:
+            from aiosmtpd.controller import Controller
+            from aiosmtpd.smtp import AuthResult
+        except ImportError:
+            raise SmtpError(f"aiosmtpd is missing: {SMTP_INSTALL_HINT}") from None
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd names the hook
+                parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+                body = parsed.get_body(preferencelist=("plain",)) if isinstance(parsed, EmailMessage) else None
+                mail = ReceivedMail(
+                    sender=envelope.mail_from,
+                    recipients=tuple(envelope.rcpt_tos),
+                    subject=str(parsed["Subject"] or ""),
+                    text=body.get_content() if body is not None else "",
+                )
+                with sink._lock:
+                    sink.messages.append(mail)
+                return "250 OK"
+
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+            login = getattr(data, "login", b"") or b""
+            password = getattr(data, "password", b"") or b""
+            given = (login.decode(errors="replace"), password.decode(errors="replace"))
+            ok = self._credentials is not None and given == self._credentials
+            if ok:
+                self.logins.append(given[0])
+            return AuthResult(success=ok, handled=False)  # unhandled: aiosmtpd answers 535
+
+        options: dict[str, Any] = {}
+        if self._credentials is not None:
+            options = {"authenticator": authenticate, "auth_require_tls": False}
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening (idempotent); what was received stays readable."""
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+
+    def received(self) -> list[ReceivedMail]:
+        """A copy of the messages so far."""
+        with self._lock:
+            return list(self.messages)
+
+
+class SmtpError(RuntimeError):
+    """The test SMTP server could not start (aiosmtpd missing, or the port taken)."""
+
+
+SMTP_INSTALL_HINT: Final = "pip install 'auth-local[test]'"
+
+
+def start_smtp(*, username: str | None = None, password: str | None = None) -> SmtpSink:
+    """A started :class:`SmtpSink`."""
+    sink = SmtpSink(username=username, password=password)
+    sink.start()
+    return sink

@@ -23,8 +23,8 @@ _SOURCES = {
     "BadRequest NotAuthenticated PayloadTooLarge Throttled UnknownPlugin UnsupportedMediaType",
     "providers": "AnonymousCredentials AuthorizationCodeCredentials Credentials Health PasswordCredentials Provider "
     "ProviderConfig TokenCredentials",
-    "capabilities": "AuthorizationRequest BearerIdentity BearerTokens NewUser Registration SelfUpdate SingleSignOn "
-    "UpstreamSessions UserManagement UserUpdate",
+    "capabilities": "AuthorizationRequest BearerIdentity BearerTokens NewUser PasswordSelfService Registration "
+    "SelfUpdate SingleSignOn UpstreamSessions UserManagement UserUpdate",
     "models": "Identity LoginResult VerifiedToken",
     "manager": "AuthManager",
     "hookspecs": "hookimpl",
@@ -53,6 +53,7 @@ __all__ = [
     "NotAuthenticated",
     "NotSupported",
     "PasswordCredentials",
+    "PasswordSelfService",
     "PayloadTooLarge",
     "Provider",
     "ProviderConfig",
@@ -86,6 +87,7 @@ if TYPE_CHECKING:  # the static view of the same names, for type checkers and ID
         BearerIdentity,
         BearerTokens,
         NewUser,
+        PasswordSelfService,
         Registration,
         SelfUpdate,
         SingleSignOn,

@@ -35,6 +35,7 @@ __all__ = [
     "UserUpdate",
     "Registration",
     "SelfUpdate",
+    "PasswordSelfService",
 ]
 
 
@@ -272,3 +273,51 @@ class UserManagement:
     def self_update(self, login: str, changes: SelfUpdate) -> Identity:
         """A user changes their own attributes."""
         raise self._unsupported("self_update")
+
+
+class PasswordSelfService:
+    """Capability: users change, reset and prove things about their own account.
+
+    Tokens for a reset or a verification are single-use and expire; the provider delivers
+    them itself (by e-mail, through a hook of its configuration) and never returns them, so
+    the caller learns nothing it could pass to someone else. Every method raises
+    :class:`~authcore.errors.NotSupported` until a provider overrides it.
+    """
+
+    def change_password(self, login: str, current_password: str, new_password: str) -> None:
+        """Replace the password of *login*, who proves the current one.
+
+        :class:`~authcore.errors.InvalidCredentials` when *current_password* is wrong (or the
+        user is unknown or disabled: the same error); a new password the provider's policy
+        refuses is a :class:`~authcore.errors.BadRequest` (422).
+        """
+        raise NotSupported(getattr(self, "name", type(self).__name__), "change_password")
+
+    def request_password_reset(self, login_or_email: str) -> None:
+        """Send a single-use, expiring reset token to the account named by login or e-mail.
+
+        Always returns ``None``, whether or not such an account exists, and does the same
+        work either way: the answer never tells who has an account. Only a delivery that
+        fails for an existing account raises (:class:`~authcore.errors.ProviderUnavailable`).
+        """
+        raise NotSupported(getattr(self, "name", type(self).__name__), "request_password_reset")
+
+    def reset_password(self, token: str, new_password: str) -> str:
+        """Set a new password with a reset token; returns the login it belonged to.
+
+        :class:`~authcore.errors.InvalidToken`, with one message, for a token that is unknown,
+        used or expired; the token is spent only when the password is set.
+        """
+        raise NotSupported(getattr(self, "name", type(self).__name__), "reset_password")
+
+    def request_email_verification(self, login: str) -> None:
+        """Send *login* a single-use, expiring token proving they receive mail at their address."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "request_email_verification")
+
+    def verify_email(self, token: str) -> str:
+        """Mark the address the token was sent to as verified; returns the login.
+
+        :class:`~authcore.errors.InvalidToken` for a token that is unknown, used or expired, or
+        whose address is no longer the user's.
+        """
+        raise NotSupported(getattr(self, "name", type(self).__name__), "verify_email")

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from ..algorithms import ALGORITHMS
 from ..errors import ConfigError
@@ -118,7 +118,7 @@ def _field_path(base: KeyPath, written: dict[str, Any], model: ProviderConfig, f
     return base if key is None else (*base, key)
 
 
-def _written_key(written: dict[str, Any], model: ProviderConfig, field: str) -> str | None:
+def _written_key(written: Mapping[str, Any], model: BaseModel, field: str) -> str | None:
     """The key *field* is given by in the configuration (its name or an alias); ``None`` if not given."""
     if field not in type(model).model_fields:
         return None
@@ -126,15 +126,28 @@ def _written_key(written: dict[str, Any], model: ProviderConfig, field: str) -> 
 
 
 def provider_secret_paths(config: AuthcoreConfig, index: int, provider_config: ProviderConfig) -> list[KeyPath]:
-    """Key paths of the provider's secrets (``SecretStr`` settings) that are written in the file."""
+    """Key paths of the provider's secrets (``SecretStr`` settings, nested ones too: an SMTP
+    section's password) that are written in the file."""
     written = config.providers[index].config
+    found = _secret_paths(provider_config, written, ("providers", index, "config"))
+    return [path for path in found if config.source.written_in_file(path)]
+
+
+def _secret_paths(model: BaseModel, written: Mapping[str, Any] | None, prefix: KeyPath) -> list[KeyPath]:
+    """Key paths of every ``SecretStr`` in *model* and the models it holds, by the keys *written*
+    gives them (aliases included), else by field name (the core's sections, which have none)."""
     paths: list[KeyPath] = []
-    for field in type(provider_config).model_fields:
-        key = _written_key(written, provider_config, field)
-        if key is not None and isinstance(getattr(provider_config, field), SecretStr):
-            path = ("providers", index, "config", key)
-            if config.source.written_in_file(path):
-                paths.append(path)
+    for field in type(model).model_fields:
+        key = _written_key(written, model, field) if written is not None else field
+        if key is None:
+            continue
+        value = getattr(model, field)
+        if isinstance(value, SecretStr):
+            paths.append((*prefix, key))
+        elif isinstance(value, BaseModel):
+            inner = written.get(key) if written is not None else None
+            if written is None or isinstance(inner, Mapping):
+                paths += _secret_paths(value, inner, (*prefix, key))
     return paths
 
 
@@ -177,8 +190,10 @@ def exposed_file_warnings(config: AuthcoreConfig, providers: Mapping[str, Provid
     source = config.source
     held: list[KeyPath] = []
     key_files: list[tuple[KeyPath, Path]] = []
-    if config.tokens.secret is not None and source.written_in_file(_SECRET_PATH):
-        held.append(_SECRET_PATH)
+    # The core's own secrets (tokens.secret, web.sso_state_secret, permissions.ispyb.url, ...).
+    for section in ("tokens", "sessions", "permissions", "web"):
+        found = _secret_paths(getattr(config, section), None, (section,))
+        held += [path for path in found if source.written_in_file(path)]
     for index, entry in enumerate(config.providers):
         provider = providers.get(entry.name) if entry.enabled else None
         provider_config = getattr(provider, "config", None)
