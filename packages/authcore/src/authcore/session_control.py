@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .models import Identity, LoginResult
     from .providers import Provider
     from .sessions import SessionRecord, Sessions
-    from .token_cache import TokenCache
 
 __all__ = ["SessionControl"]
 
@@ -40,7 +39,6 @@ class SessionControl:
 
     if TYPE_CHECKING:  # provided by AuthManager
         _sessions: Sessions
-        _cache: TokenCache | None
         _end_session: Callable[[SessionRecord], bool]
         _recheck: float | None
         providers: Mapping[str, Provider]
@@ -117,7 +115,7 @@ class SessionControl:
                 "sub": record.login,
                 "sid": record.session_id,
                 "token_type": "personal",
-                "name": attributes.get("token_name"),
+                "name": attributes.get("name"),
             },
         )
         deadline = record.absolute_expires_at

@@ -67,6 +67,7 @@ def test_create_use_list_revoke(http: httpx.Client, manager: AuthManager) -> Non
     assert created.headers["cache-control"] == "no-store"
     token = body["token"]
 
+    assert manager.verify(token).claims["name"] == "nightly backup"
     me = http.get("/auth/me", headers=_bearer(token))
     assert me.status_code == 200 and me.json()["login"] == "admin"
     assert me.json()["permissions"] == ["read"]  # the subset, not the creator's users:admin
