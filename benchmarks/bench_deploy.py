@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 from _report import finish, interleave, output_path, paused_gc, ratio_entry, spread_text
 
-from authcore.testing.haproxy import Deployment, HAProxy, start_deployment, start_haproxy
+from authcore.testing.haproxy import Deployment, HAProxy, deployment_config, start_deployment, start_haproxy
 from authcore.testing.service_process import ServiceProcess, start_service
 
 QUICK = "--quick" in sys.argv[1:]
@@ -57,17 +57,7 @@ SECRET = "bench-deploy-secret-" + "k" * 44
 
 def config(store: str) -> str:
     """The one configuration: only the store differs between the contenders."""
-    return f"""\
-tokens:
-  secret: "{SECRET}"
-sessions:
-  store: {store}
-providers:
-  - name: dummy
-    type: dummy
-web:
-  cookie_session: false
-"""
+    return deployment_config(store, SECRET)
 
 
 def login(client: httpx.Client, base: str, name: str) -> dict[str, Any]:

@@ -31,27 +31,12 @@ POLL_BOUND = 30.0
 SESSIONS = 6
 
 
-def _config(redis_url: str) -> str:
-    # The secret is fixed so that every instance signs and checks alike; the store is the shared one.
-    return f"""\
-tokens:
-  secret: "deploy-test-secret-0123456789-abcdefghijklmnop"
-sessions:
-  store: {redis_url}
-providers:
-  - name: dummy
-    type: dummy
-web:
-  cookie_session: false
-"""
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, child_env: Callable[..., dict[str, str]]) -> Iterator[Deployment]:
     directory = tmp_path_factory.mktemp("deploy")
     # Unbuffered: the access log lines are read while the instances run.
     env = child_env({"AUTHCORE_STATE_DIR": str(directory / "state"), "PYTHONUNBUFFERED": "1"})
-    deployment = start_deployment(directory, _config, instances=3, env=env)
+    deployment = start_deployment(directory, instances=3, env=env)
     try:
         yield deployment
     finally:

@@ -78,27 +78,13 @@ def locust(child_env: Callable[..., dict[str, str]]) -> Path:
     return root / "bin" / "locust"
 
 
-def _config(redis_url: str) -> str:
-    return f"""\
-tokens:
-  secret: "load-test-secret-0123456789-abcdefghijklmnopq"
-sessions:
-  store: {redis_url}
-providers:
-  - name: dummy
-    type: dummy
-web:
-  cookie_session: false
-"""
-
-
 @pytest.fixture(scope="module")
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, child_env: Callable[..., dict[str, str]]
 ) -> Iterator[Deployment]:
     directory = tmp_path_factory.mktemp("load")
     env = child_env({"AUTHCORE_STATE_DIR": str(directory / "state")})
-    started = start_deployment(directory, _config, instances=3, env=env)
+    started = start_deployment(directory, instances=3, env=env)
     try:
         yield started
     finally:

@@ -35,7 +35,7 @@ from .redis_server import RedisServer, start_redis
 from .servers import free_port
 from .service_process import ServiceProcess, start_service
 
-__all__ = ["HAPROXY", "Deployment", "HAProxy", "start_deployment", "start_haproxy"]
+__all__ = ["HAPROXY", "Deployment", "HAProxy", "start_deployment", "start_haproxy", "deployment_config"]
 
 #: The program: Debian's ``haproxy`` package (``AUTHCORE_HAPROXY`` overrides the path).
 HAPROXY: Final = os.environ.get("AUTHCORE_HAPROXY", "/usr/sbin/haproxy")
@@ -253,9 +253,25 @@ class Deployment:
         self.redis.stop()
 
 
+def deployment_config(store: str, secret: str = "deployment-test-secret-0123456789-abcdefghijklm") -> str:
+    """The YAML every instance of a test deployment reads: the dummy provider, sessions in *store*,
+    one fixed *secret* (so every instance signs and checks alike), no cookie sessions."""
+    return f"""\
+tokens:
+  secret: "{secret}"
+sessions:
+  store: {store}
+providers:
+  - name: dummy
+    type: dummy
+web:
+  cookie_session: false
+"""
+
+
 def start_deployment(
     directory: str | os.PathLike[str],
-    config: Callable[[str], str],
+    config: Callable[[str], str] = deployment_config,
     *,
     instances: int = 3,
     env: Mapping[str, str] | None = None,
