@@ -458,3 +458,47 @@ def test_serve_without_the_server_extra_names_our_distribution(run_cli):
     proc = run_cli("serve", command=[sys.executable, "-c", blocked])
     assert_clean_failure(proc, 2)
     assert "pip install 'authcore[server]>=0.2'" in proc.stderr, proc.stderr
+
+
+CONTRACT_YML = """\
+tokens:
+  secret: cli-second-factor-test-secret-0123456789abcdef0123456789abcdef
+providers:
+  - name: contract
+    class: authcore.testing.contract_provider:ContractProvider
+"""
+
+
+def test_login_with_a_second_factor_enrols_and_reads_the_code(write, cli_process):
+    """A user the policy requires to enrol: the command shows the key, reads the app's code from
+    the next line of standard input and prints the tokens; a wrong code exits 1 with no token."""
+    import subprocess
+
+    from authcore.testing.contract_second_factor import totp_code
+
+    command, env = cli_process
+    config = write(CONTRACT_YML)
+    args = [*command, "login", "--config", str(config), "--provider", "contract", "--login", "tess"]
+    for right in (True, False):
+        child = subprocess.Popen(
+            [*args, "--password-stdin", "--json"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write("tesspw\n")
+        child.stdin.flush()
+        lines = [child.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("This account needs a second factor")
+        secret, uri = lines[1].strip(), lines[2].strip()
+        assert uri.startswith("otpauth://totp/") and f"secret={secret}" in uri
+        out, err = child.communicate((totp_code(secret) if right else "000000") + "\n", timeout=60)
+        assert TRACEBACK not in err and secret not in err
+        if right:
+            assert child.returncode == 0, err
+            assert json.loads(out[out.index("{") :])["login"] == "tess"
+        else:
+            assert child.returncode == 1 and "invalid login or password" in err and '"token"' not in out

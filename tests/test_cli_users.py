@@ -19,6 +19,7 @@ import pytest
 
 from auth_ldap.pytest_plugin import start_slapd
 from auth_ldap.testing import SlapdServer
+from authcore import AuthManager, Identity
 
 #: argon2 parameters that keep these tests quick (the defaults cost ~50 ms a hash).
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 1024, "argon2_parallelism": 1}
@@ -257,6 +258,28 @@ def test_disabling_ends_sessions_in_every_process(cli: Cli) -> None:
     assert not any(token in output for output in cli.outputs[1::2] for token in tokens)  # not in stderr
 
 
+def test_set_password_ends_every_session_of_the_user(cli: Cli, run_cli: Any) -> None:
+    """An administrator replaces a lost or leaked password: whoever signed in with the old one is out,
+    on every device and every personal access token (the session store is an SQLite file all share)."""
+    cli.ok("create", "hana", "--role", "staff", "--password-stdin", input=PASSWORD + "\n")
+    cli.ok("create", "ivan", "--role", "staff", "--password-stdin", input=PASSWORD + "\n")
+    devices = [json.loads(cli.login("site", "hana", PASSWORD).stdout)["token"] for _ in range(2)]
+    bystander = json.loads(cli.login("site", "ivan", PASSWORD).stdout)["token"]
+    with AuthManager.from_file(cli.config) as manager:  # a script's token, issued in this process
+        pat, _record = manager.issue_personal_token(Identity(login="hana", provider="site"), lifetime=3600)
+    assert all(cli.verify(token).returncode == 0 for token in [*devices, pat])
+
+    done = cli.ok("set-password", "HANA", "--password-stdin", input=NEW_PASSWORD + "\n")  # any spelling
+    assert done == {"ok": True, "login": "HANA", "provider": "site", "ended": 3}
+    assert [cli.verify(token).returncode for token in [*devices, pat]] == [1, 1, 1]
+    assert cli.verify(bystander).returncode == 0  # another user's session is left alone
+    assert cli.login("site", "hana", NEW_PASSWORD).returncode == 0
+    text = cli.users("set-password", "ivan", "--password-stdin", input=NEW_PASSWORD + "\n", json_out=False)
+    assert text.stdout == "password set for ivan (provider site): 1 ended\n"
+    assert "end every session" in run_cli("users", "--help").stdout
+    cli.assert_never_shown(PASSWORD, NEW_PASSWORD, pat)
+
+
 # --------------------------------------------------------------------------- auth-ldap
 
 
@@ -307,10 +330,11 @@ def test_every_command_on_ldap(ldap_cli: Cli) -> None:
     cli.ok("roles", login, "--remove", "admins")
     assert "no group 'no-such-group'" in cli.fails(1, "roles", login, "--add", "no-such-group")
 
-    cli.ok("set-password", login, "--password-stdin", input=NEW_PASSWORD + "\n")
+    assert cli.ok("set-password", login, "--password-stdin", input=NEW_PASSWORD + "\n")["ended"] == 1
+    assert cli.verify(token).returncode == 1  # the session of the old password ended with it
     assert cli.login("ldap", login, PASSWORD).returncode == 1
     token = json.loads(cli.login("ldap", login, NEW_PASSWORD).stdout)["token"]
-    assert len(cli.ok("sessions", login)["sessions"]) == 2  # the first login's session lives on
+    assert len(cli.ok("sessions", login)["sessions"]) == 1
 
     cli.ok("disable", login)  # the directory locks the entry, the core ends the sessions
     assert cli.verify(token).returncode == 1

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, insert, inspect, text
 
-from auth_local import LocalConfig, LocalProvider
-from auth_local.schema import VERSION_TABLE, metadata
+from auth_local import LocalConfig, LocalProvider, PasswordHasher
+from auth_local.schema import VERSION_TABLE, metadata, user_roles, users
 from authcore import AuthManager, ConfigError, NewUser, ProviderUnavailable
 from authcore.testing.servers import free_port
 
@@ -34,8 +37,49 @@ def test_migrations_create_exactly_the_tables_the_code_uses(manager: AuthManager
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0002"
-    assert {"users", "user_roles", VERSION_TABLE} <= set(inspect(engine).get_table_names())
+        assert context.get_current_revision() == "0003"
+    tables = {"users", "user_roles", "account_tokens", "totp_enrolments", "recovery_codes", VERSION_TABLE}
+    assert tables <= set(inspect(engine).get_table_names())
+
+
+def test_upgrading_a_0002_database_keeps_the_users(database_url: str, configs: Callable[..., dict[str, Any]]) -> None:
+    """A database made by the previous release (revision 0002, a user with a password and a role)
+    upgrades to 0003 at start: the user still logs in with their roles, and can enrol a second factor."""
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        alembic_config = AlembicConfig()
+        alembic_config.set_main_option("script_location", "auth_local:migrations")
+        with engine.begin() as connection:
+            alembic_config.attributes["connection"] = connection
+            command.upgrade(alembic_config, "0002")
+            now = datetime.now(UTC)
+            password_hash = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PW)
+            user_id = connection.execute(
+                insert(users)
+                .values(login="Olga", login_key="olga", password_hash=password_hash, enabled=True,
+                        created_at=now, updated_at=now, attributes={"desk": 7})
+                .returning(users.c.id)
+            ).scalar_one()  # fmt: skip
+            connection.execute(insert(user_roles).values(user_id=user_id, role="staff"))
+            assert (
+                MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+                == "0002"
+            )
+    finally:
+        engine.dispose()
+    manager = AuthManager.from_config(configs(database_url))
+    try:
+        result = manager.login("users", login="olga", password=PW)
+        assert result.identity.login == "Olga" and result.identity.groups == ("staff",)
+        assert result.identity.attributes["desk"] == 7 and result.identity.attributes["email_verified"] is False
+        provider = _provider(manager)
+        with provider.store.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            assert context.get_current_revision() == "0003"
+        assert not provider.second_factor_status("Olga").enrolled
+        assert len(provider.begin_enrolment("Olga").recovery_codes) == 10
+    finally:
+        manager.close()
 
 
 def test_starting_again_keeps_the_users(make_manager: Callable[..., AuthManager]) -> None:

@@ -1,4 +1,5 @@
-"""Fixtures for authcore's own tests: synthetic installed distributions on sys.path."""
+"""Fixtures for authcore's own tests: synthetic installed distributions on sys.path, and the
+URL of each kind of session store."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
     for module in added_modules:
         sys.modules.pop(module, None)
     plugins.refresh()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``sessions.store`` of each kind: memory, an SQLite file, a real redis-server."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    url: str = request.getfixturevalue("redis_server").url
+    return url

@@ -9,6 +9,7 @@ Install with ``pip install authcore auth-local`` (our wheels; see the README; ad
         config:
           database_url: sqlite:////var/lib/authcore/users.db   # or postgresql+psycopg://...
           registration: open
+          second_factor: {required_groups: [admins]}           # TOTP, optional for others
     permissions:
       groups: {admins: ["users:admin"]}
 

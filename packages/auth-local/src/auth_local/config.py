@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError
 
 from authcore import ProviderConfig
 
-__all__ = ["LocalConfig", "SmtpConfig", "DEFAULT_DATABASE_URL", "MEMORY_DATABASE_URL"]
+__all__ = ["LocalConfig", "SecondFactorConfig", "SmtpConfig", "DEFAULT_DATABASE_URL", "MEMORY_DATABASE_URL"]
 
 #: The default database: a file in the working directory of the process (a provider is
 #: told nothing of the command line's state directory; see docs/design.md).
@@ -34,6 +34,56 @@ class SmtpConfig(BaseModel):
     from_address: str = Field(min_length=3, max_length=320)
     #: Seconds to wait for the server at each step.
     timeout: float = Field(default=10.0, gt=0, le=300)
+
+
+class SecondFactorConfig(BaseModel):
+    """TOTP second factor (``second_factor:`` in the provider's config): who must have one, how codes look.
+
+    ``digits`` and ``period`` apply to enrolments begun after a change: an enrolled app keeps the
+    parameters it was given, and the provider keeps them with the secret.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    required_groups: list[str] = Field(
+        default=[],
+        description="Users with any of these roles (groups) must have a second factor: until they enrol, "
+        "a login asks them to (`enrol`). Others may enrol by choice.",
+    )
+    issuer: str = Field(
+        default="authcore",
+        min_length=1,
+        max_length=100,
+        description="The name authenticator apps show beside the account (no `:`).",
+    )
+    digits: int = Field(default=6, ge=6, le=8, description="Digits of a code (6 is what every app supports).")
+    period: int = Field(default=30, ge=15, le=120, description="Seconds each code lasts (RFC 6238's time step).")
+    valid_window: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="Time steps of clock drift accepted on each side of the current one (1: the previous "
+        "and the next code work too).",
+    )
+    recovery_codes: int = Field(
+        default=10, ge=1, le=100, description="Single-use recovery codes made with each enrolment."
+    )
+
+    @field_validator("required_groups")
+    @classmethod
+    def _group_names(cls, value: list[str]) -> list[str]:
+        for group in value:
+            if not 1 <= len(group) <= 256 or not group.isprintable() or group != group.strip():
+                raise ValueError("a group is 1-256 printable characters without leading or trailing space")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_text(cls, value: str) -> str:
+        # The key URI's label is "issuer:account": a colon in the issuer would split it wrongly.
+        if ":" in value or not value.isprintable() or value != value.strip():
+            raise ValueError("issuer is printable text without ':' and without leading or trailing space")
+        return value
 
 
 class LocalConfig(ProviderConfig):
@@ -85,6 +135,12 @@ class LocalConfig(ProviderConfig):
     reset_token_ttl: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
     verification_token_ttl: timedelta = Field(default=timedelta(days=2), gt=timedelta(0))
     invitation_ttl: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    second_factor: SecondFactorConfig = Field(
+        default_factory=SecondFactorConfig,
+        description="TOTP second factor: `required_groups` (roles that must have one; default none), "
+        "`issuer` (`authcore`), `digits` (6, 6-8), `period` (30 s), `valid_window` (1 step of drift each "
+        'side), `recovery_codes` (10). See auth-local\'s README, "Second factor".',
+    )
 
     @field_validator("reset_url", "verification_url", "invitation_url")
     @classmethod

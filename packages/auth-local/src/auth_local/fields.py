@@ -14,10 +14,18 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from authcore import BadRequest
+from authcore import BadRequest, UserNotFound
 from authcore.providers import MAX_LOGIN_LENGTH
 
-__all__ = ["login_key", "check_login", "check_text", "check_attributes", "check_roles", "MAX_ATTRIBUTES_BYTES"]
+__all__ = [
+    "login_key",
+    "lookup_key",
+    "check_login",
+    "check_text",
+    "check_attributes",
+    "check_roles",
+    "MAX_ATTRIBUTES_BYTES",
+]
 
 #: The largest ``attributes`` mapping stored for a user, as JSON.
 MAX_ATTRIBUTES_BYTES = 64 * 1024
@@ -28,6 +36,15 @@ MAX_KEY_LENGTH = 4 * MAX_LOGIN_LENGTH
 def login_key(login: str) -> str:
     """The canonical lookup form of *login*: NFKC, then case-folded, then NFKC again (folding can denormalise)."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", login).casefold())
+
+
+def lookup_key(login: str) -> str:
+    """The key to look *login* up by; :class:`~authcore.UserNotFound` for a login no account can have."""
+    if not isinstance(login, str) or not 1 <= len(login) <= MAX_LOGIN_LENGTH or not login.isprintable():
+        # Not BadRequest: a path segment such as /auth/users/users/<login> names no user here.
+        # (PostgreSQL would refuse a NUL in the query itself, as an error of the database.)
+        raise UserNotFound()
+    return login_key(login)
 
 
 def check_login(login: str) -> str:

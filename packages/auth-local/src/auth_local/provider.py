@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,20 +23,19 @@ from authcore import (
     SelfUpdate,
     UserChangeRefused,
     UserManagement,
-    UserNotFound,
     UserUpdate,
 )
-from authcore.providers import MAX_LOGIN_LENGTH
 
 from .config import LocalConfig
 from .db import is_memory, make_engine, migrate
 from .delivery import make_delivery
-from .fields import check_attributes, check_login, check_roles, check_text, login_key
+from .factor_store import FactorStore
+from .fields import check_attributes, check_login, check_roles, check_text, login_key, lookup_key
 from .hashing import PasswordHasher, UnknownHashFormat, hash_format
 from .policy import PasswordPolicy
+from .second_factor import LocalSecondFactor
 from .selfservice import LocalRegistration, SelfService
 from .store import PROFILE_FIELDS, UserRow
-from .tokens import AccountStore
 
 __all__ = ["LocalProvider"]
 
@@ -45,21 +45,12 @@ log = logging.getLogger("auth_local")
 _TEXT_LIMITS = {"given_name": 256, "family_name": 256, "email": 320, "display_name": 256}
 
 
-def _lookup_key(login: str) -> str:
-    """The key to look *login* up by; a login that no account can have is simply not found."""
-    if not isinstance(login, str) or not 1 <= len(login) <= MAX_LOGIN_LENGTH or not login.isprintable():
-        # Not BadRequest: a path segment such as /auth/users/users/<login> names no user here.
-        # (PostgreSQL would refuse a NUL in the query itself, as an error of the database.)
-        raise UserNotFound()
-    return login_key(login)
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
-    """Users kept by the service: SQLite or PostgreSQL, argon2id, full user management, self-service.
+class LocalProvider(Provider[LocalConfig], UserManagement, LocalSecondFactor, SelfService):
+    """Users kept by the service: SQLite or PostgreSQL, argon2id, user management, self-service, TOTP.
 
     ``hasher``, ``policy``, ``delivery`` and ``clock`` are plain attributes: a test may wrap
     the hasher to count verifications or move the clock on, a host may swap the policy for a
@@ -67,6 +58,8 @@ class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
     """
 
     type = "local"
+    #: Every SQL statement of the provider: users, tokens, second factor.
+    store: FactorStore
     #: Registrations may carry an invitation token (``registration: invitation``).
     registration_model = LocalRegistration
 
@@ -87,9 +80,10 @@ class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
         except BaseException:
             engine.dispose()
             raise
-        self.store = AccountStore(name, engine)
+        self.store = FactorStore(name, engine)
         self.delivery = make_delivery(name, config)
         self.clock = _utc_now
+        self._checked = threading.local()
 
     def __repr__(self) -> str:
         return f"<LocalProvider name={self.name!r} type='local' database={self.store.engine.dialect.name}>"
@@ -116,6 +110,7 @@ class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
             raise InvalidCredentials()
         if self.hasher.needs_update(row.password_hash):
             self._upgrade_hash(row, password)
+        self._checked.row = row  # for second_factor_methods, which the manager calls next on this thread
         return self._identity(row)
 
     def _upgrade_hash(self, row: UserRow, password: str) -> None:
@@ -195,7 +190,7 @@ class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
 
     def get_user(self, login: str) -> Identity:
         """One user, with ``attributes["enabled"]``; :class:`~authcore.UserNotFound` if absent."""
-        return self._identity(self.store.get(_lookup_key(login)), admin=True)
+        return self._identity(self.store.get(lookup_key(login)), admin=True)
 
     def create_user(self, user: NewUser) -> Identity:
         """Add a user; without a password they cannot log in until one is set."""
@@ -215,23 +210,23 @@ class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
         given = {name: getattr(changes, name) for name in changes.model_fields_set if name in PROFILE_FIELDS}
         if given.get("attributes", {}) is None:
             del given["attributes"]  # None: leave the attributes as they are
-        return self._identity(self._update_profile(_lookup_key(login), self._profile(given)), admin=True)
+        return self._identity(self._update_profile(lookup_key(login), self._profile(given)), admin=True)
 
     def enable_user(self, login: str) -> None:
         """Let the user log in again."""
-        self.store.update(_lookup_key(login), {"enabled": True})
+        self.store.update(lookup_key(login), {"enabled": True})
 
     def disable_user(self, login: str) -> None:
         """Refuse the user's logins (the core ends their sessions)."""
-        self.store.update(_lookup_key(login), {"enabled": False})
+        self.store.update(lookup_key(login), {"enabled": False})
 
     def delete_user(self, login: str) -> None:
         """Remove the user and their roles."""
-        self.store.delete(_lookup_key(login))
+        self.store.delete(lookup_key(login))
 
     def set_password(self, login: str, password: str) -> None:
         """Replace the password (policy checked); :class:`~authcore.UserNotFound` if absent."""
-        row = self.store.get(_lookup_key(login))
+        row = self.store.get(lookup_key(login))
         self.store.update(row.login_key, {"password_hash": self._new_hash(password, row.login)})
 
     def import_password_hash(self, login: str, encoded: str) -> None:
@@ -245,15 +240,15 @@ class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
             raise BadRequest("not a bcrypt, PBKDF2 or argon2id hash", status_code=422) from None
         if len(encoded) > 512 or not encoded.isascii() or not encoded.isprintable():
             raise BadRequest("not a bcrypt, PBKDF2 or argon2id hash", status_code=422)
-        self.store.update(_lookup_key(login), {"password_hash": encoded})
+        self.store.update(lookup_key(login), {"password_hash": encoded})
 
     def add_roles(self, login: str, roles: Sequence[str]) -> None:
         """Give roles (the identity's groups)."""
-        self.store.add_roles(_lookup_key(login), check_roles(roles))
+        self.store.add_roles(lookup_key(login), check_roles(roles))
 
     def remove_roles(self, login: str, roles: Sequence[str]) -> None:
         """Take roles away."""
-        self.store.remove_roles(_lookup_key(login), check_roles(roles))
+        self.store.remove_roles(lookup_key(login), check_roles(roles))
 
     def self_register(self, registration: Registration) -> Identity:
         """Create one's own account; it gets ``registration_roles``.
@@ -301,7 +296,7 @@ class LocalProvider(Provider[LocalConfig], UserManagement, SelfService):
         if changes.password is not None:
             raise UserChangeRefused("a password is changed with the current one, not through a profile update")
         given = {name: getattr(changes, name) for name in changes.model_fields_set if name in _TEXT_LIMITS}
-        return self._identity(self._update_profile(_lookup_key(login), self._profile(given)))
+        return self._identity(self._update_profile(lookup_key(login), self._profile(given)))
 
     def _update_profile(self, key: str, values: dict[str, Any]) -> UserRow:
         """Update; a changed e-mail address is no longer verified."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     false,
 )
 
-__all__ = ["metadata", "users", "user_roles", "account_tokens", "VERSION_TABLE"]
+__all__ = ["metadata", "users", "user_roles", "account_tokens", "totp_enrolments", "recovery_codes", "VERSION_TABLE"]
 
 #: Alembic's bookkeeping table, named for this package so that a host application's own
 #: alembic history in the same database is left alone.
@@ -72,4 +73,32 @@ account_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: A user's TOTP enrolment: pending until a first code confirms it (``confirmed_at``). One row a
+#: user: a pending enrolment is replaced by a new one, a confirmed one is removed before another.
+#: The secret is stored as is (the provider must compute codes from it; not encrypted at rest).
+totp_enrolments = Table(
+    "totp_enrolments",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret", String(64), nullable=False),  # base32, as the app was given it
+    # The parameters the app was given (a later change of the config leaves this enrolment working).
+    Column("digits", Integer, nullable=False),
+    Column("period", Integer, nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    # The time step (unix time // period) of the last accepted code, 0 for none: only a later
+    # step is accepted, so a code works once.
+    Column("last_step", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Single-use recovery codes, kept only as SHA-256 hashes (valid with a confirmed enrolment).
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
 )

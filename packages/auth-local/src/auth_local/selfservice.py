@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from sqlalchemy import Connection
@@ -79,12 +79,16 @@ class SelfService(PasswordSelfService):
 
     name: str
     config: LocalConfig
-    store: AccountStore
     hasher: PasswordHasher
     policy: PasswordPolicy
     delivery: Delivery
     #: The current time (UTC); a test moves it forward to expire tokens without waiting.
     clock: Callable[[], datetime]
+
+    if TYPE_CHECKING:  # provided by LocalProvider (read-only here: its store is a subclass)
+
+        @property
+        def store(self) -> AccountStore: ...
 
     # ------------------------------------------------------------ helpers
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from authcore import ProviderUnavailable, UserExists, UserNotFound
 
 from .db import WRITE, is_memory
-from .schema import user_roles, users
+from .schema import totp_enrolments, user_roles, users
 
 __all__ = ["UserRow", "UserStore", "PROFILE_FIELDS"]
 
@@ -48,6 +48,8 @@ class UserRow:
     roles: tuple[str, ...]
     #: The user proved they receive mail at ``email`` (a new address clears it).
     email_verified: bool = False
+    #: A confirmed TOTP enrolment exists (read with the user: a login asks for it every time).
+    second_factor: bool = False
 
 
 def _now() -> datetime:
@@ -110,12 +112,19 @@ class UserStore:
                 attributes=dict(r["attributes"] or {}),
                 roles=tuple(roles[r["id"]]),
                 email_verified=bool(r["email_verified"]),
+                second_factor=bool(r.get("second_factor")),
             )
             for r in records
         ]
 
     def _one(self, connection: Connection, key: str) -> UserRow | None:
-        found = self._rows(connection, select(users).where(users.c.login_key == key))
+        enrolled = (
+            select(totp_enrolments.c.user_id)
+            .where(totp_enrolments.c.user_id == users.c.id, totp_enrolments.c.confirmed_at.is_not(None))
+            .exists()
+        )
+        query = select(users, enrolled.label("second_factor")).where(users.c.login_key == key)
+        found = self._rows(connection, query)
         return found[0] if found else None
 
     def find(self, key: str) -> UserRow | None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import NotSupported
+from .errors import InvalidCredentials, NotSupported
 from .models import Identity
 from .providers import LoginName, Password
 
@@ -36,6 +36,10 @@ __all__ = [
     "Registration",
     "SelfUpdate",
     "PasswordSelfService",
+    "SecondFactor",
+    "SecondFactorRequired",
+    "SecondFactorStatus",
+    "TotpEnrolment",
 ]
 
 
@@ -321,3 +325,114 @@ class PasswordSelfService:
         whose address is no longer the user's.
         """
         raise NotSupported(getattr(self, "name", type(self).__name__), "verify_email")
+
+
+class SecondFactorRequired(InvalidCredentials):
+    """The password was right and the login needs a second step (401, ``second_factor_required``).
+
+    ``challenge`` opens that step (:meth:`AuthManager.complete_login
+    <authcore.AuthManager.complete_login>`): a single-use secret that lives ``expires_in``
+    seconds and proves only that the password was checked. ``methods`` says what the step
+    accepts: ``totp`` and ``recovery`` for an enrolled user, ``enrol`` for one who must enrol
+    first. Neither the challenge nor the login appear in the message or the repr.
+    """
+
+    code = "second_factor_required"
+    default_message = "second factor required"
+
+    def __init__(self, challenge: str, methods: tuple[str, ...], expires_in: int) -> None:
+        super().__init__()
+        self.challenge = challenge
+        self.methods = methods
+        self.expires_in = expires_in
+
+    def __repr__(self) -> str:
+        return f"SecondFactorRequired(methods={self.methods!r}, expires_in={self.expires_in!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class TotpEnrolment:
+    """A TOTP enrolment begun and not yet confirmed: what the user copies into an authenticator app.
+
+    The recovery codes are shown now, once, and become valid with the enrolment when a first
+    code from the app confirms it (GitHub's order: save the codes, then scan).
+    """
+
+    #: The shared secret, base32 (RFC 4648), as authenticator apps take it typed in.
+    secret: str
+    #: ``otpauth://totp/...`` (Google Authenticator's key URI format), for a QR code.
+    uri: str
+    #: Single-use codes that stand in for a TOTP code when the device is lost.
+    recovery_codes: tuple[str, ...]
+
+    def __repr__(self) -> str:  # every field is a secret
+        return f"TotpEnrolment(recovery_codes={len(self.recovery_codes)})"
+
+
+@dataclass(frozen=True)
+class SecondFactorStatus:
+    """What a user (or an administrator) may know about a user's second factor."""
+
+    #: A confirmed TOTP enrolment exists: logins ask for a code.
+    enrolled: bool
+    #: The provider's policy (a group the user is in) demands one.
+    required: bool
+    #: Unused recovery codes.
+    recovery_codes_left: int = 0
+
+
+class SecondFactor:
+    """Capability: logins of some users take a second step after the password (TOTP, RFC 6238).
+
+    After :meth:`Provider.authenticate` accepts a password, the manager asks
+    :meth:`second_factor_methods`; a non-empty answer turns the login into
+    :class:`SecondFactorRequired`, and :meth:`AuthManager.complete_login
+    <authcore.AuthManager.complete_login>` finishes it through :meth:`check_second_factor`.
+    The manager keeps the pending login (single use, short-lived, every instance sees it) and
+    counts wrong codes; the provider keeps the secrets and refuses a TOTP code whose time step
+    was used already. Every method raises :class:`~authcore.errors.NotSupported` until a
+    provider overrides it.
+    """
+
+    def second_factor_methods(self, identity: Identity) -> tuple[str, ...]:
+        """What the login of *identity* (password checked) still needs: ``()`` nothing,
+        ``("totp", "recovery")`` a code, ``("enrol",)`` an enrolment its policy demands.
+
+        The manager calls it right after :meth:`Provider.authenticate` accepted, on the same
+        thread, so a provider may hand over what ``authenticate`` read (every login pays this)."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "second_factor_methods")
+
+    def check_second_factor(self, login: str, method: str, code: str) -> Identity:
+        """Check *code* by *method* and return the user's identity as :meth:`Provider.authenticate` would.
+
+        ``totp``: a current code of the confirmed secret, never one of a time step used before
+        (so a code seen over a shoulder is dead once used); ``recovery``: an unused recovery
+        code, spent; ``enrol``: a current code of the pending enrolment, which confirms it.
+        :class:`~authcore.errors.InvalidCredentials`, with one message, for anything else
+        (including a user disabled meanwhile).
+        """
+        raise NotSupported(getattr(self, "name", type(self).__name__), "check_second_factor")
+
+    def second_factor_status(self, login: str) -> SecondFactorStatus:
+        """The state of *login*'s second factor (:class:`~authcore.errors.UserNotFound` if absent)."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "second_factor_status")
+
+    def begin_enrolment(self, login: str) -> TotpEnrolment:
+        """A new secret and recovery codes for *login*, pending until :meth:`confirm_enrolment`.
+
+        Replaces an earlier pending enrolment; :class:`~authcore.errors.UserChangeRefused` when
+        a confirmed one exists (remove it first).
+        """
+        raise NotSupported(getattr(self, "name", type(self).__name__), "begin_enrolment")
+
+    def confirm_enrolment(self, login: str, code: str) -> None:
+        """Confirm the pending enrolment with a current code from the app (its time step counts as used).
+
+        :class:`~authcore.errors.InvalidCredentials` for a wrong code or no pending enrolment.
+        """
+        raise NotSupported(getattr(self, "name", type(self).__name__), "confirm_enrolment")
+
+    def remove_second_factor(self, login: str) -> None:
+        """Drop *login*'s enrolment (confirmed or pending) and recovery codes. The caller decides
+        who may: a user proves a code first; an administrator resets a lost device."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "remove_second_factor")

@@ -27,6 +27,7 @@ from .cli_users import add_users_parser, run_users
 from .errors import AuthError
 
 if TYPE_CHECKING:
+    from .capabilities import SecondFactorRequired
     from .manager import AuthManager
     from .web.settings import WebSettings
 
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     secret = login.add_mutually_exclusive_group()
     secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     secret.add_argument("--token-stdin", action="store_true", help="read a bearer token from standard input")
+    login.add_argument(
+        "--recovery", action="store_true", help="the second factor is a recovery code, not the app's code"
+    )
     login.add_argument("--json", action="store_true", help="print JSON")
 
     token = commands.add_parser("token", help="work with access tokens")
@@ -161,6 +165,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_login(args: argparse.Namespace) -> int:
+    from .capabilities import SecondFactorRequired  # deferred: `--help` loads no core
+
     password: str | None = None
     token: str | None = None
     if args.password_stdin:
@@ -170,7 +176,10 @@ def _cmd_login(args: argparse.Namespace) -> int:
     elif args.login is not None:
         password = getpass.getpass(f"password for {args.login}: ")
     with _manager(args.config) as manager:
-        result = manager.login(args.provider, login=args.login, password=password, token=token)
+        try:
+            result = manager.login(args.provider, login=args.login, password=password, token=token)
+        except SecondFactorRequired as required:
+            result = _second_step(manager, required, from_stdin=args.password_stdin, recovery=args.recovery)
     if args.json:
         _print_json(
             {
@@ -190,6 +199,24 @@ def _cmd_login(args: argparse.Namespace) -> int:
         print(f"token: {result.access_token}")
         print(f"refresh token: {result.refresh_token}")
     return 0
+
+
+def _second_step(manager: AuthManager, required: SecondFactorRequired, *, from_stdin: bool, recovery: bool) -> Any:
+    """Finish a login that takes a second factor: the code is the next line of standard input
+    when the password was, else asked for. A login that must enrol first shows the new key."""
+    method = "recovery" if recovery else "totp"
+    if "enrol" in required.methods:
+        method = "enrol"
+        enrolment = manager.begin_login_enrolment(required.challenge)
+        codes = "\n".join(f"  {code}" for code in enrolment.recovery_codes)
+        print(
+            "This account needs a second factor. Add this key to an authenticator app:\n"
+            f"  {enrolment.secret}\n  {enrolment.uri}\n"
+            f"Recovery codes (keep them safe; each works once):\n{codes}",
+            flush=True,
+        )
+    code = _read_stdin_line().strip() if from_stdin else getpass.getpass("code: ")
+    return manager.complete_login(required.challenge, code, method=method)
 
 
 def _cmd_token(args: argparse.Namespace) -> int:

@@ -3,6 +3,9 @@
 Every command runs :func:`authcore.web.users.run_operation`, the operation behind the web
 endpoints, so a body is validated by the provider's package models and disabling or
 deleting a user ends their sessions (with a shared session store, in every process).
+``set-password`` ends every session of the user too (personal access tokens included): an
+administrator replaces a password because it is lost or leaked, and whoever signed in with
+the old one must not stay signed in.
 
 Exit codes, as for the other commands: 0 done; 1 refused (no such user, the user exists,
 the provider refuses the change); 2 usage, configuration or invalid input (a field the
@@ -19,6 +22,7 @@ quick and loads no core, web layer or provider.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import sys
@@ -65,7 +69,7 @@ def add_users_parser(commands: Any) -> None:
     update = command("update", "change a user's names or e-mail")
     _profile_flags(update)
     update.add_argument("--display-name", metavar="TEXT")
-    password = command("set-password", "replace a user's password")
+    password = command("set-password", "replace a user's password and end every session of theirs")
     password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     command("enable", "let a user log in again")
     command("disable", "stop a user from logging in and end their sessions")
@@ -183,8 +187,7 @@ def _execute(manager: AuthManager, args: argparse.Namespace, provider: str, pass
             raise UsersUsage("authcore users update: nothing to change (--given-name, --family-name, ...)")
         return "updated", run_operation(manager, "update", provider, login=login, body=body)[1]
     if name == "set-password":
-        _set_password(manager, provider, args.login, password)
-        return "password set for", None
+        return "password set for", {"ended": _set_password(manager, provider, args.login, password)}
     if name in ("enable", "disable", "delete"):
         if name == "delete":
             _confirm_delete(args, provider)
@@ -206,11 +209,12 @@ def _execute(manager: AuthManager, args: argparse.Namespace, provider: str, pass
 _COMMAND_NAMES = ("list", "get", "create", "update", "set-password", "enable", "disable", "delete", "roles", "sessions")
 
 
-def _set_password(manager: AuthManager, provider: str, login: str, password: str | None) -> None:
+def _set_password(manager: AuthManager, provider: str, login: str, password: str | None) -> int:
+    """Set the password, then end every session of the user's; how many ended."""
     # None never comes here (set-password always reads one); the adapter would refuse it anyway.
     from pydantic import TypeAdapter, ValidationError
 
-    from .errors import BadRequest
+    from .errors import BadRequest, NotSupported
     from .providers import Password
     from .web.common import validation_problems
 
@@ -220,6 +224,10 @@ def _set_password(manager: AuthManager, provider: str, login: str, password: str
     except ValidationError as exc:
         raise BadRequest("the password is not valid", status_code=422, problems=validation_problems(exc)) from None
     users.set_password(login, checked.get_secret_value())
+    # Sessions carry the login as the provider spells it ("ALICE" typed may be "alice").
+    with contextlib.suppress(NotSupported):
+        login = users.get_user(login).login
+    return manager.end_sessions_of(login, provider=provider)
 
 
 def _say(args: argparse.Namespace, provider: str, verb: str, result: Any) -> None:

@@ -107,10 +107,13 @@ def granted_of(data: Mapping[str, Any]) -> tuple[str, ...] | None:
 
 def restore(data: Mapping[str, Any]) -> Identity:
     """The identity a session kept (the inverse of :func:`snapshot`)."""
-    return Identity.model_validate({k: v for k, v in data.items() if k != _GRANTED})
+    return Identity.model_validate({k: v for k, v in data.items() if k not in _KEPT_BESIDE})
 
 
 _GRANTED = "provider_permissions"
+#: What a pending login keeps beside its identity (:mod:`authcore.second_factor`).
+PENDING_SECOND_FACTOR = "second_factor_pending"
+_KEPT_BESIDE = frozenset({_GRANTED, PENDING_SECOND_FACTOR})
 
 
 def call_hook(plugins: pluggy.PluginManager, name: str, **kwargs: Any) -> list[Any]:
@@ -156,6 +159,11 @@ class Identities:
             # Unexpected provider failures: the type is logged, the message is not (it may hold input).
             log.error("provider %r failed during login: %s", provider.name, type(exc).__name__)
             raise ProviderUnavailable(f"provider {provider.name!r} failed") from exc
+        return self.finish(provider, identity)
+
+    def finish(self, provider: Provider, identity: object) -> tuple[Identity, tuple[str, ...]]:
+        """The second half of :meth:`identify`, for an identity *provider* vouched for otherwise
+        (a second factor's check): plugins update it, its permissions are worked out."""
         if not isinstance(identity, Identity):
             raise ProviderUnavailable(f"provider {provider.name!r} returned no identity")
         if not self._has_impls("authcore_identity_updates", "authcore_permissions"):

@@ -20,7 +20,7 @@ import pluggy
 from . import dev_state, upstream
 from . import permissions as _permissions
 from .async_api import AsyncMethods
-from .capabilities import BearerTokens, UserManagement
+from .capabilities import BearerTokens, SecondFactor, UserManagement
 from .claims import access_claims, verified_token
 from .config import AuthcoreConfig, load_config, parse_config
 from .config.checks import check_token_secret, exposed_file_warnings, located
@@ -39,6 +39,7 @@ from .models import Identity, LoginResult, VerifiedToken
 from .permission_store import register_permission_stores
 from .plugins import ProviderRegistry, create_plugin_manager
 from .providers import Credentials, Health, Provider
+from .second_factor import SecondFactorLogins
 from .session_control import SessionControl
 from .sessions import PERSONAL_TOKEN_PREFIX, RefreshTokenReused, SessionRecord, Sessions, open_store
 from .token_cache import TokenCache
@@ -51,7 +52,7 @@ log = logging.getLogger("authcore")
 _T = TypeVar("_T")
 
 
-class AuthManager(AsyncMethods, SessionControl):
+class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
     """Authentication and authorization for one host application.
 
     Build it with :meth:`from_file` or :meth:`from_config`. ``state_dir`` is for
@@ -249,6 +250,14 @@ class AuthManager(AsyncMethods, SessionControl):
         except AuthError as exc:
             self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=exc)
             raise
+        if isinstance(instance, SecondFactor):
+            self._ask_second_factor(instance, identity, granted, lifetime)  # SecondFactorRequired, if it must
+        return self._start(provider, identity, granted, lifetime, attempted)
+
+    def _start(
+        self, provider: str, identity: Identity, granted: tuple[str, ...], lifetime: float | None, attempted: str | None
+    ) -> LoginResult:
+        """A checked login's session and tokens (the end of :meth:`login_with` and of :meth:`complete_login`)."""
         record, refresh_token = self._sessions.start(
             login=identity.login, provider=provider, identity=snapshot(identity, granted), lifetime=lifetime
         )

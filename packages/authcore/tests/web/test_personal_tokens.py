@@ -22,14 +22,9 @@ from authcore.web.fastapi import FastAPIAuth
 from authcore.web.flask import FlaskAuth
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sessions.db'}"
-    url: str = request.getfixturevalue("redis_server").url
-    return url
+@pytest.fixture
+def store(store_url: str) -> str:
+    return store_url
 
 
 @pytest.fixture

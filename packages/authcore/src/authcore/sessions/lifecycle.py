@@ -118,12 +118,22 @@ class Sessions:
         return record, token
 
     def start_personal(
-        self, *, login: str, provider: str, identity: dict[str, Any], lifetime: float, now: float | None = None
+        self,
+        *,
+        login: str,
+        provider: str,
+        identity: dict[str, Any],
+        lifetime: float,
+        now: float | None = None,
+        prefix: str = PERSONAL_TOKEN_PREFIX,
     ) -> tuple[SessionRecord, str]:
         """A token's session whose secret is a personal access token (``pat_`` + 256 random bits);
-        return ``(record, token)``. Only its SHA-256 hash is stored, where a refresh token's is."""
+        return ``(record, token)``. Only its SHA-256 hash is stored, where a refresh token's is.
+
+        Another *prefix* makes another kind of opaque secret (a second-factor challenge, ``mfa_``),
+        which :meth:`refresh` refuses like a personal access token."""
         record = self._record(login, provider, identity, now, lifetime)
-        token = PERSONAL_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = prefix + secrets.token_urlsafe(32)
         self.store.create(record, hash_refresh_token(token))
         return record, token
 
@@ -144,11 +154,12 @@ class Sessions:
             absolute_expires_at=absolute,
         )
 
-    def session_of_personal_token(self, token: str) -> str | None:
-        """The session a personal access token opens, or ``None`` (malformed, unknown)."""
-        if type(token) is not str or len(token) != len(PERSONAL_TOKEN_PREFIX) + 43 or not token.isascii():
+    def session_of_personal_token(self, token: str, prefix: str = PERSONAL_TOKEN_PREFIX) -> str | None:
+        """The session a personal access token (or another *prefix*'s secret) opens, or ``None``
+        (malformed, unknown)."""
+        if type(token) is not str or len(token) != len(prefix) + 43 or not token.isascii():
             return None
-        if not token.startswith(PERSONAL_TOKEN_PREFIX):
+        if not token.startswith(prefix):
             return None
         return self.store.session_of(hash_refresh_token(token))
 

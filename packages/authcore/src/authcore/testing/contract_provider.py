@@ -25,6 +25,8 @@ from ..capabilities import (
 from ..errors import InvalidCredentials, UserExists, UserNotFound
 from ..models import Identity
 from ..providers import AuthorizationCodeCredentials, Credentials, PasswordCredentials, Provider, ProviderConfig
+from .contract_second_factor import ContractSecondFactor
+from .contract_self_service import ContractSelfService
 
 __all__ = ["CONTRACT_SECRET", "ContractConfig", "ContractProvider", "contract_config"]
 
@@ -34,11 +36,17 @@ CONTRACT_SECRET = "web-contract-secret-" + "c" * 44
 class ContractConfig(ProviderConfig):
     """Initial users (login → password) and their roles."""
 
-    users: dict[str, str] = Field(default_factory=lambda: {"alice": "wonderland", "admin": "adminpw", "eve": "evepw"})
+    users: dict[str, str] = Field(
+        default_factory=lambda: {"alice": "wonderland", "admin": "adminpw", "eve": "evepw", "tess": "tesspw"}
+    )
     roles: dict[str, list[str]] = Field(default_factory=lambda: {"admin": ["admin"], "alice": ["staff"]})
+    #: Logins that must enrol a second factor (:class:`.contract_second_factor.ContractSecondFactor`).
+    second_factor_required: list[str] = Field(default_factory=lambda: ["tess"])
 
 
-class ContractProvider(Provider[ContractConfig], UserManagement, SingleSignOn):
+class ContractProvider(
+    Provider[ContractConfig], UserManagement, SingleSignOn, ContractSecondFactor, ContractSelfService
+):
     """Users in memory with every user-management operation, and single sign-on whose "identity
     provider" is this object: the authorization URL carries the code it will accept."""
 
@@ -51,6 +59,7 @@ class ContractProvider(Provider[ContractConfig], UserManagement, SingleSignOn):
         self.roles: dict[str, list[str]] = {login: list(config.roles.get(login, [])) for login in config.users}
         self.disabled: set[str] = set()
         self.pending: dict[str, AuthorizationRequest] = {}
+        self.required = frozenset(config.second_factor_required)
 
     def authenticate(self, credentials: Credentials) -> Identity:
         """Password or authorization code (with the verifier and nonce it was issued for)."""

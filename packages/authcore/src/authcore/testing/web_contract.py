@@ -38,6 +38,8 @@ from ..web.routes import ROUTES, Route
 from ..web.settings import WebSettings
 from ..web.throttle import Throttle
 from .contract_provider import CONTRACT_SECRET, ContractProvider, contract_config
+from .contract_second_factor import second_factor_rows
+from .contract_self_service import self_service_rows
 
 __all__ = ["ContractProvider", "WebAdapterContract", "CONTRACT_SECRET"]
 
@@ -163,6 +165,8 @@ class WebAdapterContract:
             "health": lambda: http.get(f"{p}/auth/health"),
             "jwks": lambda: http.get("/.well-known/jwks.json"),
             **self.own_rows(http, admin),
+            **self_service_rows(self, http, admin),
+            **second_factor_rows(self, http, admin),
             "logout": lambda: http.post(f"{p}/auth/logout", headers=admin),
         }
 

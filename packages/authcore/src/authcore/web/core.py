@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..capabilities import SecondFactorRequired
 from ..errors import (
     AuthError,
     ConfigError,
@@ -27,7 +28,7 @@ from ..errors import (
 from ..manager import AuthManager
 from ..models import LoginResult, VerifiedToken
 from ..sessions.shared import SharedState
-from . import personal_tokens
+from . import personal_tokens, second_factor, self_service
 from . import users as _users
 from .common import (
     CSRF_HEADER,
@@ -90,6 +91,10 @@ class WebCore:
         method: Operation | None = getattr(self, "_" + route.operation, None)
         if method is not None:
             return method
+        # Operations kept in modules of their own (their rows' docstrings are there).
+        kept = self_service.OPERATIONS.get(route.operation) or second_factor.OPERATIONS.get(route.operation)
+        if kept is not None:
+            return lambda request, caller: kept(self, request, caller)
         if self.lowball is not None and route.operation.startswith("lowball_"):
             return self.lowball.operation(route.operation)
         # The user-management rows: users_<operation of authcore.web.users>; the guard has run.
@@ -200,8 +205,12 @@ class WebCore:
             credentials = self.manager.credentials(body.plugin, **body.credentials())
             result = self.manager.login_with(body.plugin, credentials, lifetime=lifetime)
         except Exception as exc:
-            if throttle is not None and not isinstance(exc, InvalidCredentials):
-                throttle.release(body.login, address)  # an outage is no guess
+            # An outage is no guess; a right password awaiting its second factor is none either
+            # (the second step counts its own failures: AuthManager.complete_login).
+            if throttle is not None and (
+                not isinstance(exc, InvalidCredentials) or isinstance(exc, SecondFactorRequired)
+            ):
+                throttle.release(body.login, address)
             raise
         if throttle is not None:
             refused = throttle.settle_success(body.login, address, result.identity.login)

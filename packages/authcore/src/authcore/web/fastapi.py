@@ -33,6 +33,7 @@ from .. import permissions as _permissions
 from ..errors import AuthError, Forbidden, NotAuthenticated
 from ..manager import AuthManager
 from ..models import VerifiedToken
+from . import second_factor, self_service
 from . import users as _users
 from .asgi import CorsMiddleware, read_body, to_response, web_request
 from .common import LoginBody, RefreshBody, bearer_token, websocket_permissions
@@ -46,7 +47,19 @@ __all__ = ["FastAPIAuth", "AuthHTTPException", "Permissions", "auth_error_handle
 #: Required permissions: Jupyverse's ``{"contents": ["read"]}``, a list of strings, or one string.
 Permissions = Mapping[str, Iterable[str]] | Iterable[str] | str | None
 
-_SCHEMAS: dict[str, tuple[type[BaseModel], bool]] = {"login": (LoginBody, True), "refresh": (RefreshBody, False)}
+#: The request bodies shown in the OpenAPI schema: operation -> (model, required).
+_SCHEMAS: dict[str, tuple[type[BaseModel], bool]] = {
+    "login": (LoginBody, True),
+    "refresh": (RefreshBody, False),
+    "second_factor_login": (second_factor.SecondStepBody, True),
+    "second_factor_login_enrolment": (second_factor.ChallengeBody, True),
+    "second_factor_confirm": (second_factor.CodeBody, True),
+    "second_factor_remove": (second_factor.CodeBody, True),
+    "password_change": (self_service.PasswordChange, True),
+    "password_forgot": (self_service.PasswordForgot, True),
+    "password_reset": (self_service.PasswordReset, True),
+    "email_verify": (self_service.EmailVerify, True),
+}
 
 
 def json_error(exc: AuthError) -> JSONResponse:

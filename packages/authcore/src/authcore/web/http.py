@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..capabilities import SecondFactorRequired
 from ..errors import (
     AuthError,
     BadRequest,
@@ -67,9 +68,13 @@ def error_response(exc: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]
     * An unknown provider named by a client is a 400, not a server error.
     """
     headers: dict[str, str] = {}
+    second_step: dict[str, Any] = {}
     status, code, message = exc.status_code, exc.code, exc.message
     if isinstance(exc, NotAuthenticated):
         message = NotAuthenticated.default_message
+    elif isinstance(exc, SecondFactorRequired):
+        # The password was right: the client needs the challenge for the second step.
+        second_step = {"challenge": exc.challenge, "methods": list(exc.methods), "expires_in": exc.expires_in}
     elif isinstance(exc, InvalidCredentials):
         # Code and message both fixed: a provider's subclass must not tell an unknown login apart.
         code, message = InvalidCredentials.code, InvalidCredentials.default_message
@@ -81,7 +86,7 @@ def error_response(exc: AuthError) -> tuple[int, dict[str, Any], dict[str, str]]
         message = type(exc).default_message
     elif status >= 500 and not isinstance(exc, NotSupported):
         status, message = 500, "internal error"
-    body: dict[str, Any] = {"detail": message, "code": code}
+    body: dict[str, Any] = {"detail": message, "code": code, **second_step}
     if isinstance(exc, BadRequest) and exc.problems:
         body["errors"] = exc.problems
     if status == 401:

@@ -5,6 +5,8 @@ provider with the single sign-on capability) or who is signed in, with a sign-ou
 ``POST /login`` and ``POST /logout`` are plain form posts (CSRF double submit before sign-in,
 the session-bound token after), so the page works without JavaScript. A failed login says
 "invalid login or password", whatever the reason. The session is the core's cookie session.
+A login that takes a second factor shows a code form posting to ``POST /login/second-factor``
+(with the new key and recovery codes first when the user must enrol).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from importlib import resources
 from string import Template
 from urllib.parse import parse_qs, urlsplit
 
+from ..capabilities import SecondFactorRequired
 from ..errors import AuthError, BadRequest, InvalidCredentials
 from ..models import VerifiedToken
 from .common import CSRF_FIELD, LoginBody, csrf_matches, error_response, new_csrf_token, safe_next
@@ -75,6 +78,8 @@ class LoginPage:
                 f'<input type="hidden" name="{CSRF_FIELD}" value="{esc(csrf)}">'
                 '<button type="submit" class="secondary">Sign out</button></form>'
             )
+        elif form.get("challenge"):
+            body = self._second_step_form(csrf, form)
         else:
             body = self._login_form(csrf, form.get("login", ""), form.get("provider", ""))
         return self.layout.substitute(
@@ -109,6 +114,70 @@ class LoginPage:
         if links:
             parts.append(f'<div class="sso">{links}</div>')
         return "".join(parts) or "<p>No provider accepts a sign-in from this page.</p>"
+
+    @staticmethod
+    def _second_step_form(csrf: str, form: dict[str, str]) -> str:
+        """The code form of a login that takes a second factor; with the new secret when it must enrol."""
+        esc = html.escape
+        methods = form.get("methods", "").split()
+        enrolling = methods == ["enrol"]
+        parts = [
+            '<form method="post" action="/login/second-factor" id="second-factor-form">',
+            f'<input type="hidden" name="{CSRF_FIELD}" value="{esc(csrf)}">',
+            f'<input type="hidden" name="challenge" value="{esc(form["challenge"])}">',
+            f'<input type="hidden" name="methods" value="{esc(" ".join(methods))}">',
+        ]
+        if enrolling and form.get("secret"):
+            codes = "".join(f"<li>{esc(c)}</li>" for c in form.get("recovery_codes", "").split())
+            parts.append(
+                "<p>Your account needs a second factor. Add this key to an authenticator app, "
+                "keep the recovery codes somewhere safe, then enter the app's code.</p>"
+                f'<p><code id="totp-secret">{esc(form["secret"])}</code></p>'
+                f'<p><a id="totp-uri" href="{esc(form.get("uri", ""))}">Open in an authenticator app</a></p>'
+                f'<ol id="recovery-codes">{codes}</ol>'
+            )
+        if enrolling:
+            parts.append('<input type="hidden" name="method" value="enrol">')
+        else:
+            parts.append(
+                '<label for="method">Code from</label><select id="method" name="method">'
+                '<option value="totp">your authenticator app</option>'
+                '<option value="recovery">a recovery code</option></select>'
+            )
+        parts.append(
+            '<label for="code">Code</label>'
+            '<input id="code" name="code" autocomplete="one-time-code" inputmode="numeric" required>'
+            '<button type="submit">Verify</button></form>'
+        )
+        return "".join(parts)
+
+    def _second_step(self, request: WebRequest, required: SecondFactorRequired, error: str = "") -> WebResponse:
+        """The page asking for the second factor of the login *required* stands for."""
+        form = {"challenge": required.challenge, "methods": " ".join(required.methods)}
+        if required.methods == ("enrol",):
+            enrolment = self.core.manager.begin_login_enrolment(required.challenge)
+            form.update(secret=enrolment.secret, uri=enrolment.uri, recovery_codes=" ".join(enrolment.recovery_codes))
+        status = "Enter the code of your second factor."
+        return self._page(request, 401, user=None, status=status, error=error, **form)
+
+    def second_step(self, request: WebRequest) -> WebResponse:
+        """``POST /login/second-factor``: the code form (CSRF double submit, like the sign-in form)."""
+        form = self._posted_form(request)
+        if isinstance(form, WebResponse):
+            return form
+        challenge, methods = form.get("challenge", ""), tuple(form.get("methods", "").split())
+        try:
+            result = self.core.manager.complete_login(challenge, form.get("code", ""), method=form.get("method"))
+        except InvalidCredentials:
+            # A wrong code: the same challenge, asked again (the enrolment's secret is not shown twice).
+            again = {"challenge": challenge, "methods": " ".join(methods)}
+            return self._page(request, 401, user=None, error="Invalid code.", **again)
+        except AuthError as exc:
+            message = "Please sign in again." if exc.status_code == 401 else str(error_response(exc)[1]["detail"])
+            return self._page(request, exc.status_code, user=None, error=message)
+        response = WebResponse.redirect("/", 303)
+        self.core.sessions.start(request, response, result)
+        return response
 
     def _page(self, request: WebRequest, code: int = 200, *, csrf: str | None = None, **kwargs: object) -> WebResponse:
         """A page; without *csrf* (before sign-in) the forms carry the double-submit cookie's value."""
@@ -173,21 +242,30 @@ class LoginPage:
         origin = request.header("origin")
         return origin is not None and origin != "null" and not self.core.same_origin(origin, request.host)
 
-    def login(self, request: WebRequest) -> WebResponse:
-        """``POST /login``: the sign-in form (CSRF double submit), throttled like the JSON login."""
+    def _posted_form(self, request: WebRequest, *keep: str) -> dict[str, str] | WebResponse:
+        """The form posted before sign-in, or the page refusing it: posted cross-site, unreadable,
+        or without the CSRF double submit. *keep*: fields the refusal shows again."""
         if self._cross_site(request):
             return self._page(request, 403, user=None, error=_FORM_EXPIRED)
         try:
             form = self._form(request)
         except AuthError as exc:
             return self._page(request, exc.status_code, user=None, error="The form could not be read.")
+        if not csrf_matches(request.cookies.get(self.core.settings.cookies.csrf), form.get(CSRF_FIELD)):
+            return self._page(request, 403, user=None, error=_FORM_EXPIRED, **{k: form.get(k, "") for k in keep})
+        return form
+
+    def login(self, request: WebRequest) -> WebResponse:
+        """``POST /login``: the sign-in form (CSRF double submit), throttled like the JSON login."""
+        form = self._posted_form(request, "login", "provider")
+        if isinstance(form, WebResponse):
+            return form
         login, provider = form.get("login", ""), form.get("provider", "")
-        names = self.core.settings.cookies
-        if not csrf_matches(request.cookies.get(names.csrf), form.get(CSRF_FIELD)):
-            return self._page(request, 403, user=None, error=_FORM_EXPIRED, login=login, provider=provider)
         try:
             body = LoginBody(plugin=provider or "-", login=login or None, password=form.get("password") or None)
             result = self.core.login(body, request.client)
+        except SecondFactorRequired as required:
+            return self._second_step(request, required)
         except AuthError as exc:
             status, payload, _headers = error_response(exc)
             if isinstance(exc, InvalidCredentials) or status == 400:

@@ -9,18 +9,25 @@ does not.
 method       path (after the prefix)                     operation         status  guard
 ===========  ==========================================  ================  ======  ======
 POST         /auth/login                                 login             200     public
+POST         /auth/login/second-factor[/enrolment]       second_factor_…   200     public
 GET          /auth/config                                config            200     public
 POST         /auth/refresh                               refresh           200     public
 GET, POST    /auth/refresh_session                       refresh_session   200     session
 POST         /auth/logout                                logout            204     public
 GET          /auth/me                                    me                200     user
 PATCH        /auth/me                                    self_update       200     user
+(4 rows)     /auth/me/second-factor[/confirm]            second_factor_…   varies  user
 POST         /auth/register/{provider}                   register          201     public
 GET          /auth/sessions                              sessions          200     user
 DELETE       /auth/sessions                              sessions_end      204     user
 DELETE       /auth/sessions/{session_id}                 session_end       204     user
 GET, POST    /auth/tokens                                personal_tokens…  200/201 user
 DELETE       /auth/tokens/{token_id}                     …_revoke          204     user
+POST         /auth/password/change                       password_change   204     user
+POST         /auth/password/forgot                       password_forgot   202     public
+POST         /auth/password/reset                        password_reset    204     public
+POST         /auth/email/verification                    email_verific…    202     user
+POST         /auth/email/verify                          email_verify      204     public
 (11 rows)    /auth/users/{provider}[/{login}[/...]]      list ... sessions varies  admin
 GET          /auth/sso/{provider}/login                  sso_login         302     public
 GET          /auth/sso/{provider}/callback               sso_callback      303     public
@@ -80,6 +87,8 @@ _USERS = "/auth/users/{provider}"
 #: Every auth endpoint. User-management rows: the operations of :mod:`authcore.web.users`.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/auth/login", "login"),
+    Route("POST", "/auth/login/second-factor", "second_factor_login"),
+    Route("POST", "/auth/login/second-factor/enrolment", "second_factor_login_enrolment"),
     Route("GET", "/auth/config", "config"),
     Route("POST", "/auth/refresh", "refresh"),
     Route("GET", "/auth/refresh_session", "refresh_session", guard="session"),
@@ -87,6 +96,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/auth/logout", "logout", 204),
     Route("GET", "/auth/me", "me", guard="user"),
     Route("PATCH", "/auth/me", "self_update", guard="user"),
+    Route("GET", "/auth/me/second-factor", "second_factor_status", guard="user"),
+    Route("POST", "/auth/me/second-factor", "second_factor_enrol", guard="user"),
+    Route("POST", "/auth/me/second-factor/confirm", "second_factor_confirm", 204, guard="user"),
+    Route("DELETE", "/auth/me/second-factor", "second_factor_remove", 204, guard="user"),
     Route("POST", "/auth/register/{provider}", "register", 201),
     Route("GET", "/auth/sessions", "sessions", guard="user"),
     Route("DELETE", "/auth/sessions", "sessions_end", 204, guard="user"),
@@ -94,6 +107,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/auth/tokens", "personal_tokens", guard="user"),
     Route("POST", "/auth/tokens", "personal_token_create", 201, guard="user"),
     Route("DELETE", "/auth/tokens/{token_id}", "personal_token_revoke", 204, guard="user"),
+    Route("POST", "/auth/password/change", "password_change", 204, guard="user"),
+    Route("POST", "/auth/password/forgot", "password_forgot", 202),
+    Route("POST", "/auth/password/reset", "password_reset", 204),
+    Route("POST", "/auth/email/verification", "email_verification_request", 202, guard="user"),
+    Route("POST", "/auth/email/verify", "email_verify", 204),
     Route("GET", _USERS, "users_list", guard="admin"),
     Route("POST", _USERS, "users_create", 201, guard="admin"),
     Route("GET", _USERS + "/{login}", "users_get", guard="admin"),

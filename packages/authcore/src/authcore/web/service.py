@@ -175,6 +175,7 @@ def create_app(
     for method, path, handler in (
         ("GET", "/", page.show),
         ("POST", "/login", page.login),
+        ("POST", "/login/second-factor", page.second_step),
         ("POST", "/logout", page.logout),
     ):
         app.add_api_route(path, _page_endpoint(handler), methods=[method], include_in_schema=False)
