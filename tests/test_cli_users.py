@@ -421,3 +421,44 @@ def test_prompts_on_a_terminal(cli: Cli, cli_process: Any) -> None:
     code, shown = on_terminal(cli, cli_process, "delete", "gina", answers={"[y/N]": "y"})
     assert code == 0 and "deleted gina" in shown
     cli.fails(1, "get", "gina")
+
+
+def test_invite_and_second_factor_commands(run_cli: Any, tmp_path: Path) -> None:
+    """``invite`` mails an invitation (a real SMTP server); ``second-factor`` shows a user's factor
+    and ``--reset`` removes it, after which the password alone signs in again."""
+    import pyotp
+    from auth_local.testing import start_smtp
+
+    sink = start_smtp()
+    try:
+        config = local_config(tmp_path)
+        config["providers"][0]["config"].update(
+            registration="invitation",
+            delivery="smtp",
+            smtp={"host": "127.0.0.1", "port": sink.port, "security": "none", "from_address": "auth@example.org"},
+            invitation_url="https://example.org/join?token={token}",
+        )
+        cli = Cli(run_cli, write_config(tmp_path, config))
+        assert cli.ok("invite", "new@example.org", "--role", "staff") == {
+            "ok": True,
+            "login": "new@example.org",
+            "provider": "site",
+        }
+        (mail,) = sink.received()
+        assert mail.recipients == ("new@example.org",) and "https://example.org/join?token=" in mail.text
+        assert "not an e-mail address" in cli.fails(2, "invite", "not-an-address")
+
+        cli.ok("create", "alice", "--password-stdin", input=PASSWORD + "\n")
+        assert cli.ok("second-factor", "alice") == {"enrolled": False, "required": False, "recovery_codes_left": 0}
+        with AuthManager.from_config(config) as manager:  # alice enrols (the web page or API would)
+            enrolment = manager.begin_enrolment("site", "alice")
+            manager.confirm_enrolment("site", "alice", pyotp.TOTP(enrolment.secret).now())
+        assert cli.ok("second-factor", "alice")["enrolled"] is True
+        text = cli.users("second-factor", "alice", json_out=False).stdout
+        assert text == "alice: enrolled (10 recovery codes left); required: no\n"
+        assert cli.login("site", "alice", PASSWORD).returncode == 1  # no code on the next line
+        cli.ok("second-factor", "alice", "--reset")
+        assert cli.login("site", "alice", PASSWORD).returncode == 0
+        cli.assert_never_shown(PASSWORD, enrolment.secret, *enrolment.recovery_codes)
+    finally:
+        sink.stop()

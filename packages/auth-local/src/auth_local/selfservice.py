@@ -20,6 +20,7 @@ from authcore import (
     BadRequest,
     InvalidCredentials,
     InvalidToken,
+    Invitations,
     PasswordSelfService,
     ProviderUnavailable,
     Registration,
@@ -74,7 +75,7 @@ def plausible_address(email: object) -> bool:
     )
 
 
-class SelfService(PasswordSelfService):
+class SelfService(PasswordSelfService, Invitations):
     """The core's :class:`~authcore.PasswordSelfService` plus invitations, for the ``local`` provider."""
 
     name: str

@@ -23,7 +23,7 @@ _SOURCES = {
     "BadRequest NotAuthenticated PayloadTooLarge Throttled UnknownPlugin UnsupportedMediaType",
     "providers": "AnonymousCredentials AuthorizationCodeCredentials Credentials Health PasswordCredentials Provider "
     "ProviderConfig TokenCredentials",
-    "capabilities": "AuthorizationRequest BearerIdentity BearerTokens NewUser PasswordSelfService Registration "
+    "capabilities": "AuthorizationRequest BearerIdentity BearerTokens Invitations NewUser PasswordSelfService Registration "
     "SecondFactor SecondFactorRequired SecondFactorStatus SelfUpdate SingleSignOn TotpEnrolment UpstreamSessions "
     "UserManagement UserUpdate",
     "models": "Identity LoginResult VerifiedToken",
@@ -49,6 +49,7 @@ __all__ = [
     "Identity",
     "InvalidCredentials",
     "InvalidToken",
+    "Invitations",
     "LoginResult",
     "NewUser",
     "NotAuthenticated",
@@ -91,6 +92,7 @@ if TYPE_CHECKING:  # the static view of the same names, for type checkers and ID
         AuthorizationRequest,
         BearerIdentity,
         BearerTokens,
+        Invitations,
         NewUser,
         PasswordSelfService,
         Registration,

@@ -36,6 +36,7 @@ __all__ = [
     "Registration",
     "SelfUpdate",
     "PasswordSelfService",
+    "Invitations",
     "SecondFactor",
     "SecondFactorRequired",
     "SecondFactorStatus",
@@ -325,6 +326,19 @@ class PasswordSelfService:
         whose address is no longer the user's.
         """
         raise NotSupported(getattr(self, "name", type(self).__name__), "verify_email")
+
+
+class Invitations:
+    """Capability: an administrator invites someone by e-mail to register (registration by invitation).
+
+    The provider delivers a single-use, expiring invitation itself and never returns it; the
+    account registered with it gets the roles given here.
+    """
+
+    def invite(self, email: str, roles: Sequence[str] = ()) -> None:
+        """Send an invitation to *email*. :class:`~authcore.errors.BadRequest` (422) for an address
+        that cannot be one; :class:`~authcore.errors.ProviderUnavailable` when it cannot be sent."""
+        raise NotSupported(getattr(self, "name", type(self).__name__), "invite")
 
 
 class SecondFactorRequired(InvalidCredentials):

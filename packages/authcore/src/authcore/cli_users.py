@@ -81,6 +81,11 @@ def add_users_parser(commands: Any) -> None:
     change.add_argument("--remove", nargs="+", metavar="ROLE", help="roles to take away")
     sessions = command("sessions", "list a user's live sessions")
     sessions.add_argument("--end", action="store_true", help="end every one of them")
+    factor = command("second-factor", "show a user's second factor")
+    factor.add_argument("--reset", action="store_true", help="remove it (a lost device): the next login enrols again")
+    invite = command("invite", "send an invitation to register by e-mail", login=False)
+    invite.add_argument("email", metavar="EMAIL")
+    invite.add_argument("--role", action="append", default=[], metavar="ROLE", help="a role the account gets")
 
 
 def _profile_flags(parser: argparse.ArgumentParser) -> None:
@@ -203,10 +208,21 @@ def _execute(manager: AuthManager, args: argparse.Namespace, provider: str, pass
             run_operation(manager, "end_sessions", provider, login=login)
             return "sessions ended for", {"ended": ended}
         return "sessions", run_operation(manager, "sessions", provider, login=login)[1]
+    if name == "second-factor":
+        if args.reset:
+            run_operation(manager, "second_factor_reset", provider, login=login)
+            return "second factor removed for", None
+        return "second factor", run_operation(manager, "second_factor", provider, login=login)[1]
+    if name == "invite":
+        run_operation(manager, "invite", provider, body={"email": args.email, "roles": args.role})
+        return "invited", None
     raise UsersUsage("authcore users: choose a command: " + ", ".join(_COMMAND_NAMES))
 
 
-_COMMAND_NAMES = ("list", "get", "create", "update", "set-password", "enable", "disable", "delete", "roles", "sessions")
+_COMMAND_NAMES = (
+    "list", "get", "create", "update", "set-password", "enable", "disable", "delete", "roles", "sessions",
+    "second-factor", "invite",
+)  # fmt: skip
 
 
 def _set_password(manager: AuthManager, provider: str, login: str, password: str | None) -> int:
@@ -231,9 +247,10 @@ def _set_password(manager: AuthManager, provider: str, login: str, password: str
 
 
 def _say(args: argparse.Namespace, provider: str, verb: str, result: Any) -> None:
+    subject = getattr(args, "login", None) or getattr(args, "email", None)
     if args.json:
         if result is None or "ended" in result:  # an action: say what it was done to
-            result = {"ok": True, "login": args.login, "provider": provider, **(result or {})}
+            result = {"ok": True, "login": subject, "provider": provider, **(result or {})}
         print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
     elif verb == "list":
         for user in result["users"]:
@@ -251,9 +268,13 @@ def _say(args: argparse.Namespace, provider: str, verb: str, result: Any) -> Non
             print(f"{_shown(s['session_id'])}  created {s['created_at']}  last used {s['last_used_at']}"
                   f"  expires {s['expires_at']}")  # fmt: skip
         print(f"({len(result['sessions'])} live sessions)")
+    elif verb == "second factor":
+        left = result["recovery_codes_left"]
+        state = f"enrolled ({left} recovery codes left)" if result["enrolled"] else "not enrolled"
+        print(f"{_shown(args.login)}: {state}; required: {'yes' if result['required'] else 'no'}")
     else:
         extra = f": {result['ended']} ended" if isinstance(result, dict) and "ended" in result else ""
-        print(f"{verb} {_shown(args.login)} (provider {_shown(provider)}){extra}")
+        print(f"{verb} {_shown(subject)} (provider {_shown(provider)}){extra}")
 
 
 def _user_line(user: Mapping[str, Any]) -> None:

@@ -172,4 +172,6 @@ def second_factor_rows(
         "second_factor_login": second_step,
         "second_factor_login_enrolment": must_enrol,
         "second_factor_remove": remove,
+        "users_second_factor": lambda: http.get(f"{p}/auth/users/contract/tess/second-factor", headers=admin),
+        "users_second_factor_reset": lambda: http.delete(f"{p}/auth/users/contract/tess/second-factor", headers=admin),
     }

@@ -15,12 +15,12 @@ import hashlib
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import httpx
 
-from ..capabilities import PasswordSelfService
+from ..capabilities import Invitations, PasswordSelfService
 from ..errors import BadRequest, InvalidCredentials, InvalidToken, UserNotFound
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ContractSelfService", "Outbox", "OUTBOX", "self_service_rows"]
 
-Purpose = Literal["reset", "verify"]
+Purpose = Literal["reset", "verify", "invite"]
 
 
 class Outbox:
@@ -70,7 +70,7 @@ class Outbox:
 OUTBOX = Outbox()
 
 
-class ContractSelfService(PasswordSelfService):
+class ContractSelfService(PasswordSelfService, Invitations):
     """:class:`~authcore.capabilities.PasswordSelfService` for the contract provider, in memory.
 
     Tokens are single-use (kept hashed, spent by one ``pop``) and delivered to :attr:`outbox`.
@@ -91,6 +91,12 @@ class ContractSelfService(PasswordSelfService):
     @staticmethod
     def _key(token: str, purpose: Purpose) -> str:
         return f"{purpose}:{hashlib.sha256(token.encode()).hexdigest()}"
+
+    def invite(self, email: str, roles: Sequence[str] = ()) -> None:
+        """ "Mail" an invitation to *email* (kept in the outbox under the address; roles unused here)."""
+        if "@" not in email:
+            raise BadRequest("not an e-mail address", status_code=422)
+        self.outbox.deliver(email, "invite", secrets.token_urlsafe(32))
 
     def _issue(self, login: str, purpose: Purpose) -> None:
         token = secrets.token_urlsafe(32)
@@ -194,4 +200,7 @@ def self_service_rows(
         "password_reset": reset,
         "email_verification_request": verification,
         "email_verify": verify,
+        "users_invite": lambda: http.post(
+            f"{p}/auth/users/contract/invitations", headers=admin, json={"email": "new@example.org", "roles": ["staff"]}
+        ),
     }

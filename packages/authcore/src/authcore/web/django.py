@@ -111,7 +111,10 @@ class DjangoAuth:
         for route in self.core.routes:
             django_path = route.flask_path(self.settings.prefix).lstrip("/").replace("<", "<str:")
             by_path.setdefault(django_path, {})[route.method] = route
-        return [path(p, self._view(routes), name=f"authcore_{i}") for i, (p, routes) in enumerate(by_path.items())]
+        # Django takes the first pattern whose path matches, whatever the method: a path with a
+        # fixed segment (.../invitations) must come before one with a parameter in its place.
+        ordered = sorted(by_path.items(), key=lambda item: [part.startswith("<") for part in item[0].split("/")])
+        return [path(p, self._view(routes), name=f"authcore_{i}") for i, (p, routes) in enumerate(ordered)]
 
     def _view(self, routes: Mapping[str, Route]) -> View:
         core = self.core

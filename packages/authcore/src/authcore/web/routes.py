@@ -28,7 +28,7 @@ POST         /auth/password/forgot                       password_forgot   202  
 POST         /auth/password/reset                        password_reset    204     public
 POST         /auth/email/verification                    email_verific…    202     user
 POST         /auth/email/verify                          email_verify      204     public
-(11 rows)    /auth/users/{provider}[/{login}[/...]]      list ... sessions varies  admin
+(14 rows)    /auth/users/{provider}[/{login}[/...]]      list ... invite   varies  admin
 GET          /auth/sso/{provider}/login                  sso_login         302     public
 GET          /auth/sso/{provider}/callback               sso_callback      303     public
 GET          /auth/health                                health            200     public
@@ -123,6 +123,9 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", _USERS + "/{login}/roles", "users_remove_roles", 204, guard="admin"),
     Route("GET", _USERS + "/{login}/sessions", "users_sessions", guard="admin"),
     Route("DELETE", _USERS + "/{login}/sessions", "users_end_sessions", 204, guard="admin"),
+    Route("GET", _USERS + "/{login}/second-factor", "users_second_factor", guard="admin"),
+    Route("DELETE", _USERS + "/{login}/second-factor", "users_second_factor_reset", 204, guard="admin"),
+    Route("POST", _USERS + "/invitations", "users_invite", 202, guard="admin"),
     Route("GET", "/auth/sso/{provider}/login", "sso_login", 302),
     Route("GET", "/auth/sso/{provider}/callback", "sso_callback", 303),
     Route("GET", "/auth/health", "health"),

@@ -22,6 +22,9 @@ by :func:`require_admin` unless noted:
 ``DELETE /auth/users/{provider}/{login}/roles``            remove roles (204)
 ``GET    /auth/users/{provider}/{login}/sessions``         the user's live sessions
 ``DELETE /auth/users/{provider}/{login}/sessions``         end every one of them (204)
+``GET    /auth/users/{provider}/{login}/second-factor``    the user's second factor (enrolled, ...)
+``DELETE /auth/users/{provider}/{login}/second-factor``    reset it: a lost device (204)
+``POST   /auth/users/{provider}/invitations``              invite ``{"email", "roles"}`` (202)
 ``POST   /auth/register/{provider}``                       self-register (public, 201)
 ``PATCH  /auth/me``                                        self-update (the caller)
 ====================================================  ================================
@@ -34,13 +37,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import BadRequest, Forbidden
+from ..capabilities import Invitations
+from ..errors import BadRequest, Forbidden, NotSupported
 from ..manager import AuthManager
 from ..models import Identity, VerifiedToken
 from ..sessions import SessionRecord
 from .common import validation_problems
 
-__all__ = ["RolesBody", "identity_payload", "session_payload", "run_operation", "require_admin", "OPERATIONS"]
+__all__ = [
+    "InviteBody",
+    "RolesBody",
+    "identity_payload",
+    "session_payload",
+    "run_operation",
+    "require_admin",
+    "OPERATIONS",
+]
 
 #: Operation names accepted by :func:`run_operation`.
 OPERATIONS = frozenset(
@@ -58,6 +70,9 @@ OPERATIONS = frozenset(
         "self_update",
         "sessions",
         "end_sessions",
+        "invite",
+        "second_factor",
+        "second_factor_reset",
     }
 )
 
@@ -121,6 +136,47 @@ def _int(query: Mapping[str, str], name: str, default: int, maximum: int) -> int
     return min(int(raw), maximum)
 
 
+class InviteBody(BaseModel):
+    """``{"email": ..., "roles": [...]}``: whom to invite, and the roles their account gets."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    email: str = Field(min_length=3, max_length=320)
+    roles: list[str] = Field(default_factory=list, max_length=100)
+
+
+def _core_operation(
+    manager: AuthManager, operation: str, provider: str, login: str | None, body: Mapping[str, Any] | None
+) -> tuple[int, Any] | None:
+    """The operations that are not :class:`~authcore.capabilities.UserManagement`'s: sessions (the
+    core's, any provider), invitations and second factors (their own capabilities); ``None`` else."""
+    if operation == "invite":
+        invitations = manager.provider(provider)
+        if not isinstance(invitations, Invitations):
+            raise NotSupported(provider, "invite")
+        invite = _validate(InviteBody, body)
+        invitations.invite(invite.email, invite.roles)
+        return 202, None
+    if operation not in ("sessions", "end_sessions", "second_factor", "second_factor_reset"):
+        return None
+    if not login:
+        raise BadRequest("a login is required")
+    if operation == "end_sessions":
+        manager.end_sessions_of(login, provider=provider)
+        return 204, None
+    if operation == "sessions":
+        return 200, {"sessions": [session_payload(r) for r in manager.sessions_of(login, provider=provider)]}
+    if operation == "second_factor_reset":  # a lost device: the administrator's word is the proof
+        manager.remove_second_factor(provider, login, None)
+        return 204, None
+    status = manager.second_factor_status(provider, login)
+    return 200, {
+        "enrolled": status.enrolled,
+        "required": status.required,
+        "recovery_codes_left": status.recovery_codes_left,
+    }
+
+
 def run_operation(
     manager: AuthManager,
     operation: str,
@@ -131,13 +187,9 @@ def run_operation(
     query: Mapping[str, str] | None = None,
 ) -> tuple[int, Any]:
     """Run one user-management *operation* on *provider*; return ``(status, JSON body or None)``."""
-    if operation in ("sessions", "end_sessions"):  # any provider: sessions are the core's
-        if not login:
-            raise BadRequest("a login is required")
-        if operation == "end_sessions":
-            manager.end_sessions_of(login, provider=provider)
-            return 204, None
-        return 200, {"sessions": [session_payload(r) for r in manager.sessions_of(login, provider=provider)]}
+    done = _core_operation(manager, operation, provider, login, body)
+    if done is not None:
+        return done
     users = manager.users(provider)
     query = query or {}
     if operation == "list":
