@@ -169,8 +169,11 @@ def test_a_login_the_policy_requires_enrols_on_the_way_in(manager: AuthManager) 
 def test_disabling_the_user_ends_the_pending_login(manager: AuthManager) -> None:
     secret, _codes = _enrol(manager)
     required = _challenge(manager)
+    # A login waiting for its code is no session of the user's: not listed, but ended with them.
+    assert manager.sessions_of("alice") == []
+    assert len(manager.sessions_of("alice", pending=True)) == 1
     manager.users("contract").disable_user("alice")
-    manager.end_sessions_of("alice")
+    assert manager.end_sessions_of("alice") == 1
     with pytest.raises(InvalidToken):
         manager.complete_login(required.challenge, _next_step_code(secret))
 

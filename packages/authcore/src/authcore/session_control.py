@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .errors import BadRequest, InvalidToken
-from .logins import snapshot
+from .logins import PENDING_SECOND_FACTOR, snapshot
 from .models import VerifiedToken
 
 if TYPE_CHECKING:
@@ -48,14 +48,21 @@ class SessionControl:
             self, identity: Identity, record: SessionRecord, refresh_token: str, *, whole_session: bool = False
         ) -> LoginResult: ...
 
-    def sessions_of(self, login: str, *, provider: str | None = None, now: float | None = None) -> list[SessionRecord]:
-        """The live sessions of *login* (of provider instance *provider* only, if given), oldest first.
+    def sessions_of(
+        self, login: str, *, provider: str | None = None, now: float | None = None, pending: bool = False
+    ) -> list[SessionRecord]:
+        """The live sessions of *login* (of provider instance *provider* only, if given), oldest first;
+        with *pending*, logins waiting for their second factor too (:mod:`authcore.second_factor`).
 
         The records' identities hold provider state (an upstream refresh token): show a user
         their sessions through chosen fields, never the records themselves.
         """
         records = self._sessions.store.sessions_of(login, now=time.time() if now is None else now)
-        return [r for r in records if provider is None or r.provider == provider]
+        return [
+            r
+            for r in records
+            if (provider is None or r.provider == provider) and (pending or PENDING_SECOND_FACTOR not in r.identity)
+        ]
 
     def session_record(self, session_id: str) -> SessionRecord | None:
         """The session *session_id* as the store has it (ended ones too, until purged), or ``None``."""
@@ -80,7 +87,7 @@ class SessionControl:
 
         What disabling or deleting a user does: every token of theirs is refused from now on.
         """
-        return sum(self._end_session(record) for record in self.sessions_of(login, provider=provider))
+        return sum(self._end_session(record) for record in self.sessions_of(login, provider=provider, pending=True))
 
     def issue_personal_token(self, identity: Identity, *, lifetime: float) -> tuple[str, SessionRecord]:
         """A personal access token for *identity* (its permissions as given: the caller decides
