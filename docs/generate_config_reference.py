@@ -1,8 +1,10 @@
 """Write docs/configuration.md from the pydantic models (``python docs/generate_config_reference.py``).
 
 The reference is generated so it cannot drift from the code: a test compares the file
-with a fresh rendering. Provider sections are rendered for the provider packages
-installed in the running environment, in the order given below.
+with a fresh rendering. The core's sections and every model nested in them are found by
+walking the fields from :class:`AuthcoreConfig`; each provider's settings model, and the
+models nested in it, are rendered for the provider packages installed in the running
+environment, in the order given below.
 """
 
 from __future__ import annotations
@@ -14,27 +16,17 @@ import sys
 import textwrap
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from authcore.config import AuthcoreConfig, PermissionsConfig, ProviderEntry, SessionConfig, TokenConfig
-from authcore.config.web import CookieConfig, CorsConfig, ThrottleConfig, WebConfig
+from authcore.config import AuthcoreConfig
 from authcore.durations import parse_duration
 
 OUTPUT = Path(__file__).with_name("configuration.md")
-SECTIONS: list[tuple[str, type[BaseModel]]] = [
-    ("Top level", AuthcoreConfig),
-    ("tokens", TokenConfig),
-    ("sessions", SessionConfig),
-    ("providers[]", ProviderEntry),
-    ("permissions", PermissionsConfig),
-    ("web", WebConfig),
-    ("web.cookies", CookieConfig),
-    ("web.cors", CorsConfig),
-    ("web.throttle", ThrottleConfig),
-]
 #: Provider packages documented when installed: (type, module, class).
 PROVIDERS = [
     ("dummy", "auth_dummy", "DummyConfig"),
@@ -43,7 +35,10 @@ PROVIDERS = [
     ("keycloak", "auth_keycloak", "KeycloakConfig"),
     ("oidc", "auth_oidc", "OIDCConfig"),
     ("local", "auth_local", "LocalConfig"),
+    ("lowball", "lowball_authcore", "LowballConfig"),
 ]
+#: Containers whose items a nested model may be: the key path gains ``[]`` for them.
+_SEQUENCES = (list, tuple, set, frozenset)
 
 
 def _type_name(annotation: object) -> str:
@@ -62,17 +57,80 @@ def _type_name(annotation: object) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field: typing.Any) -> str:
+def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
-        value = field.default_factory()
+        value = field.default_factory()  # type: ignore[call-arg]
         return "`{}`" if isinstance(value, BaseModel) else f"`{value!r}`"
     if field.default is PydanticUndefined:
         return "required"
     return f"`{field.default!r}`"
 
 
+def _is_model(annotation: object) -> typing.TypeGuard[type[BaseModel]]:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def nested_models(annotation: object, suffix: str = "") -> list[tuple[str, type[BaseModel]]]:
+    """The models a field of this annotation holds, each with what its items add to the key path.
+
+    ``Model`` and ``Model | None`` add nothing, ``list[Model]`` (or a tuple, a set) adds ``[]``
+    and ``dict[str, Model]`` adds ``.<key>``; these combine (``dict[str, list[Model]]``).
+    """
+    if _is_model(annotation):
+        return [(suffix, annotation)]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return nested_models(args[0], suffix)
+    if origin in (typing.Union, types.UnionType):
+        return [found for arg in args for found in nested_models(arg, suffix)]
+    if isinstance(origin, type) and issubclass(origin, _SEQUENCES):
+        return [found for arg in args if arg is not Ellipsis for found in nested_models(arg, f"{suffix}[]")]
+    if isinstance(origin, type) and issubclass(origin, dict) and len(args) == 2:
+        return nested_models(args[1], f"{suffix}.<key>")
+    return []
+
+
+def walk(
+    path: str, model: type[BaseModel], ancestors: tuple[type[BaseModel], ...] = ()
+) -> Iterator[tuple[str, type[BaseModel]]]:
+    """*model* at *path*, then every model nested in its fields, depth first in declaration order.
+
+    No rows are written by hand: a new nested model gets its table by being declared. A model
+    met again inside itself (a tree of nodes) is not walked again: its table is already there.
+    """
+    yield path, model
+    for name, field in model.model_fields.items():
+        found = nested_models(field.annotation)
+        # A union of several models gives each its own table: the model's name tells them apart.
+        several = len({nested for _, nested in found}) > 1
+        for suffix, nested in found:
+            if nested in (*ancestors, model):
+                continue
+            child = f"{path}.{field.alias or name}{suffix}".lstrip(".")
+            if several:
+                child += f" ({nested.__name__})"
+            yield from walk(child, nested, (*ancestors, model))
+
+
+def _comment_docs(source: str, body: list[ast.stmt]) -> dict[str, str]:
+    """Field name -> the ``#:`` comment lines right above it (Sphinx's convention)."""
+    lines = source.splitlines()
+    docs: dict[str, str] = {}
+    for statement in body:
+        if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
+            continue
+        above: list[str] = []
+        index = statement.lineno - 2  # lineno is 1-based; the line before the field
+        while index >= 0 and lines[index].strip().startswith("#:"):
+            above.insert(0, lines[index].strip()[2:].strip())
+            index -= 1
+        if above:
+            docs[statement.target.id] = " ".join(above)
+    return docs
+
+
 def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
-    """Field name -> the docstring written under it, for the model and its bases.
+    """Field name -> the docstring written under it (or ``#:`` comment above it), for the model and its bases.
 
     Read from the source here rather than by pydantic's ``use_attribute_docstrings``,
     which parses source at import time and would slow every ``import authcore``.
@@ -81,8 +139,10 @@ def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
     for cls in reversed(model.__mro__):
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or cls is BaseModel:
             continue
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        source = textwrap.dedent(inspect.getsource(cls))
+        tree = ast.parse(source)
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        docs.update(_comment_docs(source, body))
         for field, following in itertools.pairwise(body):
             if (
                 isinstance(field, ast.AnnAssign)
@@ -95,10 +155,16 @@ def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
     return docs
 
 
+def _summary(model: type[BaseModel]) -> str:
+    """The first paragraph of the model's docstring, on one line."""
+    paragraph = inspect.cleandoc(model.__doc__ or "").split("\n\n")[0]
+    return " ".join(paragraph.split()).replace("``", "`")
+
+
 def render_model(title: str, model: type[BaseModel]) -> list[str]:
     """One markdown section with a table of the model's keys."""
-    summary = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
-    lines = [f"## {title}", "", summary, ""]
+    summary = _summary(model)
+    lines = [f"## {title}", "", *([summary, ""] if summary else [])]
     lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
     docs = attribute_docstrings(model)
     for name, field in model.model_fields.items():
@@ -109,6 +175,19 @@ def render_model(title: str, model: type[BaseModel]) -> list[str]:
         cells = [f"`{key}`", kind, _default(field), description]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return [*lines, ""]
+
+
+def documented_models() -> list[tuple[str, type[BaseModel]]]:
+    """Every section of the reference: (title, model), in the order they are rendered."""
+    sections = [(path or "Top level", model) for path, model in walk("", AuthcoreConfig)]
+    for type_name, module_name, class_name in PROVIDERS:
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        for path, model in walk("providers[].config", getattr(module, class_name)):
+            sections.append((f"{path} for `type: {type_name}`", model))
+    return sections
 
 
 def render() -> str:
@@ -132,14 +211,8 @@ def render() -> str:
         "file, get a warning when other users may read them (`permissions 0644 for 'auth.yml' are too open`).",
         "",
     ]
-    for title, model in SECTIONS:
+    for title, model in documented_models():
         lines += render_model(title, model)
-    for type_name, module_name, class_name in PROVIDERS:
-        try:
-            module = __import__(module_name)
-        except ImportError:
-            continue
-        lines += render_model(f"providers[].config for `type: {type_name}`", getattr(module, class_name))
     return "\n".join(lines).rstrip() + "\n"
 
 

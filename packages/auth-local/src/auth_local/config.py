@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -18,22 +20,75 @@ __all__ = ["LocalConfig", "SecondFactorConfig", "SmtpConfig", "DEFAULT_DATABASE_
 DEFAULT_DATABASE_URL = "sqlite:///authcore-users.db"
 #: An SQLite database that lives as long as the provider: tests and throwaway services.
 MEMORY_DATABASE_URL = "sqlite:///:memory:"
+#: A CA bundle larger than this is refused (the system's whole bundle is about 0.2 MB).
+_MAX_CA_FILE = 10_000_000
 
 
 class SmtpConfig(BaseModel):
-    """How ``delivery: smtp`` reaches the mail server (``smtp:`` in the provider's config)."""
+    """How ``delivery: smtp`` reaches the mail server (``smtp:`` in the provider's config).
+
+    With ``starttls`` and ``ssl`` the server's certificate is always verified, host name
+    included, against the system's CAs or the PEM bundle ``ca_file``: there is no switch to
+    turn that off (a site with its own CA names it in ``ca_file``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    host: str = Field(min_length=1, max_length=255)
-    port: int = Field(default=587, ge=1, le=65535)
-    #: ``starttls`` (port 587), ``ssl`` (implicit TLS, port 465) or ``none`` (a local relay).
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password: SecretStr | None = Field(default=None, repr=False)
-    from_address: str = Field(min_length=3, max_length=320)
-    #: Seconds to wait for the server at each step.
-    timeout: float = Field(default=10.0, gt=0, le=300)
+    host: str = Field(
+        min_length=1, max_length=255, description="The mail server's name or address (what its certificate names)."
+    )
+    port: int = Field(default=587, ge=1, le=65535, description="Its port: 587 for `starttls`, 465 for `ssl`.")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="`starttls` (port 587), `ssl` (implicit TLS, port 465) or `none` (a local relay: no TLS).",
+    )
+    username: str | None = Field(default=None, description="Account to log in with (AUTH), if the server wants one.")
+    password: SecretStr | None = Field(default=None, repr=False, description="That account's password.")
+    from_address: str = Field(min_length=3, max_length=320, description="The messages' `From` address.")
+    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for the server at each step.")
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CA(s) that sign the server's certificate (a site's own CA); only these "
+        "are trusted then. Default: the system's CAs. The host name is checked either way. Read when the "
+        "configuration is loaded (a missing, unreadable or non-PEM file is a configuration error) and again "
+        "for each message. Only with `security: starttls` or `ssl`.",
+    )
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _check_ca_file(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ca_file_needs_tls(self) -> SmtpConfig:
+        # A CA with no TLS to check would read as protection that is not there.
+        if self.ca_file is not None and self.security == "none":
+            raise ValueError("ca_file is used only with security: starttls or ssl (security is none)")
+        return self
+
+
+def _check_ca_file(path: Path) -> None:
+    """``ValueError`` (the message names the file, never its content) unless *path* is a PEM CA bundle."""
+    shown = repr(str(path))
+    if "\x00" in str(path):
+        raise ValueError("is not a valid path (it holds a NUL character)")
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ValueError(f"{shown} is not a file")
+        if size > _MAX_CA_FILE:
+            raise ValueError(f"{shown} is too large to be a PEM CA bundle (over {_MAX_CA_FILE // 1_000_000} MB)")
+        # The same loader the delivery uses, so what passes here also loads when a message is sent.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=str(path))
+    except ssl.SSLError:  # OpenSSL read no certificate: empty, not PEM, a key, a damaged block
+        raise ValueError(f"{shown} is not a PEM CA bundle (no certificate could be read from it)") from None
+    except OSError as exc:  # missing, unreadable, a loop of links, a directory
+        raise ValueError(f"cannot read {shown} ({exc.strerror or type(exc).__name__})") from None
+    if context.cert_store_stats()["x509"] == 0:  # CRLs only
+        raise ValueError(f"{shown} is not a PEM CA bundle (it holds no certificate)")
 
 
 class SecondFactorConfig(BaseModel):
@@ -109,6 +164,7 @@ class LocalConfig(ProviderConfig):
     #: next successful login.
     argon2_time_cost: int = Field(default=2, ge=1, le=100)
     argon2_memory_cost: int = Field(default=19456, ge=8, le=4 * 1024 * 1024, description="KiB")
+    #: argon2id lanes (threads) per hash.
     argon2_parallelism: int = Field(default=1, ge=1, le=64)
     #: The password policy: at least this many characters (at most 1024, the core's bound).
     password_min_length: int = Field(default=12, ge=1, le=1024)
@@ -123,23 +179,26 @@ class LocalConfig(ProviderConfig):
     #: line naming the recipient, never the token unless ``log_tokens``) or ``module:callable``,
     #: a site's own: a callable ``f(to, subject, text)`` or an object with such a ``send``.
     delivery: str = Field(default="log", pattern=r"^(smtp|log|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+    #: How ``delivery: smtp`` reaches the mail server (the ``smtp`` table below).
     smtp: SmtpConfig | None = None
     #: ``delivery: log`` also writes the tokens (development only; refused in production).
     log_tokens: bool = False
     #: Links in the messages; ``{token}`` is replaced by the token (the UI owns the page). Without
     #: one, the message gives the token itself.
     reset_url: str | None = Field(default=None, max_length=2000)
+    #: The link of an e-mail verification message (``{token}`` replaced, as in ``reset_url``).
     verification_url: str | None = Field(default=None, max_length=2000)
+    #: The link of an invitation message (``{token}`` replaced, as in ``reset_url``).
     invitation_url: str | None = Field(default=None, max_length=2000)
     #: How long each kind of token stays valid.
     reset_token_ttl: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    #: How long an e-mail verification token stays valid.
     verification_token_ttl: timedelta = Field(default=timedelta(days=2), gt=timedelta(0))
+    #: How long an invitation stays valid.
     invitation_ttl: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
     second_factor: SecondFactorConfig = Field(
         default_factory=SecondFactorConfig,
-        description="TOTP second factor: `required_groups` (roles that must have one; default none), "
-        "`issuer` (`authcore`), `digits` (6, 6-8), `period` (30 s), `valid_window` (1 step of drift each "
-        'side), `recovery_codes` (10). See auth-local\'s README, "Second factor".',
+        description='TOTP second factor (the `second_factor` table below); see auth-local\'s README, "Second factor".',
     )
 
     @field_validator("reset_url", "verification_url", "invitation_url")

@@ -4,11 +4,16 @@
 the test's own on it (dropped afterwards). A missing PostgreSQL fails the test with what
 to install: PostgreSQL tests are never skipped. ``smtp_server`` is an aiosmtpd server of
 the test's own, collecting the messages it receives; it, too, fails when missing.
+``start_smtp_server(**options)`` starts more of them (STARTTLS, implicit TLS, AUTH: see
+:func:`~auth_local.testing.start_smtp`), all stopped after the test; ``tls_files`` is a
+throwaway CA and a certificate for ``localhost`` and ``127.0.0.1`` it signed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -20,11 +25,13 @@ from .testing import (
     PostgresServer,
     SmtpError,
     SmtpSink,
+    TlsFiles,
+    make_test_ca,
     start_postgres,
     start_smtp,
 )
 
-__all__ = ["postgres", "postgres_url", "smtp_server"]
+__all__ = ["postgres", "postgres_url", "smtp_server", "start_smtp_server", "tls_files"]
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +57,42 @@ def postgres_url(postgres: PostgresServer) -> Iterator[str]:
         postgres.drop_database(str(make_url(url).database))
 
 
+def _started_smtp(**options: Any) -> SmtpSink:
+    try:
+        return start_smtp(**options)
+    except SmtpError as exc:
+        pytest.fail(f"{exc} (the delivery tests need a real SMTP server: {SMTP_INSTALL_HINT})", pytrace=False)
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpSink]:
     """A real SMTP server (aiosmtpd) on a free loopback port, collecting what it receives."""
-    try:
-        server = start_smtp()
-    except SmtpError as exc:
-        pytest.fail(f"{exc} (the delivery tests need a real SMTP server: {SMTP_INSTALL_HINT})", pytrace=False)
+    server = _started_smtp()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def start_smtp_server() -> Iterator[Callable[..., SmtpSink]]:
+    """``start_smtp_server(**options)``: a started SMTP server (``start_smtp``'s options), stopped after the test."""
+    started: list[SmtpSink] = []
+
+    def start(**options: Any) -> SmtpSink:
+        server = _started_smtp(**options)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A throwaway CA and a server certificate it signed for ``localhost`` and ``127.0.0.1`` (PEM files)."""
+    directory: Path = tmp_path_factory.mktemp("tls")
+    return make_test_ca(directory)
