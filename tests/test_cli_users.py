@@ -427,6 +427,7 @@ def test_invite_and_second_factor_commands(run_cli: Any, tmp_path: Path) -> None
     """``invite`` mails an invitation (a real SMTP server); ``second-factor`` shows a user's factor
     and ``--reset`` removes it, after which the password alone signs in again."""
     import pyotp
+
     from auth_local.testing import start_smtp
 
     sink = start_smtp()

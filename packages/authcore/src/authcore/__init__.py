@@ -23,9 +23,9 @@ _SOURCES = {
     "BadRequest NotAuthenticated PayloadTooLarge Throttled UnknownPlugin UnsupportedMediaType",
     "providers": "AnonymousCredentials AuthorizationCodeCredentials Credentials Health PasswordCredentials Provider "
     "ProviderConfig TokenCredentials",
-    "capabilities": "AuthorizationRequest BearerIdentity BearerTokens Invitations NewUser PasswordSelfService Registration "
-    "SecondFactor SecondFactorRequired SecondFactorStatus SelfUpdate SingleSignOn TotpEnrolment UpstreamSessions "
-    "UserManagement UserUpdate",
+    "capabilities": "AuthorizationRequest BearerIdentity BearerTokens Invitations NewUser PasswordSelfService "
+    "Registration SecondFactor SecondFactorRequired SecondFactorStatus SelfUpdate SingleSignOn TotpEnrolment "
+    "UpstreamSessions UserManagement UserUpdate",
     "models": "Identity LoginResult VerifiedToken",
     "manager": "AuthManager",
     "hookspecs": "hookimpl",

@@ -329,11 +329,8 @@ class PasswordSelfService:
 
 
 class Invitations:
-    """Capability: an administrator invites someone by e-mail to register (registration by invitation).
-
-    The provider delivers a single-use, expiring invitation itself and never returns it; the
-    account registered with it gets the roles given here.
-    """
+    """Capability: an administrator invites someone by e-mail to register. The provider delivers a
+    single-use, expiring invitation itself (never returns it); the account gets the roles given."""
 
     def invite(self, email: str, roles: Sequence[str] = ()) -> None:
         """Send an invitation to *email*. :class:`~authcore.errors.BadRequest` (422) for an address

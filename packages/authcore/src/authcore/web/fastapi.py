@@ -51,14 +51,7 @@ Permissions = Mapping[str, Iterable[str]] | Iterable[str] | str | None
 _SCHEMAS: dict[str, tuple[type[BaseModel], bool]] = {
     "login": (LoginBody, True),
     "refresh": (RefreshBody, False),
-    "second_factor_login": (second_factor.SecondStepBody, True),
-    "second_factor_login_enrolment": (second_factor.ChallengeBody, True),
-    "second_factor_confirm": (second_factor.CodeBody, True),
-    "second_factor_remove": (second_factor.CodeBody, True),
-    "password_change": (self_service.PasswordChange, True),
-    "password_forgot": (self_service.PasswordForgot, True),
-    "password_reset": (self_service.PasswordReset, True),
-    "email_verify": (self_service.EmailVerify, True),
+    **{operation: (model, True) for operation, model in {**second_factor.BODIES, **self_service.BODIES}.items()},
 }
 
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..models import VerifiedToken
     from .core import WebCore
 
-__all__ = ["OPERATIONS", "ChallengeBody", "CodeBody", "SecondStepBody", "enrolment_payload"]
+__all__ = ["BODIES", "OPERATIONS", "ChallengeBody", "CodeBody", "SecondStepBody", "enrolment_payload"]
 
 _Challenge = Field(min_length=1, max_length=128)
 #: Longer than any code; what is longer is refused here, what is malformed by the core.
@@ -130,6 +130,14 @@ def _remove(core: WebCore, request: WebRequest, caller: VerifiedToken | None) ->
     core.manager.remove_second_factor(user.provider, user.login, body.code)
     return WebResponse(status=204)
 
+
+#: The JSON body each operation takes (shown in FastAPI's OpenAPI schema).
+BODIES: dict[str, type[BaseModel]] = {
+    "second_factor_login": SecondStepBody,
+    "second_factor_login_enrolment": ChallengeBody,
+    "second_factor_confirm": CodeBody,
+    "second_factor_remove": CodeBody,
+}
 
 #: The operations of this module's rows of :data:`~authcore.web.routes.ROUTES`, by name.
 OPERATIONS: dict[str, Callable[[WebCore, WebRequest, VerifiedToken | None], WebResponse]] = {

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from .throttle import Throttle
 
 __all__ = [
+    "BODIES",
     "OPERATIONS",
     "PasswordChange",
     "PasswordForgot",
@@ -290,6 +291,14 @@ def email_verify(core: WebCore, request: WebRequest, _caller: VerifiedToken | No
     service.verify_email(body.token)
     return WebResponse(status=204)
 
+
+#: The JSON body each operation takes (shown in FastAPI's OpenAPI schema).
+BODIES: dict[str, type[BaseModel]] = {
+    "password_change": PasswordChange,
+    "password_forgot": PasswordForgot,
+    "password_reset": PasswordReset,
+    "email_verify": EmailVerify,
+}
 
 #: The operations of this module's rows of :data:`~authcore.web.routes.ROUTES`, by name.
 OPERATIONS: dict[str, Callable[[WebCore, WebRequest, VerifiedToken | None], WebResponse]] = {
