@@ -4,6 +4,7 @@ enrolling and removing a factor, and what a personal access token may not do."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -145,3 +146,18 @@ def test_the_openapi_schema_shows_the_second_step_bodies(manager: AuthManager) -
         ("/auth/password/reset", "post"),
     ):
         assert paths[path][method]["requestBody"]["required"] is True, path
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_the_second_step_takes_json_only(http: httpx.Client, content_type: str | None) -> None:
+    """A cross-site form or simple fetch (no CORS preflight) cannot drive the step that starts a
+    session: as for the login itself (login CSRF), any other body is 415."""
+    alice = _bearer(_password(http))
+    enrolment = _enrol(http, alice)
+    challenge = _password(http).json()["challenge"]
+    body = json.dumps({"challenge": challenge, "code": enrolment["recovery_codes"][0], "method": "recovery"})
+    headers = {"content-type": content_type} if content_type else {}
+    refused = http.post("/auth/login/second-factor", content=body.encode(), headers=headers)
+    assert refused.status_code == 415 and "set-cookie" not in refused.headers
+    taken = http.post("/auth/login/second-factor", content=body.encode(), headers={"content-type": "application/json"})
+    assert taken.status_code == 200  # the challenge and the code were left unspent

@@ -31,7 +31,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,7 +49,7 @@ from ..errors import (
 from ..models import LoginResult, VerifiedToken
 from ..providers import MAX_BEARER_TOKEN_LENGTH
 from ..sessions.shared import MemorySharedState, SharedState
-from .http import MAX_BODY_BYTES, error_response, www_authenticate
+from .http import MAX_BODY_BYTES, WebRequest, error_response, www_authenticate
 from .settings import CookieSettings, WebSettings, is_loopback
 from .throttle import Throttle, canonical_login
 
@@ -66,6 +66,7 @@ __all__ = [
     "UnknownPlugin",
     "Throttled",
     "LoginBody",
+    "json_body",
     "RefreshBody",
     "CookieSettings",
     "WebSettings",
@@ -167,6 +168,25 @@ def parse_json(raw: bytes, model: type[BaseModel] | None = None) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise BadRequest("the body is not valid", status_code=422, problems=validation_problems(exc)) from None
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def json_body(request: WebRequest, model: type[_Model], *, optional: bool = False) -> _Model:
+    """*request*'s JSON body as *model*: 415 unless ``application/json``, then :func:`parse_json`'s
+    413/400/422. *optional*: an empty body is the model's defaults.
+
+    JSON only, as for a login: a cross-site ``<form>`` or a simple ``fetch`` cannot send it
+    without a CORS preflight, so a route that starts a cookie session cannot be driven by them.
+    """
+    raw = request.read_body()
+    if optional and not raw.strip():
+        return model()
+    if not is_json_content_type(request.header("content-type")):
+        raise UnsupportedMediaType()
+    parsed: _Model = parse_json(raw, model)
+    return parsed
 
 
 def is_json_content_type(content_type: str | None) -> bool:

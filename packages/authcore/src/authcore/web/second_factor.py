@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..capabilities import TotpEnrolment
 from ..errors import Forbidden
-from .common import login_payload, parse_json
+from .common import json_body, login_payload
 from .http import WebRequest, WebResponse
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def _person(caller: VerifiedToken | None) -> VerifiedToken:
 
 
 def _login(core: WebCore, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
-    body = parse_json(request.read_body(), SecondStepBody)
+    body = json_body(request, SecondStepBody)
     result = core.manager.complete_login(body.challenge, body.code, method=body.method)
     response = WebResponse(json=login_payload(result))
     if core.settings.cookie_auth:
@@ -96,7 +96,7 @@ def _login(core: WebCore, request: WebRequest, _caller: VerifiedToken | None) ->
 
 
 def _login_enrolment(core: WebCore, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
-    body = parse_json(request.read_body(), ChallengeBody)
+    body = json_body(request, ChallengeBody)
     return WebResponse(json=enrolment_payload(core.manager.begin_login_enrolment(body.challenge)))
 
 
@@ -119,14 +119,14 @@ def _enrol(core: WebCore, _request: WebRequest, caller: VerifiedToken | None) ->
 
 def _confirm(core: WebCore, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
     user = _person(caller)
-    body = parse_json(request.read_body(), CodeBody)
+    body = json_body(request, CodeBody)
     core.manager.confirm_enrolment(user.provider, user.login, body.code)
     return WebResponse(status=204)
 
 
 def _remove(core: WebCore, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
     user = _person(caller)
-    body = parse_json(request.read_body(), CodeBody)
+    body = json_body(request, CodeBody)
     core.manager.remove_second_factor(user.provider, user.login, body.code)
     return WebResponse(status=204)
 

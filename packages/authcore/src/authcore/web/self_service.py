@@ -45,7 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -56,10 +56,9 @@ from ..errors import (
     NotSupported,
     ProviderUnavailable,
     UnknownPlugin,
-    UnsupportedMediaType,
 )
 from ..providers import Password, Provider
-from .common import is_json_content_type, parse_json
+from .common import json_body
 from .http import WebResponse
 
 if TYPE_CHECKING:
@@ -147,24 +146,7 @@ class _NoBody(_Body):
     """``POST /auth/email/verification`` takes nothing (``{}`` or no body at all)."""
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _parse(request: WebRequest, model: type[_Model], *, optional: bool = False) -> _Model:
-    """The JSON body as *model*: 415 unless ``application/json``, then parse_json's 413/400/422.
-
-    JSON only, as for a login: a cross-site ``<form>`` cannot send it without a CORS preflight.
-    """
-    raw = request.read_body()
-    if optional and not raw.strip():
-        return model()
-    if not is_json_content_type(request.header("content-type")):
-        raise UnsupportedMediaType()
-    parsed: _Model = parse_json(raw, model)
-    return parsed
 
 
 def _capable(instance: Provider, name: str, operation: str) -> PasswordSelfService:
@@ -239,7 +221,7 @@ def password_change(core: WebCore, request: WebRequest, caller: VerifiedToken | 
     assert caller is not None
     if caller.claims.get("token_type") == "personal":
         raise Forbidden("a personal access token cannot change the password: sign in")
-    body = _parse(request, PasswordChange)
+    body = json_body(request, PasswordChange)
     service = _own(core, caller, "change_password")
     current, new = body.current_password.get_secret_value(), body.new_password.get_secret_value()
     with _password_guess(core.settings.throttle, caller.login, request.client):
@@ -250,7 +232,7 @@ def password_change(core: WebCore, request: WebRequest, caller: VerifiedToken | 
 
 def password_forgot(core: WebCore, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
     """Ask for a reset message; the same 202 whether or not an account matches."""
-    body = _parse(request, PasswordForgot)
+    body = json_body(request, PasswordForgot)
     name, service = _named(core, body.plugin, "request_password_reset")
     _count_mail(core.settings.throttle, body.login, request.client)
     try:
@@ -263,7 +245,7 @@ def password_forgot(core: WebCore, request: WebRequest, _caller: VerifiedToken |
 
 def password_reset(core: WebCore, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
     """Set a new password with a reset token; every session of that user ends."""
-    body = _parse(request, PasswordReset)
+    body = json_body(request, PasswordReset)
     name, service = _named(core, body.plugin, "reset_password")
     login = service.reset_password(body.token, body.new_password.get_secret_value())
     core.manager.end_sessions_of(login, provider=name)
@@ -277,7 +259,7 @@ def password_reset(core: WebCore, request: WebRequest, _caller: VerifiedToken | 
 def email_verification_request(core: WebCore, request: WebRequest, caller: VerifiedToken | None) -> WebResponse:
     """Send the caller a message proving their address."""
     assert caller is not None
-    _parse(request, _NoBody, optional=True)
+    json_body(request, _NoBody, optional=True)
     service = _own(core, caller, "request_email_verification")
     _count_mail(core.settings.throttle, caller.login, request.client)
     service.request_email_verification(caller.login)
@@ -286,7 +268,7 @@ def email_verification_request(core: WebCore, request: WebRequest, caller: Verif
 
 def email_verify(core: WebCore, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
     """Mark an address verified with the token its message carried."""
-    body = _parse(request, EmailVerify)
+    body = json_body(request, EmailVerify)
     _name, service = _named(core, body.plugin, "verify_email")
     service.verify_email(body.token)
     return WebResponse(status=204)
