@@ -206,3 +206,25 @@ def test_another_instance_sharing_the_store_finishes_the_login(store: str) -> No
         assert first.verify(result.access_token).login == "alice"
         with pytest.raises(InvalidToken):
             first.complete_login(required.challenge, enrolment.recovery_codes[1], method="recovery")
+
+
+def test_a_provider_failing_unexpectedly_is_an_outage_on_every_path(manager: AuthManager) -> None:
+    """Whatever a provider's code check raises by surprise is ProviderUnavailable (503), its
+    message not shown: at the login's second step and when a user removes their factor."""
+    from authcore import ProviderUnavailable
+
+    secret, _codes = _enrol(manager)
+    required = _challenge(manager)
+    provider: Any = manager.providers["contract"]
+
+    def broken(login: str, method: str, code: str) -> None:
+        raise RuntimeError(f"database said: {code}")
+
+    provider.check_second_factor = broken
+    for attempt in (
+        lambda: manager.complete_login(required.challenge, _next_step_code(secret)),
+        lambda: manager.remove_second_factor("contract", "alice", _next_step_code(secret)),
+    ):
+        with pytest.raises(ProviderUnavailable) as failed:
+            attempt()
+        assert "database said" not in str(failed.value)

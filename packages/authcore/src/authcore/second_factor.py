@@ -22,6 +22,7 @@ attacker about one chance in 17,000 per window.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -66,6 +67,7 @@ ATTEMPT_WINDOW = 900.0
 
 log = logging.getLogger("authcore")
 
+_ATTEMPTS_LOCK = threading.Lock()
 _METHODS = frozenset({"totp", "recovery", "enrol"})
 #: A code is short; anything longer is refused before a provider sees it.
 _MAX_CODE_LENGTH = 64
@@ -175,7 +177,7 @@ class SecondFactorLogins:
         if code is not None:
             accepted = self._check_code(provider, login, "totp", code)
             try:
-                factor.check_second_factor(login, "totp", code)
+                _checked(lambda: factor.check_second_factor(login, "totp", code), provider)
             except InvalidCredentials:
                 _checked(lambda: factor.check_second_factor(login, "recovery", code), provider)
             accepted()
@@ -214,7 +216,10 @@ class SecondFactorLogins:
             raise InvalidCredentials()
         state = self._attempts
         if state is None:
-            state = self._attempts = shared_state_of(self._sessions.store)
+            with _ATTEMPTS_LOCK:  # one counter store per manager, even when two first attempts race
+                state = self._attempts
+                if state is None:
+                    state = self._attempts = shared_state_of(self._sessions.store)
         now = time.time()
         user_key = f"second-factor:user:{provider_name}:{login}"
         keys, limits = [user_key], [MAX_USER_ATTEMPTS]
