@@ -298,7 +298,7 @@ def typecheck(session: nox.Session) -> None:
                 dependencies.add(requirement)
         for extra in project.get("optional-dependencies", {}).values():  # type: ignore[attr-defined]
             dependencies.update(extra)
-    session.install(MYPY, "types-PyYAML", *sorted(dependencies))
+    session.install(MYPY, "types-PyYAML", "types-greenlet", *sorted(dependencies))
     session.run("mypy", *_src_dirs(), *session.posargs)
 
 

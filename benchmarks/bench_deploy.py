@@ -18,10 +18,10 @@ Every server is a real process on a loopback port: ``authcore serve`` (the dummy
   client), memory and Redis rounds interleaved as above, with the same 0.8x targets: instances
   behind a balancer serve many clients at once, and the requests per second one instance serves
   then is what a site sizes a deployment by; one client's latency is the sequential rows'. The
-  issue names no reading, so both are held to the target. On the memory
-  store a dummy login runs on the event loop; on Redis it runs in a worker thread (it waits on
-  the network), so the login ratio carries that thread hop as well as the three round trips (the
-  throttle's reserve, the session's creation, the throttle's settle). The client is
+  issue names no reading, so both are held to the target. Both stores run a dummy login and a
+  refresh on the service's event loop (Redis's calls awaited there, authcore.loop_bridge), so
+  the ratios are what Redis costs: one round trip for a refresh (the rotation), three for a
+  login (the throttle's reserve, the session's creation, the throttle's settle). The client is
   :mod:`_rawhttp` (prepared request bytes, one thread), so that its share of the machine, which
   the service and Redis share with it, stays small.
 * **p50/p99 latency of ``GET /auth/me`` (cached) through HAProxy at a fixed rate**, open loop
@@ -257,10 +257,7 @@ def concurrent_ratios(memory: ServiceProcess, redis: ServiceProcess) -> list[dic
             f"appendfsync everysec; floor: the same with sessions.store memory://; throughput target >= {target}x"
         )
         if operation == "login":
-            note += (
-                "; the memory store's dummy login runs on the event loop, Redis's in a worker thread (it waits "
-                "on the network), so this ratio carries that thread hop besides Redis's three round trips"
-            )
+            note += "; both run on the event loop; a Redis login makes three round trips (throttle, session, throttle)"
         name = f"{label}: Redis store vs memory store, {CONCURRENCY} concurrent clients"
         entries.append(store_entry(name, samples[f"{operation}:redis"], samples[f"{operation}:memory"], target, note))
     return entries

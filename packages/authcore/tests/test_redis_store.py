@@ -1,7 +1,9 @@
 """The Redis session store against Debian's real ``redis-server``, started by fixtures on free loopback ports.
 
 * The whole session-store conformance suite, unchanged, on one module-wide server (a fresh
-  key prefix per test), again through a password-protected server, and through a real Sentinel.
+  key prefix per test), again through a password-protected server, and through a real Sentinel;
+  and on one server and the password-protected one with every call made as an async adapter
+  makes it, on its event loop (test_redis_loop.py has that path's faults).
 * URL parsing: good and malformed URLs; no message or repr ever holds the password.
 * Faults: Redis restarted (AOF) or killed (fsync on every write) loses nothing; Redis down or
   paused makes calls raise ProviderUnavailable (bounded by the socket timeouts), and the same
@@ -34,11 +36,13 @@ from authcore.sessions.redis import RETENTION_MARGIN, RedisSessionStore, key_has
 from authcore.sessions.redis_url import parse_redis_url
 from authcore.testing import SessionStoreConformance
 from authcore.testing import redis_server as redis_server_module
+from authcore.testing.on_loop import LoopThread, calls_on_loop
 from authcore.testing.redis_server import RedisServer, SentinelServer, start_redis, start_sentinel
 
 IDLE = 100.0
 LIFETIME = 250.0
 PASSWORD = "pw-Secret/with:odd@chars?#%"
+OpenStore = Callable[[RedisSessionStore], RedisSessionStore]
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +83,42 @@ class TestRedisStore(SessionStoreConformance):
 
     def test_flags(self, store: RedisSessionStore) -> None:
         assert store.blocking is True and store.shared is True
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    """An event loop in a thread of its own, for the store's calls an async adapter makes on its loop."""
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+class TestRedisStoreOnTheEventLoop(SessionStoreConformance):
+    """The conformance suite again, every call made as an async adapter makes it: bridged onto an
+    event loop (authcore.sessions.redis_loop), the blocking client pointed where nothing listens."""
+
+    @pytest.fixture
+    def session_store(self, shared_redis: RedisServer, loop_thread: LoopThread) -> Iterator[RedisSessionStore]:
+        store = calls_on_loop(open_redis(shared_redis.url), loop_thread, strict=True)
+        assert store.awaits_on_loop
+        yield store
+        store.close()
+
+
+class TestRedisStoreWithPasswordOnTheEventLoop(SessionStoreConformance):
+    """The conformance suite on the event loop through a server that requires a password, in database 3."""
+
+    @pytest.fixture
+    def session_store(self, password_redis: RedisServer, loop_thread: LoopThread) -> Iterator[RedisSessionStore]:
+        store = calls_on_loop(open_redis(password_redis.url.rsplit("/", 1)[0] + "/3"), loop_thread, strict=True)
+        yield store
+        store.close()
+
+    def test_the_data_is_in_database_3(self, store: RedisSessionStore, password_redis: RedisServer) -> None:
+        record, _ = lifecycle(store).start(login="alice", provider="p", identity={})
+        direct = redis.Redis(host="127.0.0.1", port=password_redis.port, password=PASSWORD, db=3, socket_timeout=5)
+        assert direct.exists(f"{store._prefix}s:{key_hash(record.session_id)}") == 1
+        direct.close()
 
 
 @pytest.fixture(scope="module")
@@ -287,12 +327,12 @@ def test_importing_the_core_does_not_import_redis() -> None:
         "import authcore, authcore.sessions\n"
         "from authcore.sessions import open_store\n"
         "open_store('memory://')\n"
-        "before = 'redis' in sys.modules\n"
+        "before = [name in sys.modules for name in ('redis', 'greenlet', 'hiredis')]\n"
         "open_store('redis://127.0.0.1:1/0')\n"
-        "print(before, 'redis' in sys.modules)\n"
+        "print(*before, 'redis' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert result.stdout.split() == ["False", "True"]
+    assert result.stdout.split() == ["False", "False", "False", "True"]
 
 
 def test_without_redis_py_a_redis_url_says_what_to_install() -> None:
@@ -321,9 +361,19 @@ def make_sessions(sessions: Sessions, count: int) -> list[tuple[SessionRecord, s
     ]
 
 
+@pytest.fixture(params=["blocking client", "event loop"])
+def calls(request: pytest.FixtureRequest) -> Callable[[RedisSessionStore], RedisSessionStore]:
+    """How the store is called: from plain code (redis-py's blocking client), or as an async
+    adapter calls it, bridged onto its event loop (authcore.sessions.redis_loop)."""
+    if request.param == "blocking client":
+        return lambda store: store
+    loop = request.getfixturevalue("loop_thread")
+    return lambda store: calls_on_loop(store, loop, strict=True)
+
+
 @pytest.mark.parametrize("how", ["restart", "crash"])
-def test_no_session_is_lost_when_redis_restarts(redis_server: RedisServer, how: str) -> None:
-    store = open_redis(redis_server.url)
+def test_no_session_is_lost_when_redis_restarts(redis_server: RedisServer, how: str, calls: OpenStore) -> None:
+    store = calls(open_redis(redis_server.url))
     sessions = lifecycle(store)
     _, first_token = sessions.start(login="alice", provider="p", identity={"x": 1})
     _, second_token = sessions.refresh(first_token)
@@ -366,8 +416,8 @@ def every_call(store: RedisSessionStore, record: SessionRecord, token: str) -> l
     ]
 
 
-def test_redis_down_is_unavailable_and_the_store_recovers(redis_server: RedisServer) -> None:
-    store = open_redis(redis_server.url)
+def test_redis_down_is_unavailable_and_the_store_recovers(redis_server: RedisServer, calls: OpenStore) -> None:
+    store = calls(open_redis(redis_server.url))
     sessions = lifecycle(store)
     record, token = sessions.start(login="alice", provider="p", identity={"x": 1})
     redis_server.stop()
@@ -388,8 +438,8 @@ def test_redis_down_is_unavailable_and_the_store_recovers(redis_server: RedisSer
     store.close()
 
 
-def test_a_paused_redis_is_unavailable_within_the_socket_timeout(redis_server: RedisServer) -> None:
-    store = open_redis(redis_server.url, socket_timeout="0.3", socket_connect_timeout="0.3")
+def test_a_paused_redis_is_unavailable_within_the_socket_timeout(redis_server: RedisServer, calls: OpenStore) -> None:
+    store = calls(open_redis(redis_server.url, socket_timeout="0.3", socket_connect_timeout="0.3"))
     sessions = lifecycle(store)
     record, token = sessions.start(login="alice", provider="p", identity={"x": 1})
     redis_server.pause()

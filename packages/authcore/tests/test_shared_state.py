@@ -23,6 +23,7 @@ from authcore.errors import ProviderUnavailable, Throttled
 from authcore.sessions import MemorySessionStore, open_store
 from authcore.sessions.redis import RedisSessionStore
 from authcore.sessions.shared import MemorySharedState, SharedState, Tally, shared_state_of
+from authcore.testing.on_loop import LoopThread, calls_on_loop
 from authcore.testing.redis_server import RedisServer, start_redis
 from authcore.web.throttle import Throttle
 
@@ -199,6 +200,24 @@ class TestRedisSharedState(SharedStateContract):
 
     def test_the_store_is_its_own_shared_state(self, state: SharedState) -> None:
         assert shared_state_of(state) is state
+
+
+class TestRedisSharedStateOnTheEventLoop(SharedStateContract):
+    """On Debian's redis-server, every call bridged onto an event loop as an async adapter makes it
+    (the blocking clients pointed where nothing listens); the two handles on two loops."""
+
+    @pytest.fixture
+    def pair(self, shared_redis: RedisServer) -> Iterator[tuple[SharedState, SharedState]]:
+        loops = LoopThread(), LoopThread()
+        first, second = (
+            calls_on_loop(store, loop, strict=True)
+            for store, loop in zip(open_pair(shared_redis.url), loops, strict=True)
+        )
+        yield first, second
+        first.close()
+        second.close()
+        for loop in loops:
+            loop.stop()
 
     def test_key_names_are_hashes_with_ttls(self, state: RedisSessionStore, shared_redis: RedisServer) -> None:
         raw = redis.Redis(host="127.0.0.1", port=shared_redis.port, socket_timeout=5)

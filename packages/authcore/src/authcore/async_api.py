@@ -1,15 +1,16 @@
 """The ``a*`` methods of :class:`~authcore.AuthManager` for asynchronous hosts (FastAPI, Jupyverse).
 
 Each runs its synchronous twin in-line when nothing in it can block (a cached verify, a login
-through a provider declaring ``blocking = False`` with an in-memory store), and in a worker
-thread otherwise, so an event loop never waits on a directory or a database.
+through a provider declaring ``blocking = False`` with an in-memory store), on the event loop
+with its waits awaited there when only the Redis store waits (:mod:`authcore.loop_bridge`), and
+in a worker thread otherwise, so an event loop never waits on a directory or a database.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     import pluggy
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
     from .sessions import Sessions
     from .token_cache import TokenCache
 
-__all__ = ["AsyncMethods"]
+__all__ = ["AsyncMethods", "Waits", "run_as"]
 
 _T = TypeVar("_T")
+#: Where a call that may wait runs on an async host: in-line, on the event loop through
+#: :mod:`authcore.loop_bridge`, or in a worker thread.
+Waits = Literal["none", "loop", "thread"]
 
 
 class AsyncMethods:
@@ -42,28 +46,47 @@ class AsyncMethods:
         logout: Callable[[str], None]
 
     async def alogin(self, provider: str, **credentials: str | None) -> LoginResult:
-        """:meth:`login` for asynchronous hosts: in a worker thread unless nothing in it blocks."""
-        if not self.login_blocks(provider):
-            return self.login(provider, **credentials)
-        return await _to_thread(lambda: self.login(provider, **credentials))
+        """:meth:`login` for asynchronous hosts, where :meth:`login_waits` says."""
+        return await run_as(self.login_waits(provider), lambda: self.login(provider, **credentials))
 
-    def login_blocks(self, provider: str) -> bool:
-        """Whether a login through *provider* may wait on I/O (so async hosts use a thread).
+    def login_waits(self, provider: str) -> Waits:
+        """How a login through *provider* waits, so that an async host knows where to run it.
 
-        False only when the provider declares ``blocking = False``, the session store does
-        no I/O, no SQL permission store is configured and no registered plugin declares
-        ``blocking = True`` (as :class:`~authcore.permission_store.SQLPermissionStore` does,
-        also when a host registers it in code). Other plugin hooks then run on the caller's
-        event loop too: keep them free of I/O, or give them a ``blocking = True`` attribute.
+        ``"none"`` (nothing waits: run it in-line) when the provider declares ``blocking =
+        False``, the session store does no I/O, no SQL permission store is configured and no
+        registered plugin declares ``blocking = True`` (as
+        :class:`~authcore.permission_store.SQLPermissionStore` does, also when a host registers
+        it in code); ``"loop"`` when the same holds but for a store that awaits its calls on the
+        event loop (Redis: run it with :func:`authcore.loop_bridge.run_bridged`); else
+        ``"thread"``. Other plugin hooks run on the caller's event loop in the first two cases:
+        keep them free of I/O, or give them a ``blocking = True`` attribute.
         """
         instance = self._providers.get(provider)
-        return (
-            instance is None
-            or instance.blocking
-            or self._sessions.store.blocking
-            or self.config.permissions.store is not None
-            or any(getattr(plugin, "blocking", False) is True for plugin in self.plugins.get_plugins())
+        if instance is None or instance.blocking or self._plugins_block():
+            return "thread"
+        return self._store_waits()
+
+    def refresh_waits(self) -> Waits:
+        """How a refresh waits (as :meth:`login_waits`): any configured provider may be asked to
+        refresh upstream, so every one must declare ``blocking = False`` for it not to go to a thread."""
+        if any(instance.blocking for instance in self._providers.values()) or self._plugins_block():
+            return "thread"
+        return self._store_waits()
+
+    def login_blocks(self, provider: str) -> bool:
+        """Whether a login through *provider* may wait on I/O: :meth:`login_waits` is not ``"none"``."""
+        return self.login_waits(provider) != "none"
+
+    def _plugins_block(self) -> bool:
+        return self.config.permissions.store is not None or any(
+            getattr(plugin, "blocking", False) is True for plugin in self.plugins.get_plugins()
         )
+
+    def _store_waits(self) -> Waits:
+        store = self._sessions.store
+        if not store.blocking:
+            return "none"
+        return "loop" if getattr(store, "awaits_on_loop", False) else "thread"
 
     async def averify(self, token: str) -> VerifiedToken:
         """:meth:`verify` for asynchronous hosts: in-line when the answer needs no I/O."""
@@ -77,12 +100,23 @@ class AsyncMethods:
         return self.verify(token)
 
     async def arefresh(self, refresh_token: str) -> LoginResult:
-        """:meth:`refresh` in a worker thread."""
-        return await _to_thread(self.refresh, refresh_token)
+        """:meth:`refresh` for asynchronous hosts, where :meth:`refresh_waits` says."""
+        return await run_as(self.refresh_waits(), lambda: self.refresh(refresh_token))
 
     async def alogout(self, token: str) -> None:
         """:meth:`logout` in a worker thread."""
         await _to_thread(self.logout, token)
+
+
+async def run_as(waits: Waits, function: Callable[[], _T]) -> _T:
+    """Run *function* as *waits* says: in-line, bridged on this event loop, or in a worker thread."""
+    if waits == "none":
+        return function()
+    if waits == "loop":
+        from .loop_bridge import run_bridged
+
+        return await run_bridged(function)
+    return await _to_thread(function)
 
 
 async def _to_thread(function: Callable[..., _T], *args: Any) -> _T:

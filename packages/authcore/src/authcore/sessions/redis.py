@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from ..errors import ConfigError, InvalidToken, SessionStoreUnavailable, TokenExpired
 from . import redis_scripts as scripts
 from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
+from .redis_loop import loop_calls_for
 from .redis_shared import RedisSharedState
 from .redis_url import RedisLocation, parse_redis_url
 
@@ -113,6 +114,15 @@ class RedisSessionStore(RedisSharedState):
         self._prefix = self._location.prefix
         self._client, self._sentinels = _connect(self._location)
         self._unavailable = _unavailable_errors()
+        # Calls made by code an async adapter runs on its event loop (authcore.loop_bridge).
+        self._loop_calls = loop_calls_for(self._location)
+        self._bridged: Callable[[], bool] = _never
+        if self._loop_calls is not None:
+            from ..loop_bridge import bridged
+
+            self._bridged = bridged
+        #: Whether an async adapter may run this store's calls on its event loop (run_bridged).
+        self.awaits_on_loop = self._loop_calls is not None
         register = self._client.register_script
         self._create = register(scripts.CREATE)
         self._rotate = register(scripts.ROTATE)
@@ -139,11 +149,14 @@ class RedisSessionStore(RedisSharedState):
     def _refresh_key(self, refresh_hash: bytes) -> str:
         return f"{self._prefix}r:{refresh_hash.hex()}"
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the session store is closed")
+
     @contextmanager
     def _calling(self) -> Iterator[None]:
         """Turn Redis being unreachable or slow into SessionStoreUnavailable, without the cause's details."""
-        if self._closed:
-            raise RuntimeError("the session store is closed")
+        self._check_open()
         try:
             yield
         except self._unavailable as exc:
@@ -152,8 +165,21 @@ class RedisSessionStore(RedisSharedState):
             raise SessionStoreUnavailable() from None
 
     def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        if self._bridged():
+            assert self._loop_calls is not None
+            self._check_open()
+            return self._loop_calls.script(script, keys, args)
         with self._calling():
             return script(keys=list(keys), args=list(args))
+
+    def _command(self, *command: str | int | bytes) -> Any:
+        """One command, its reply raw (bytes, integers, lists, ``None``)."""
+        if self._bridged():
+            assert self._loop_calls is not None
+            self._check_open()
+            return self._loop_calls.command(*command)
+        with self._calling():
+            return self._client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py's
 
     # ------------------------------------------------------------------ the SessionStore protocol
 
@@ -196,14 +222,12 @@ class RedisSessionStore(RedisSharedState):
 
     def get(self, session_id: str) -> SessionRecord | None:
         """The session, or ``None`` (see :meth:`SessionStore.get`)."""
-        with self._calling():
-            values = self._client.hmget(self._session_key(session_id), list(scripts.RECORD_FIELDS))
+        values = self._command("HMGET", self._session_key(session_id), *scripts.RECORD_FIELDS)
         return self._found(session_id, values, identity=True)
 
     def peek(self, session_id: str) -> SessionRecord | None:
         """The session without its identity (see :meth:`SessionStore.peek`)."""
-        with self._calling():
-            values = self._client.hmget(self._session_key(session_id), list(_PEEK_FIELDS))
+        values = self._command("HMGET", self._session_key(session_id), *_PEEK_FIELDS)
         return self._found(session_id, values, identity=False)
 
     @staticmethod
@@ -301,9 +325,15 @@ class RedisSessionStore(RedisSharedState):
     def close(self) -> None:
         """Close the connections; the store is unusable afterwards."""
         self._closed = True
+        if self._loop_calls is not None:
+            self._loop_calls.close()
         self._client.close()
         for sentinel in self._sentinels:
             sentinel.close()
+
+
+def _never() -> bool:
+    return False
 
 
 def _unavailable_errors() -> tuple[type[Exception], ...]:

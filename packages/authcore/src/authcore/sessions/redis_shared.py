@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import ConfigError
@@ -121,7 +120,7 @@ def _tallies(reply: Sequence[Sequence[Any]]) -> list[Tally]:
 class RedisSharedState:
     """The :class:`~authcore.sessions.shared.SharedState` methods of the Redis session store.
 
-    Uses the store's client, prefix, key hash and error handling (``_calling``, ``_run``);
+    Uses the store's client, prefix, key hash and error handling (``_command``, ``_run``);
     :meth:`_register_shared` registers the scripts (nothing is sent until the first call).
     """
 
@@ -129,7 +128,7 @@ class RedisSharedState:
         _client: Redis
         _prefix: str
 
-        def _calling(self) -> AbstractContextManager[None]: ...
+        def _command(self, *command: str | int | bytes) -> Any: ...
         def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any: ...
 
     def _register_shared(self) -> None:
@@ -175,8 +174,7 @@ class RedisSharedState:
     def forget(self, keys: Sequence[str]) -> None:
         """Drop the counters of *keys* (one ``DEL``)."""
         if keys:
-            with self._calling():
-                self._client.delete(*self._counter_keys(keys))
+            self._command("DEL", *self._counter_keys(keys))
 
     def settle(
         self,
@@ -199,8 +197,8 @@ class RedisSharedState:
     def claim(self, key: str, *, ttl: float) -> bool:
         """``SET NX PX``: ``True`` the first time *key* is claimed within *ttl* seconds."""
         ttl_ms = max(1, math.ceil(ttl * 1000))
-        with self._calling():
-            return bool(self._client.set(self._shared_key("o", key), b"1", nx=True, px=ttl_ms))
+        # None when the key exists (not claimed), OK when set.
+        return self._command("SET", self._shared_key("o", key), b"1", "NX", "PX", ttl_ms) is not None
 
     def agreed_secret(self, name: str, length: int = 32) -> bytes:
         """The secret every instance agrees on for *name*: the first caller's random bytes, kept without TTL."""

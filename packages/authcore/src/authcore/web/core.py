@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..async_api import Waits
 from ..capabilities import SecondFactorRequired
 from ..errors import (
     AuthError,
@@ -121,22 +122,26 @@ class WebCore:
                 refused.json["message"] = refused.json["detail"]  # lowball's error body
             return refused
 
-    def blocks(self, route: Route, request: WebRequest) -> bool:
-        """Whether handling *request* may wait on I/O, so that an async adapter runs it in a thread.
+    def waits(self, route: Route, request: WebRequest) -> Waits:
+        """Where an async adapter runs *request*: ``"none"`` in-line, ``"loop"`` bridged on its
+        event loop, ``"thread"`` in a worker thread (:data:`~authcore.async_api.Waits`).
 
         In-line (no thread hop, which costs more than a whole dummy login) only where nothing
-        waits: the public config, the JWKS, and a login whose provider, store and plugins do
-        no I/O (:meth:`AuthManager.login_blocks`); the body must have been preloaded.
+        waits: the public config, the JWKS, and a login or a refresh whose provider(s), store
+        and plugins do no I/O (:meth:`AuthManager.login_waits`, :meth:`AuthManager.refresh_waits`);
+        on the loop where the Redis store alone waits. The body must have been preloaded.
         """
         if route.operation in ("config", "jwks"):
-            return False
-        if route.operation != "login" or request.body_reader is not None:
-            return True
+            return "none"
+        if route.operation not in ("login", "refresh") or request.body_reader is not None:
+            return "thread"
+        if route.operation == "refresh":
+            return self.manager.refresh_waits()
         try:
             body = self._login_body(request)
         except AuthError:
-            return False  # refused without any I/O
-        return self.manager.login_blocks(body.plugin)
+            return "none"  # refused without any I/O
+        return self.manager.login_waits(body.plugin)
 
     def _login_body(self, request: WebRequest) -> LoginBody:
         body = request.memo.get("login")

@@ -1,0 +1,231 @@
+"""The Redis store's calls made on an event loop, for code run by :func:`authcore.loop_bridge.run_bridged`.
+
+When an async adapter runs a login or a refresh on its event loop (the store being the only
+thing that waits), the store's calls come here instead of going through redis-py's blocking
+client: :class:`LoopCalls` awaits them on the running loop through :func:`~authcore.loop_bridge.wait_for`.
+
+Each event loop has one connection (:class:`_Connection`) that carries every call made on it:
+a command is written as it comes, and Redis answers in order, so each reply resolves the
+oldest waiting call (pipelining without batching; hiredis parses the replies). The same
+rules as the blocking client's hold: no retries (a rotation that timed out may have happened),
+every call bounded by ``socket_timeout`` (a call that times out closes the connection, and the
+calls behind it fail with it: their replies could no longer be told apart), connecting bounded
+by ``socket_connect_timeout``, and anything that means "Redis cannot serve now" raised as
+:class:`~authcore.errors.SessionStoreUnavailable`, the next call connecting anew.
+
+Plain ``redis://`` only: TLS (``rediss://``) and Sentinel keep the blocking client (its TLS
+options, its following of a failover), which runs in a worker thread (:func:`loop_calls_for`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from ..errors import SessionStoreUnavailable
+from .redis_url import RedisLocation
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
+
+__all__ = ["LoopCalls", "loop_calls_for"]
+
+log = logging.getLogger("authcore.sessions")
+
+# Error replies that mean "this server cannot serve now" (a replica after a failover, a restart
+# still loading its file, a lost authentication), as the blocking client's connection errors do.
+_UNAVAILABLE_REPLIES = ("READONLY", "LOADING", "NOAUTH", "WRONGPASS", "MASTERDOWN")
+
+
+def loop_calls_for(location: RedisLocation) -> LoopCalls | None:
+    """Calls on the event loop for *location*, or ``None`` where the blocking client stays
+    (``rediss``, Sentinel; greenlet or hiredis not installed)."""
+    if location.scheme != "redis":
+        return None
+    try:
+        import greenlet  # noqa: F401  # loop_bridge's
+        import hiredis  # noqa: F401
+    except ImportError:
+        return None
+    return LoopCalls(location)
+
+
+_ReplyError: type[Exception] = Exception  # hiredis's, when it is installed
+try:  # this module is imported with the Redis store; the loop calls are used only with hiredis
+    from hiredis import ReplyError as _ReplyError
+
+    from ..loop_bridge import wait_for
+except ImportError:  # without hiredis or greenlet, loop_calls_for() says None
+    pass
+
+
+class _Connection(asyncio.Protocol):
+    """One connection to Redis: commands written in order, replies handed to the waiting calls in order.
+
+    One watchdog timer, not one per call, bounds the calls: it looks at the oldest waiting
+    call (the one Redis answers next) and fails them all once that one is *timeout* old.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        import hiredis
+
+        self._loop = loop
+        self._timeout = timeout
+        self._reader = hiredis.Reader()
+        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self._transport: asyncio.Transport | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # a stream transport, as asked for
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while self._waiting:
+            reply = self._reader.gets()
+            if reply is False:
+                return
+            waiter = self._waiting.popleft()[0]
+            if not waiter.done():
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(ConnectionError("connection lost"))
+
+    def fail(self, error: Exception) -> None:
+        """Close the connection and fail every waiting call with *error*."""
+        self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._transport is not None:
+            self._transport.abort()
+        while self._waiting:
+            waiter = self._waiting.popleft()[0]
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    def send(self, packed: bytes) -> asyncio.Future[Any]:
+        """Write one packed command; the future of its reply."""
+        assert self._transport is not None
+        waiter = self._loop.create_future()
+        now = self._loop.time()
+        self._waiting.append((waiter, now))
+        self._transport.write(packed)
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_at(now + self._timeout, self._watch)
+        return waiter
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return
+        due = self._waiting[0][1] + self._timeout
+        if self._loop.time() >= due:
+            self.fail(TimeoutError("Redis did not answer in time"))
+        else:
+            self._watchdog = self._loop.call_at(due, self._watch)
+
+
+class _LoopClient:
+    """The calls of one event loop: its connection, made on first use and again after a failure."""
+
+    def __init__(self, location: RedisLocation, loop: asyncio.AbstractEventLoop) -> None:
+        import hiredis
+
+        self._location = location
+        self._loop = loop
+        self._pack = hiredis.pack_command
+        self._connection: _Connection | None = None
+        self._connecting = asyncio.Lock()
+
+    def send(self, command: tuple[Any, ...]) -> Awaitable[Any]:
+        """Send *command*: its reply, to await (an error reply comes as hiredis's ``ReplyError``)."""
+        connection = self._connection
+        if connection is None or connection.closed:
+            return self._connect_and_send(command)
+        return connection.send(self._pack(command))
+
+    async def _connect_and_send(self, command: tuple[Any, ...]) -> Any:
+        async with self._connecting:  # the first caller connects; the others wait for it
+            if self._connection is None or self._connection.closed:
+                self._connection = await asyncio.wait_for(self._connect(), self._location.socket_connect_timeout)
+        return await self._connection.send(self._pack(command))
+
+    async def _connect(self) -> _Connection:
+        host, port = self._location.hosts[0]
+        timeout = self._location.socket_timeout
+        _transport, connection = await self._loop.create_connection(
+            lambda: _Connection(self._loop, timeout), host, port
+        )
+        greeting: list[tuple[Any, ...]] = []
+        if self._location.password is not None:
+            user = self._location.username
+            greeting.append(("AUTH", user, self._location.password) if user else ("AUTH", self._location.password))
+        if self._location.db:
+            greeting.append(("SELECT", self._location.db))
+        for reply in [await connection.send(self._pack(command)) for command in greeting]:
+            if isinstance(reply, _ReplyError):
+                connection.fail(ConnectionError("refused"))
+                raise ConnectionError("Redis refused the connection's authentication or database")
+        return connection
+
+    def close(self) -> None:
+        """Close the connection (from any thread): its waiting calls fail."""
+        connection = self._connection
+        if connection is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(connection.fail, ConnectionError("the session store is closed"))
+
+
+class LoopCalls:
+    """The store's calls on whichever event loop runs the bridged code: a client per loop."""
+
+    def __init__(self, location: RedisLocation) -> None:
+        self._location = location
+        self._clients: WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def command(self, *command: Any) -> Any:
+        """Run one command from bridged code; its reply, raw (bytes, integers, lists, ``None``)."""
+        return self._checked(self._call(command))
+
+    def script(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        """Run a registered script by its digest, sending its text when Redis does not know it yet."""
+        reply = self._call(("EVALSHA", script.sha, len(keys), *keys, *args))
+        if isinstance(reply, _ReplyError) and str(reply).startswith("NOSCRIPT"):
+            reply = self._call(("EVAL", script.script, len(keys), *keys, *args))
+        return self._checked(reply)
+
+    def close(self) -> None:
+        """Close every loop's connection."""
+        for client in list(self._clients.values()):
+            client.close()
+
+    def _call(self, command: tuple[Any, ...]) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            with self._lock:  # loops in two threads may share the store
+                client = self._clients.setdefault(loop, _LoopClient(self._location, loop))
+        try:
+            return wait_for(client.send(command))
+        except OSError as exc:  # ConnectionError and TimeoutError (asyncio's too) are OSErrors
+            log.warning("session store unavailable (%s)", type(exc).__name__)
+            raise SessionStoreUnavailable() from None
+
+    @staticmethod
+    def _checked(reply: Any) -> Any:
+        if not isinstance(reply, _ReplyError):
+            return reply
+        text = str(reply)
+        if text.startswith(_UNAVAILABLE_REPLIES):
+            log.warning("session store unavailable (%s)", text.split(" ", 1)[0])
+            raise SessionStoreUnavailable()
+        from redis.exceptions import ResponseError
+
+        raise ResponseError(text)  # as the blocking client raises it: a defect, not an outage

@@ -1,0 +1,98 @@
+"""Run a store's calls as an async adapter runs them: bridged onto an event loop (:mod:`authcore.loop_bridge`).
+
+A store whose ``awaits_on_loop`` is true (the Redis store on ``redis://``) answers calls made
+by code that :func:`~authcore.loop_bridge.run_bridged` runs on an event loop through a path of
+its own (:mod:`authcore.sessions.redis_loop`). The conformance suites call stores from plain
+test code; :func:`calls_on_loop` makes each public call of a store go through that path, so the
+same suites check it::
+
+    loop = LoopThread()
+    store = calls_on_loop(RedisSessionStore(url), loop, strict=True)
+    ...
+    loop.stop()
+
+``strict`` also points the store's blocking client at a port where nothing listens, so a call
+that would not take the loop path fails instead of passing unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+from ..loop_bridge import bridged, run_bridged
+
+__all__ = ["STORE_CALLS", "LoopThread", "calls_on_loop"]
+
+T = TypeVar("T")
+
+#: The public calls of a session store and of its shared state.
+STORE_CALLS: Final = (
+    "create",
+    "get",
+    "peek",
+    "rotate",
+    "touch",
+    "revoke",
+    "session_of",
+    "sessions_of",
+    "update_identity",
+    "purge",
+    "hit",
+    "counts",
+    "give_back",
+    "forget",
+    "settle",
+    "claim",
+    "agreed_secret",
+)
+
+
+class LoopThread:
+    """An asyncio event loop running in a thread of its own; :meth:`run` runs code bridged onto it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="authcore-test-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, function: Callable[[], T], *, timeout: float = 60.0) -> T:
+        """``function()`` run by :func:`~authcore.loop_bridge.run_bridged` on the loop; its result or error."""
+        return asyncio.run_coroutine_threadsafe(run_bridged(function), self.loop).result(timeout)
+
+    def stop(self) -> None:
+        """Stop the loop and its thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+def calls_on_loop(store: T, loop: LoopThread, *, strict: bool = False) -> T:
+    """*store*, its :data:`STORE_CALLS` made on *loop* through the bridge (calls among them stay in it)."""
+    for name in STORE_CALLS:
+        method = getattr(store, name, None)
+        if method is not None:
+            setattr(store, name, _on_loop(method, loop))
+    if strict:
+        _break_blocking_client(store)
+    return store
+
+
+def _on_loop(method: Callable[..., Any], loop: LoopThread) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if bridged():  # a call made by another call (create's purge): already on the loop
+            return method(*args, **kwargs)
+        return loop.run(lambda: method(*args, **kwargs))
+
+    return call
+
+
+def _break_blocking_client(store: Any) -> None:
+    """Point the store's redis-py client at a loopback port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    store._client.connection_pool.connection_kwargs["port"] = dead  # the point of strict

@@ -1,0 +1,279 @@
+"""The Redis store's calls on an event loop (authcore.sessions.redis_loop) and the bridge that makes them.
+
+The conformance suites run on this path in test_redis_store.py and test_shared_state.py, and
+its faults (Redis down, restarted, paused) there too; here: the bridge itself (results,
+errors both ways, context variables, misuse), replies reaching the right caller when many
+calls share the loop's one connection (and when one is cancelled), a script Redis forgot
+(SCRIPT FLUSH), a server that turned replica (READONLY), a wrong password, a defect (a key of
+the wrong type) raised as the blocking client raises it, where each configuration's logins
+and refreshes run, and that ``strict`` really takes the blocking client away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from authcore import AuthManager
+from authcore.config import SessionConfig
+from authcore.errors import ProviderUnavailable
+from authcore.loop_bridge import bridged, run_bridged, wait_for
+from authcore.sessions import Sessions
+from authcore.sessions.redis import RedisSessionStore
+from authcore.testing.on_loop import LoopThread, calls_on_loop
+from authcore.testing.redis_server import RedisServer, start_redis
+
+WINDOW = 60.0
+T0 = 1_800_000_000.0
+PASSWORD = "loop-Secret-pw-0123"
+
+
+@pytest.fixture(scope="module")
+def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+def new_store(url: str) -> RedisSessionStore:
+    return RedisSessionStore(f"{url}?prefix=t{uuid.uuid4().hex[:12]}:")
+
+
+@pytest.fixture
+def store(shared_redis: RedisServer, loop_thread: LoopThread) -> Iterator[RedisSessionStore]:
+    made = calls_on_loop(new_store(shared_redis.url), loop_thread, strict=True)
+    yield made
+    made.close()
+
+
+def start(store: RedisSessionStore, login: str = "alice") -> str:
+    return (
+        Sessions(store, SessionConfig(idle_timeout=100, max_lifetime=250))
+        .start(login=login, provider="p", identity={"login": login})[0]
+        .session_id
+    )
+
+
+# ------------------------------------------------------------------------------ the bridge
+
+
+def test_the_bridge_returns_results_and_carries_errors_both_ways() -> None:
+    async def answer(value: int) -> int:
+        await asyncio.sleep(0)
+        return value * 2
+
+    async def refuse() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("from the loop")
+
+    def code(value: int) -> tuple[bool, int, str]:
+        try:
+            wait_for(refuse())
+        except KeyError as exc:
+            caught = str(exc)
+        return bridged(), wait_for(answer(value)), caught
+
+    def failing() -> None:
+        wait_for(answer(1))
+        raise ValueError("from the code")
+
+    async def main() -> None:
+        assert await run_bridged(code, 21) == (True, 42, "'from the loop'")
+        with pytest.raises(ValueError, match="from the code"):
+            await run_bridged(failing)
+        assert not bridged()
+
+    asyncio.run(main())
+
+
+def test_the_bridged_code_sees_the_callers_context_variables() -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+
+    async def main() -> str:
+        request_id.set("r-1")
+        return await run_bridged(request_id.get)
+
+    assert asyncio.run(main()) == "r-1"
+
+
+def test_wait_for_outside_the_bridge_is_a_clear_error() -> None:
+    async def nothing() -> None:
+        return None
+
+    awaitable = nothing()
+    with pytest.raises(RuntimeError, match="run_bridged"):
+        wait_for(awaitable)
+    awaitable.close()
+    assert not bridged()
+
+
+def test_strict_takes_the_blocking_client_away(store: RedisSessionStore) -> None:
+    session_id = start(store)
+    assert store.get(session_id) is not None  # through the loop
+    with pytest.raises(ProviderUnavailable):
+        type(store).get(store, session_id)  # the class's own method, off the loop: the blocking client
+
+
+# ------------------------------------------------------------------------------ one connection, many calls
+
+
+def test_replies_reach_their_callers_when_many_calls_share_the_connection(
+    store: RedisSessionStore, loop_thread: LoopThread
+) -> None:
+    """200 concurrent bridged calls, two kinds interleaved, each checking its own answer."""
+    sessions = {f"user{i}": start(store, f"user{i}") for i in range(20)}
+    get, hit = type(store).get, type(store).hit
+
+    def one(i: int) -> None:
+        login = f"user{i % 20}"
+        if i % 2:
+            record = get(store, sessions[login])
+            assert record is not None and record.login == login
+        else:
+            assert hit(store, [f"k{i}"], None, window=WINDOW, now=T0)[0].hits == 0
+
+    async def all_at_once() -> None:
+        await asyncio.gather(*(run_bridged(one, i) for i in range(200)))
+
+    asyncio.run_coroutine_threadsafe(all_at_once(), loop_thread.loop).result(60)
+
+
+def test_a_cancelled_call_leaves_the_next_reply_to_the_next_caller(
+    store: RedisSessionStore, loop_thread: LoopThread
+) -> None:
+    session_id = start(store)
+    counts, get = type(store).counts, type(store).get
+
+    async def cancel_then_read() -> object:
+        task = asyncio.ensure_future(run_bridged(lambda: counts(store, ["c"], now=T0)))
+        await asyncio.sleep(0)  # the command is written
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await run_bridged(get, store, session_id)
+
+    record = asyncio.run_coroutine_threadsafe(cancel_then_read(), loop_thread.loop).result(60)
+    assert record is not None and getattr(record, "session_id", None) == session_id
+
+
+def test_each_event_loop_has_its_own_connection(shared_redis: RedisServer) -> None:
+    store = new_store(shared_redis.url)
+    loops = LoopThread(), LoopThread()
+    try:
+        session_id = loops[0].run(lambda: start(store))
+        assert loops[1].run(lambda: store.get(session_id)) is not None
+        assert len(store._loop_calls._clients) == 2  # type: ignore[union-attr]
+    finally:
+        store.close()
+        for loop in loops:
+            loop.stop()
+
+
+# ------------------------------------------------------------------------------ what Redis may answer
+
+
+def test_a_script_redis_forgot_is_sent_again(store: RedisSessionStore, shared_redis: RedisServer) -> None:
+    assert store.hit(["k"], None, window=WINDOW, now=T0)[0].hits == 0
+    raw = redis.Redis(host="127.0.0.1", port=shared_redis.port, socket_timeout=5)
+    raw.script_flush()
+    assert store.hit(["k"], None, window=WINDOW, now=T0)[0].hits == 1  # NOSCRIPT, then EVAL
+    assert store.hit(["k"], None, window=WINDOW, now=T0)[0].hits == 2  # known again
+    raw.close()
+
+
+def test_a_server_turned_replica_is_unavailable_until_it_is_master_again(
+    redis_server: RedisServer, loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = calls_on_loop(new_store(redis_server.url), loop_thread, strict=True)
+    session_id = start(store)
+    raw = redis.Redis(host="127.0.0.1", port=redis_server.port, socket_timeout=5)
+    raw.execute_command("REPLICAOF", "127.0.0.1", "1")  # nothing listens there: a replica, read-only
+    try:
+        with caplog.at_level(logging.WARNING, logger="authcore.sessions"), pytest.raises(ProviderUnavailable):
+            start(store, "bob")
+        assert "READONLY" in caplog.text
+        assert store.get(session_id) is not None  # reads still answer
+    finally:
+        raw.execute_command("REPLICAOF", "NO", "ONE")
+    assert store.get(start(store, "bob")) is not None
+    raw.close()
+    store.close()
+
+
+def test_a_wrong_password_is_unavailable_without_echoing_it(
+    tmp_path: Path, loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start_redis(tmp_path / "redis", password=PASSWORD)
+    try:
+        wrong = f"redis://:not-{PASSWORD}@127.0.0.1:{server.port}/0"
+        store = calls_on_loop(RedisSessionStore(wrong), loop_thread, strict=True)
+        with caplog.at_level(logging.DEBUG), pytest.raises(ProviderUnavailable) as caught:
+            store.get("x")
+        assert str(caught.value) == "session store unavailable"
+        assert PASSWORD not in caplog.text + repr(caught.value) + repr(store)
+        store.close()
+        right = calls_on_loop(new_store(server.url), loop_thread, strict=True)
+        assert right.get(start(right)) is not None
+        right.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_a_defect_is_raised_as_the_blocking_client_raises_it(
+    shared_redis: RedisServer, loop_thread: LoopThread, on_loop: bool
+) -> None:
+    store = new_store(shared_redis.url)
+    if on_loop:
+        store = calls_on_loop(store, loop_thread, strict=True)
+    raw = redis.Redis(host="127.0.0.1", port=shared_redis.port, socket_timeout=5)
+    raw.set(store._session_key("sid"), "a string, not a hash")
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        store.get("sid")
+    raw.close()
+    store.close()
+
+
+# ------------------------------------------------------------------------------ where logins run
+
+
+@pytest.mark.parametrize(
+    ("store_url", "provider", "login", "refresh"),
+    [
+        ("memory://", "dummy", "none", "none"),
+        ("redis://127.0.0.1:1/0", "dummy", "loop", "loop"),
+        ("rediss://127.0.0.1:1/0", "dummy", "thread", "thread"),
+        ("redis+sentinel://127.0.0.1:1/mymaster", "dummy", "thread", "thread"),
+        ("redis://127.0.0.1:1/0", "nope", "thread", "loop"),
+    ],
+)
+def test_where_logins_and_refreshes_run(store_url: str, provider: str, login: str, refresh: str) -> None:
+    config = {"providers": [{"name": "dummy", "type": "dummy"}], "sessions": {"store": store_url}}
+    with AuthManager.from_config(config) as manager:
+        assert manager.login_waits(provider) == login
+        assert manager.refresh_waits() == refresh
+        assert manager.login_blocks(provider) is (login != "none")
+
+
+def test_a_blocking_provider_or_permission_store_sends_both_to_a_thread(tmp_path: Path) -> None:
+    config = {
+        "providers": [{"name": "dummy", "type": "dummy"}],
+        "sessions": {"store": "redis://127.0.0.1:1/0"},
+        "permissions": {"store": f"sqlite:///{tmp_path}/permissions.db"},
+    }
+    with AuthManager.from_config(config) as manager:
+        assert (manager.login_waits("dummy"), manager.refresh_waits()) == ("thread", "thread")
