@@ -184,8 +184,12 @@ def test_an_instance_killed_mid_run_loses_no_session(cluster: Deployment, http: 
     victim = cluster.instances[1]
     victim.kill()
     try:
-        # Before HAProxy has noticed: a request sent to the dead instance cannot connect and is
-        # dispatched to another one, so nothing fails.
+        # HAProxy keeps an idle connection to each instance; a request it sends on one in the
+        # instant before it reads the reset is closed without an answer, passed on to the client
+        # as a silent close (browsers retry those). Once it has dropped them, and before its
+        # checks have marked the instance down, a request sent to the dead instance cannot
+        # connect and is dispatched to another one, so nothing fails.
+        cluster.proxy.wait_for_no_idle_connection(f"127.0.0.1:{victim.port}")
         for name, tokens in sessions.items():
             assert_is(http, cluster.proxy.url, tokens["token"], name)
         cluster.proxy.wait_for_states({f"127.0.0.1:{victim.port}": "DOWN"})

@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from .redis_server import RedisServer, start_redis
@@ -126,15 +126,26 @@ class HAProxy:
         """HAProxy's output so far."""
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
-    def server_states(self) -> dict[str, str]:
-        """Each backend server's address (``127.0.0.1:port``) → its check status (``UP``, ``DOWN``, ...)."""
+    def _server_rows(self) -> dict[str, dict[str, str]]:
+        """Each backend server's address → its row of the statistics (CSV)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=5) as answer:
             text = answer.read().decode()
         rows = csv.DictReader(io.StringIO(text.removeprefix("# ")))
         return {
-            self.servers[row["svname"]]: row["status"].split()[0]
+            self.servers[row["svname"]]: row
             for row in rows
             if row["pxname"] == BACKEND and row["svname"] in self.servers
+        }
+
+    def server_states(self) -> dict[str, str]:
+        """Each backend server's address (``127.0.0.1:port``) → its check status (``UP``, ``DOWN``, ...)."""
+        return {address: row["status"].split()[0] for address, row in self._server_rows().items()}
+
+    def idle_connections(self) -> dict[str, int]:
+        """Each backend server's address → the kept-alive connections HAProxy holds to it, idle."""
+        return {
+            address: int(row["idle_conn_cur"] or 0) + int(row["safe_conn_cur"] or 0)
+            for address, row in self._server_rows().items()
         }
 
     def wait_for_states(self, wanted: dict[str, str], bound: float = _STARTUP_BOUND) -> None:
@@ -143,14 +154,23 @@ class HAProxy:
         *bound* caps the wait (a failure, not a timed assertion): raises :class:`RuntimeError`
         with the states seen last.
         """
+        self._wait_for(self.server_states, lambda states: all(states.get(a) == s for a, s in wanted.items()), bound)
+
+    def wait_for_no_idle_connection(self, address: str, bound: float = _STARTUP_BOUND) -> None:
+        """Poll the statistics until HAProxy holds no idle connection to *address* (a server that was
+        killed: HAProxy drops them once it reads their resets). Raises :class:`RuntimeError` past *bound*."""
+        self._wait_for(self.idle_connections, lambda idle: idle.get(address, 0) == 0, bound)
+
+    @staticmethod
+    def _wait_for(read: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], bound: float) -> None:
         deadline = time.monotonic() + bound
-        states: dict[str, str] = {}
+        seen: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            states = self.server_states()
-            if all(states.get(address) == state for address, state in wanted.items()):
+            seen = read()
+            if done(seen):
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"haproxy's servers are {states}, not {wanted}")
+        raise RuntimeError(f"haproxy's servers are {seen}, not as waited for")
 
     def stop(self) -> None:
         """SIGTERM by pid, SIGKILL if it lingers; idempotent."""
