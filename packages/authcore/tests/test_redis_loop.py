@@ -256,7 +256,7 @@ def test_a_defect_is_raised_as_the_blocking_client_raises_it(
     [
         ("memory://", "dummy", "none", "none"),
         ("redis://127.0.0.1:1/0", "dummy", "loop", "loop"),
-        ("rediss://127.0.0.1:1/0", "dummy", "thread", "thread"),
+        ("rediss://127.0.0.1:1/0", "dummy", "loop", "loop"),
         ("redis+sentinel://127.0.0.1:1/mymaster", "dummy", "thread", "thread"),
         ("redis://127.0.0.1:1/0", "nope", "thread", "loop"),
     ],

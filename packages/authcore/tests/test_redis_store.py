@@ -2,8 +2,9 @@
 
 * The whole session-store conformance suite, unchanged, on one module-wide server (a fresh
   key prefix per test), again through a password-protected server, and through a real Sentinel;
-  and on one server and the password-protected one with every call made as an async adapter
-  makes it, on its event loop (test_redis_loop.py has that path's faults).
+  over TLS (a throwaway CA); and on one server, the password-protected one and over TLS with
+  every call made as an async adapter makes it, on its event loop (test_redis_loop.py).
+* TLS: a certificate from another CA, or for another name, is refused on both paths.
 * URL parsing: good and malformed URLs; no message or repr ever holds the password.
 * Faults: Redis restarted (AOF) or killed (fsync on every write) loses nothing; Redis down or
   paused makes calls raise ProviderUnavailable (bounded by the socket timeouts), and the same
@@ -38,6 +39,7 @@ from authcore.testing import SessionStoreConformance
 from authcore.testing import redis_server as redis_server_module
 from authcore.testing.on_loop import LoopThread, calls_on_loop
 from authcore.testing.redis_server import RedisServer, SentinelServer, start_redis, start_sentinel
+from authcore.testing.tls import make_test_ca
 
 IDLE = 100.0
 LIFETIME = 250.0
@@ -59,7 +61,7 @@ def unique_prefix() -> str:
 
 def open_redis(url: str, **options: str) -> RedisSessionStore:
     query = "&".join(f"{key}={value}" for key, value in {"prefix": unique_prefix(), **options}.items())
-    store = open_store(f"{url}?{query}")
+    store = open_store(f"{url}{'&' if '?' in url else '?'}{query}")
     assert isinstance(store, RedisSessionStore)
     return store
 
@@ -119,6 +121,65 @@ class TestRedisStoreWithPasswordOnTheEventLoop(SessionStoreConformance):
         direct = redis.Redis(host="127.0.0.1", port=password_redis.port, password=PASSWORD, db=3, socket_timeout=5)
         assert direct.exists(f"{store._prefix}s:{key_hash(record.session_id)}") == 1
         direct.close()
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server with a TLS port, its certificate from a throwaway CA, for 127.0.0.1 only."""
+    files = make_test_ca(tmp_path_factory.mktemp("redis-ca"), hostnames=("127.0.0.1",))
+    server = start_redis(tmp_path_factory.mktemp("redis-tls"), tls=files)
+    yield server
+    server.stop()
+
+
+class TestRedisStoreOverTls(SessionStoreConformance):
+    """The conformance suite over TLS (rediss://, the server checked against the test CA)."""
+
+    @pytest.fixture
+    def session_store(self, tls_redis: RedisServer) -> Iterator[RedisSessionStore]:
+        store = open_redis(tls_redis.tls_url)
+        yield store
+        store.close()
+
+
+class TestRedisStoreOverTlsOnTheEventLoop(SessionStoreConformance):
+    """The conformance suite over TLS, every call made on the event loop (the blocking client away)."""
+
+    @pytest.fixture
+    def session_store(self, tls_redis: RedisServer, loop_thread: LoopThread) -> Iterator[RedisSessionStore]:
+        store = calls_on_loop(open_redis(tls_redis.tls_url), loop_thread, strict=True)
+        assert store.awaits_on_loop
+        yield store
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def localhost_tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server whose certificate names ``localhost`` only: reached as 127.0.0.1, the name does not match."""
+    files = make_test_ca(tmp_path_factory.mktemp("redis-ca-localhost"), hostnames=("localhost",))
+    server = start_redis(tmp_path_factory.mktemp("redis-tls-localhost"), tls=files)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("refusal", ["unknown CA", "wrong name"])
+def test_an_untrusted_tls_server_is_unavailable(
+    tls_redis: RedisServer, localhost_tls_redis: RedisServer, tmp_path: Path, calls: OpenStore, refusal: str
+) -> None:
+    """A server certificate from another CA, or for another name: refused, on both paths; the same
+    URL with that one check switched off connects (so the refusal was that check's)."""
+    if refusal == "unknown CA":
+        other_ca = make_test_ca(tmp_path / "other-ca").ca_file
+        url, lenient = tls_redis.tls_url.split("?")[0] + f"?ssl_ca_certs={other_ca}", "ssl_cert_reqs=none"
+    else:
+        url, lenient = localhost_tls_redis.tls_url, "ssl_check_hostname=false"
+    store = calls(open_redis(url))
+    with pytest.raises(ProviderUnavailable, match=r"^session store unavailable$"):
+        store.get("x")
+    store.close()
+    relaxed = calls(open_redis(f"{url}&{lenient}"))
+    assert relaxed.get("x") is None
+    relaxed.close()
 
 
 @pytest.fixture(scope="module")

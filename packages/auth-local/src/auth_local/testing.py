@@ -40,8 +40,7 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from authcore.testing.servers import free_port
-
-from .testing_tls import TlsFiles, make_test_ca
+from authcore.testing.tls import TlsFiles, make_test_ca
 
 __all__ = [
     "POSTGRES_BIN",

@@ -13,14 +13,17 @@ calls behind it fail with it: their replies could no longer be told apart), conn
 by ``socket_connect_timeout``, and anything that means "Redis cannot serve now" raised as
 :class:`~authcore.errors.SessionStoreUnavailable`, the next call connecting anew.
 
-Plain ``redis://`` only: TLS (``rediss://``) and Sentinel keep the blocking client (its TLS
-options, its following of a failover), which runs in a worker thread (:func:`loop_calls_for`).
+``redis://`` and ``rediss://`` (the same ``ssl_*`` options as the blocking client: a CA file,
+a client certificate, ``ssl_cert_reqs``, ``ssl_check_hostname``, both checks on by default).
+Sentinel keeps the blocking client, whose Sentinel support follows a failover; it runs in a
+worker thread (:func:`loop_calls_for`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 from collections import deque
 from collections.abc import Awaitable, Sequence
@@ -44,8 +47,8 @@ _UNAVAILABLE_REPLIES = ("READONLY", "LOADING", "NOAUTH", "WRONGPASS", "MASTERDOW
 
 def loop_calls_for(location: RedisLocation) -> LoopCalls | None:
     """Calls on the event loop for *location*, or ``None`` where the blocking client stays
-    (``rediss``, Sentinel; greenlet or hiredis not installed)."""
-    if location.scheme != "redis":
+    (Sentinel; greenlet or hiredis not installed)."""
+    if location.service is not None:
         return None
     try:
         import greenlet  # noqa: F401  # loop_bridge's
@@ -62,6 +65,27 @@ try:  # this module is imported with the Redis store; the loop calls are used on
     from ..loop_bridge import wait_for
 except ImportError:  # without hiredis or greenlet, loop_calls_for() says None
     pass
+
+
+def _tls_context(location: RedisLocation) -> ssl.SSLContext | None:
+    """The TLS context of a ``rediss`` URL, from the ``ssl_*`` options the blocking client takes alike."""
+    if location.scheme != "rediss":
+        return None
+    options = location.tls
+    context = ssl.create_default_context(cafile=_path(options.get("ssl_ca_certs")))
+    certfile = _path(options.get("ssl_certfile"))
+    if certfile is not None:
+        context.load_cert_chain(certfile, _path(options.get("ssl_keyfile")))
+    requirement = options.get("ssl_cert_reqs", "required")
+    context.check_hostname = requirement != "none" and options.get("ssl_check_hostname", True) is not False
+    context.verify_mode = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(
+        str(requirement), ssl.CERT_REQUIRED
+    )
+    return context
+
+
+def _path(value: str | bool | None) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class _Connection(asyncio.Protocol):
@@ -141,6 +165,7 @@ class _LoopClient:
         self._location = location
         self._loop = loop
         self._pack = hiredis.pack_command
+        self._tls = _tls_context(location)
         self._connection: _Connection | None = None
         self._connecting = asyncio.Lock()
 
@@ -161,7 +186,11 @@ class _LoopClient:
         host, port = self._location.hosts[0]
         timeout = self._location.socket_timeout
         _transport, connection = await self._loop.create_connection(
-            lambda: _Connection(self._loop, timeout), host, port
+            lambda: _Connection(self._loop, timeout),
+            host,
+            port,
+            ssl=self._tls,
+            server_hostname=host if self._tls else None,
         )
         greeting: list[tuple[Any, ...]] = []
         if self._location.password is not None:

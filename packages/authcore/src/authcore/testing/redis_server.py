@@ -22,6 +22,7 @@ from typing import Final
 from urllib.parse import quote
 
 from .servers import free_port
+from .tls import TlsFiles
 
 __all__ = ["REDIS_SERVER", "RedisServer", "SentinelServer", "start_redis", "start_sentinel"]
 
@@ -36,11 +37,22 @@ _STOP_BOUND: Final = 10.0
 class RedisServer:
     """One throwaway ``redis-server``: a port on 127.0.0.1 and a data directory, both kept across restarts."""
 
-    def __init__(self, directory: Path, port: int, *, appendonly: bool, password: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int,
+        *,
+        appendonly: bool,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.directory = directory
         self.port = port
         self.appendonly = appendonly
         self._password = password
+        self.tls = tls
+        #: The TLS port (``tls`` given), beside the plain one, which the readiness check and the fault tests use.
+        self.tls_port = free_port() if tls is not None else None
         self._process: subprocess.Popen[bytes] | None = None
         self._paused = False
 
@@ -52,6 +64,15 @@ class RedisServer:
         """``redis://127.0.0.1:<port>/0``, with ``:password@`` when the server requires one."""
         credentials = f":{quote(self._password, safe='')}@" if self._password else ""
         return f"redis://{credentials}127.0.0.1:{self.port}/0"
+
+    @property
+    def tls_url(self) -> str:
+        """``rediss://127.0.0.1:<tls port>/0?ssl_ca_certs=<the test CA>`` (with the password, if any)."""
+        if self.tls is None or self.tls_port is None:
+            raise RuntimeError("this redis-server was started without tls=")
+        credentials = f":{quote(self._password, safe='')}@" if self._password else ""
+        ca_file = quote(str(self.tls.ca_file), safe="/")
+        return f"rediss://{credentials}127.0.0.1:{self.tls_port}/0?ssl_ca_certs={ca_file}"
 
     @property
     def pid(self) -> int | None:
@@ -100,6 +121,14 @@ class RedisServer:
         ]  # fmt: skip
         if self._password:
             command += ["--requirepass", self._password]
+        if self.tls is not None:
+            command += [
+                "--tls-port", str(self.tls_port),
+                "--tls-cert-file", str(self.tls.certificate),
+                "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca_file),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
         return command
 
     def stop(self) -> None:
@@ -198,14 +227,20 @@ def _answers_ping(port: int) -> bool:
 
 
 def start_redis(
-    directory: str | os.PathLike[str], *, appendonly: bool = True, password: str | None = None
+    directory: str | os.PathLike[str],
+    *,
+    appendonly: bool = True,
+    password: str | None = None,
+    tls: TlsFiles | None = None,
 ) -> RedisServer:
     """Start ``redis-server`` on a free loopback port with its data in *directory* (created if missing).
 
     *password* makes the server require it (``requirepass``); :attr:`RedisServer.url` then carries it.
+    *tls* (from :func:`~authcore.testing.tls.make_test_ca`) opens a TLS port beside the plain one,
+    served with that certificate: :attr:`RedisServer.tls_url`.
     """
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(path, free_port(), appendonly=appendonly, password=password)
+    server = RedisServer(path, free_port(), appendonly=appendonly, password=password, tls=tls)
     server.start()
     return server

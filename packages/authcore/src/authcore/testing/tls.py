@@ -1,8 +1,9 @@
-"""A throwaway certificate authority for TLS tests (re-exported by :mod:`auth_local.testing`).
+"""A throwaway certificate authority for TLS tests: Redis over TLS here, SMTP in auth-local.
 
 :func:`make_test_ca` writes a CA certificate and a server certificate and key it signed, for
-the names a test server answers to, with ``cryptography`` (authcore's dependency through
-``PyJWT[crypto]``), imported only when a certificate is made.
+the names a test server answers to, with ``cryptography`` (authcore's dependency), imported
+only when a certificate is made. :func:`authcore.testing.redis_server.start_redis` takes the
+files (``tls=``); :mod:`auth_local.testing` re-exports both names.
 """
 
 from __future__ import annotations
