@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,6 +183,53 @@ def test_each_event_loop_has_its_own_connection(shared_redis: RedisServer) -> No
         store.close()
         for loop in loops:
             loop.stop()
+
+
+class SilentServer:
+    """A TCP server that accepts connections, counts them and never answers (a Redis that hangs)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.accepted.append(self.listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for connection in self.accepted:
+            connection.close()
+        self.listener.close()
+
+
+def test_callers_waiting_for_a_connection_share_one_attempt(loop_thread: LoopThread) -> None:
+    """20 calls at once on a new store whose server never answers its AUTH: one connection attempt
+    among them, all 20 refused (503) with it, none queued behind another's attempt."""
+    server = SilentServer()
+    url = f"redis://:pw-never-checked@127.0.0.1:{server.port}/0?socket_timeout=0.5&socket_connect_timeout=0.5"
+    store = calls_on_loop(RedisSessionStore(url), loop_thread, strict=True)
+    get = type(store).get
+
+    async def all_at_once() -> list[object]:
+        return await asyncio.gather(*(run_bridged(get, store, f"s{i}") for i in range(20)), return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run_coroutine_threadsafe(all_at_once(), loop_thread.loop).result(60)
+        assert all(isinstance(outcome, ProviderUnavailable) for outcome in outcomes), outcomes
+        assert len(server.accepted) == 1
+    finally:
+        store.close()
+        server.stop()
 
 
 # ------------------------------------------------------------------------------ what Redis may answer

@@ -167,7 +167,8 @@ class _LoopClient:
         self._pack = hiredis.pack_command
         self._tls = _tls_context(location)
         self._connection: _Connection | None = None
-        self._connecting = asyncio.Lock()
+        #: The connection attempt under way, which every caller meanwhile waits for.
+        self._connecting: asyncio.Task[_Connection] | None = None
 
     def send(self, command: tuple[Any, ...]) -> Awaitable[Any]:
         """Send *command*: its reply, to await (an error reply comes as hiredis's ``ReplyError``)."""
@@ -177,10 +178,21 @@ class _LoopClient:
         return connection.send(self._pack(command))
 
     async def _connect_and_send(self, command: tuple[Any, ...]) -> Any:
-        async with self._connecting:  # the first caller connects; the others wait for it
-            if self._connection is None or self._connection.closed:
-                self._connection = await asyncio.wait_for(self._connect(), self._location.socket_connect_timeout)
-        return await self._connection.send(self._pack(command))
+        # One attempt for every caller: if it fails they all fail with it, within one connect
+        # timeout, rather than each trying in turn behind the others.
+        if self._connecting is None:
+            self._connecting = self._loop.create_task(self._connect_bounded())
+            self._connecting.add_done_callback(self._connected)
+        connection = await asyncio.shield(self._connecting)
+        return await connection.send(self._pack(command))
+
+    async def _connect_bounded(self) -> _Connection:
+        return await asyncio.wait_for(self._connect(), self._location.socket_connect_timeout)
+
+    def _connected(self, attempt: asyncio.Task[_Connection]) -> None:
+        self._connecting = None
+        if not attempt.cancelled() and attempt.exception() is None:  # exception(): retrieved, not logged
+            self._connection = attempt.result()
 
     async def _connect(self) -> _Connection:
         host, port = self._location.hosts[0]
@@ -198,10 +210,14 @@ class _LoopClient:
             greeting.append(("AUTH", user, self._location.password) if user else ("AUTH", self._location.password))
         if self._location.db:
             greeting.append(("SELECT", self._location.db))
-        for reply in [await connection.send(self._pack(command)) for command in greeting]:
-            if isinstance(reply, _ReplyError):
-                connection.fail(ConnectionError("refused"))
-                raise ConnectionError("Redis refused the connection's authentication or database")
+        try:
+            replies = [await connection.send(self._pack(command)) for command in greeting]
+        except BaseException:  # timed out (cancelled) or lost: this connection is nobody's
+            connection.fail(ConnectionError("the connection was not set up"))
+            raise
+        if any(isinstance(reply, _ReplyError) for reply in replies):
+            connection.fail(ConnectionError("refused"))
+            raise ConnectionError("Redis refused the connection's authentication or database")
         return connection
 
     def close(self) -> None:
