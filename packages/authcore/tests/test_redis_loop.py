@@ -29,6 +29,7 @@ from authcore.errors import ProviderUnavailable
 from authcore.loop_bridge import bridged, run_bridged, wait_for
 from authcore.sessions import Sessions
 from authcore.sessions.redis import RedisSessionStore
+from authcore.sessions.redis_loop import _Connection
 from authcore.testing.on_loop import LoopThread, calls_on_loop
 from authcore.testing.redis_server import RedisServer, start_redis
 
@@ -230,6 +231,25 @@ def test_callers_waiting_for_a_connection_share_one_attempt(loop_thread: LoopThr
     finally:
         store.close()
         server.stop()
+
+
+def test_a_call_on_a_connection_already_lost_fails_at_once(shared_redis: RedisServer, loop_thread: LoopThread) -> None:
+    """A command given to a connection that was lost in between (its watchdog gone with it) fails
+    at once instead of waiting for an answer that cannot come."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        _transport, connection = await loop.create_connection(
+            lambda: _Connection(loop, 5.0), "127.0.0.1", shared_redis.port
+        )
+        assert await connection.send(b"*1\r\n$4\r\nPING\r\n") == b"PONG"
+        connection.fail(ConnectionError("lost"))
+        for _ in range(5):  # the transport's own connection_lost runs too, and the loop moves on
+            await asyncio.sleep(0)
+        with pytest.raises(ConnectionError):  # not a TimeoutError from the bound below: no hang
+            await asyncio.wait_for(connection.send(b"*1\r\n$4\r\nPING\r\n"), 3)
+
+    asyncio.run_coroutine_threadsafe(scenario(), loop_thread.loop).result(60)
 
 
 # ------------------------------------------------------------------------------ what Redis may answer

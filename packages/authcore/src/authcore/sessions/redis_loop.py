@@ -127,6 +127,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+            self._watchdog = None
         if self._transport is not None:
             self._transport.abort()
         while self._waiting:
@@ -135,9 +136,12 @@ class _Connection(asyncio.Protocol):
                 waiter.set_exception(error)
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
-        """Write one packed command; the future of its reply."""
+        """Write one packed command; the future of its reply (failed at once if the connection is closed)."""
         assert self._transport is not None
         waiter = self._loop.create_future()
+        if self.closed:  # lost between connecting and this call: nothing would ever answer
+            waiter.set_exception(ConnectionError("connection lost"))
+            return waiter
         now = self._loop.time()
         self._waiting.append((waiter, now))
         self._transport.write(packed)
