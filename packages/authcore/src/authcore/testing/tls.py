@@ -38,7 +38,7 @@ def make_test_ca(
     """
     # Imported here: only the TLS tests pay for it.
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -64,12 +64,6 @@ def make_test_ca(
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    names: list[x509.GeneralName] = []
-    for host in hostnames:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
     server = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
@@ -81,11 +75,31 @@ def make_test_ca(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_alternative_names(hostnames)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(server_key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return _write_files(path, ca, server, server_key)
+
+
+def _alternative_names(hostnames: Sequence[str]) -> list[Any]:
+    """The subject alternative names of *hostnames*: IP addresses as such, the rest as DNS names."""
+    from cryptography import x509
+
+    names: list[x509.GeneralName] = []
+    for host in hostnames:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
+
+
+def _write_files(path: Path, ca: Any, server: Any, server_key: Any) -> TlsFiles:
+    """Write the CA's and the server's certificates, and the server's key (created 0600), as PEM."""
+    from cryptography.hazmat.primitives import serialization
+
     files = TlsFiles(path / "ca.pem", path / "server.pem", path / "server-key.pem")
     files.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files.certificate.write_bytes(server.public_bytes(serialization.Encoding.PEM))
