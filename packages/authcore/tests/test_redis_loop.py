@@ -2,7 +2,8 @@
 
 The conformance suites run on this path in test_redis_store.py and test_shared_state.py, and
 its faults (Redis down, restarted, paused) there too; here: the bridge itself (results,
-errors both ways, context variables, misuse), replies reaching the right caller when many
+errors both ways, context variables, misuse, greenlets reused without carrying anything over,
+concurrent and cancelled callers, two threads), replies reaching the right caller when many
 calls share the loop's one connection (and when one is cancelled), a script Redis forgot
 (SCRIPT FLUSH), a server that turned replica (READONLY), a wrong password, a defect (a key of
 the wrong type) raised as the blocking client raises it, where each configuration's logins
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from greenlet import getcurrent
 
 from authcore import AuthManager
 from authcore.config import SessionConfig
@@ -111,6 +115,111 @@ def test_the_bridged_code_sees_the_callers_context_variables() -> None:
         return await run_bridged(request_id.get)
 
     assert asyncio.run(main()) == "r-1"
+
+
+def test_bridged_calls_reuse_their_greenlets_and_share_nothing_else() -> None:
+    """One greenlet serves call after call (a new one costs a frame stack's mmap and munmap), but
+    each call sees a fresh copy of its caller's context and keeps nothing of the call before."""
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+    class Result:
+        pass
+
+    async def later(value: object) -> object:
+        await asyncio.sleep(0)
+        return value
+
+    def code(seen: list[object]) -> Result:
+        seen.append(request_id.get())
+        request_id.set("set inside the call")  # must not reach the next call or the caller
+        seen.append(wait_for(later(getcurrent())))
+        return Result()
+
+    async def main() -> None:
+        first: list[object] = []
+        request_id.set("r-1")
+        result = await run_bridged(code, first)
+        dropped = weakref.ref(result)
+        del result
+        await asyncio.sleep(0)  # the loop's handle that woke this task holds the finished future until it returns
+        gc.collect()
+        assert dropped() is None  # the idle greenlet holds no outcome (a login's holds tokens)
+        second: list[object] = []
+        request_id.set("r-2")
+        await run_bridged(code, second)
+        assert request_id.get() == "r-2"
+        assert first[0] == "r-1" and second[0] == "r-2"
+        assert first[1] is second[1]  # the same greenlet, from the pool
+
+    asyncio.run(main())
+
+
+def test_concurrent_bridged_calls_each_get_their_own_replies() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[asyncio.Future[int], int]] = []
+
+        def code(index: int) -> tuple[int, int]:
+            first: asyncio.Future[int] = loop.create_future()
+            pending.append((first, index * 10))
+            second: asyncio.Future[int] = loop.create_future()
+            pending.append((second, index * 10 + 1))
+            return wait_for(first), wait_for(second)
+
+        async def answer() -> None:  # in an order of its own: last asked, first answered
+            while True:
+                await asyncio.sleep(0)
+                while pending:
+                    future, value = pending.pop()
+                    future.set_result(value)
+
+        answering = asyncio.ensure_future(answer())
+        results = await asyncio.gather(*(run_bridged(code, index) for index in range(50)))
+        answering.cancel()
+        assert results == [(index * 10, index * 10 + 1) for index in range(50)]
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_caller_leaves_the_code_to_finish_and_its_greenlet_to_serve_again() -> None:
+    finished: list[str] = []
+
+    async def main() -> None:
+        release = asyncio.Event()
+
+        def code() -> str:
+            wait_for(release.wait())
+            finished.append("ran to its end")
+            return "dropped"
+
+        caller = asyncio.ensure_future(run_bridged(code))
+        await asyncio.sleep(0.01)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert finished == []
+        release.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert finished == ["ran to its end"]
+        assert await run_bridged(lambda: wait_for(asyncio.sleep(0, "again"))) == "again"
+
+    asyncio.run(main())
+
+
+def test_loops_in_two_threads_bridge_at_once(loop_thread: LoopThread) -> None:
+    """Greenlets cannot cross threads: each thread has its own pool."""
+
+    async def twice(tag: str) -> list[str]:
+        def one(index: int) -> str:
+            return wait_for(asyncio.sleep(0.001, f"{tag}{index}"))
+
+        return [await run_bridged(one, index) for index in range(50)]
+
+    other = asyncio.run_coroutine_threadsafe(twice("other-"), loop_thread.loop)
+    mine = asyncio.run(twice("main-"))
+    assert mine == [f"main-{index}" for index in range(50)]
+    assert other.result(10) == [f"other-{index}" for index in range(50)]
 
 
 def test_wait_for_outside_the_bridge_is_a_clear_error() -> None:

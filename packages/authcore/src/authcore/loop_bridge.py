@@ -3,8 +3,8 @@
 An async web adapter runs a request whose only wait is on the Redis session store with
 :func:`run_bridged` instead of sending it to a worker thread: the request's code (the manager,
 the throttle, the store, all written as plain calls) runs in a greenlet, and when the store
-needs Redis it calls :func:`wait_for` with a coroutine. That switches back to the event loop's
-task, which awaits the coroutine and switches in again with its result. The code reads as
+needs Redis it calls :func:`wait_for` with the reply's future. That switches back to the event
+loop, and the future's done callback switches in again with its result. The code reads as
 before and is declared once; only the store's lowest layer knows which of the two ways it is
 called (:func:`bridged`). SQLAlchemy's asyncio support works the same way.
 
@@ -17,35 +17,137 @@ import, and only when the ``redis`` extra is installed.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 __all__ = ["bridged", "run_bridged", "wait_for"]
 
 T = TypeVar("T")
 
 
+#: Idle greenlets kept per thread for reuse, at most this many.
+_POOL_SIZE = 64
+
+
+class _Outcome:
+    """What a bridged call ended with, handed by its greenlet to whoever switched in last."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any, error: BaseException | None) -> None:
+        self.value = value
+        self.error = error
+
+    def take(self) -> Any:
+        """The value, or raise the error; either way the outcome keeps neither (the idle greenlet
+        that handed it over still refers to it, and a login's value holds its tokens)."""
+        value, error = self.value, self.error
+        self.value = self.error = None
+        if error is not None:
+            raise error
+        return value
+
+
 class _Bridged(greenlet):
-    """A greenlet running code for :func:`run_bridged`; its parent is the loop's task."""
+    """A greenlet that runs bridged calls one after the other, kept in a per-thread pool.
+
+    Why a pool: on Python 3.11+ every new greenlet maps a fresh frame stack for its first call
+    and unmaps it when it dies, two system calls that cost a login more than Redis's round trip
+    (``docs/design.md``, "Bridged calls reuse their greenlets"). A call's end is not the
+    greenlet's: it hands an :class:`_Outcome` to its parent and waits for the next call.
+
+    Once the code waits, the future it waits on resumes it from that future's done callback,
+    and :attr:`finished` carries the outcome to the awaiting task: resuming it through the task
+    would resume every coroutine between the task and :func:`run_bridged` (an ASGI request's
+    middleware chain) for each of a login's three waits on Redis.
+    """
+
+    finished: asyncio.Future[Any] | None = None
+
+    def __init__(self) -> None:
+        super().__init__(self._serve)
+
+    def _serve(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        while True:
+            try:
+                outcome = _Outcome(function(*args), None)
+            except GreenletExit:  # the idle greenlet was dropped: let it end
+                raise
+            except BaseException as exc:  # the code's own error: the awaiting task raises it
+                outcome = _Outcome(None, exc)
+            del function, args  # hold nothing of a finished call while idle
+            parent = self.parent
+            assert parent is not None
+            function, args = parent.switch(outcome)
+
+    def start(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``function(*args)`` in this greenlet until it waits (:data:`_WAITING`) or ends (:class:`_Outcome`)."""
+        self.parent = getcurrent()
+        # The request's context variables, as run_in_threadpool hands them to a worker (a copy).
+        self.gr_context = contextvars.copy_context()
+        self.finished = None
+        return self.switch(function, args)
+
+    def resume(self, waited: asyncio.Future[Any]) -> None:
+        """Done callback of the future the code waits on: run the code on to its next wait or its end."""
+        try:
+            value = waited.result()
+        except BaseException as exc:  # the awaited call's error belongs to the code that waits for it
+            step = self.throw(exc)
+        else:
+            step = self.switch(value)
+        if isinstance(step, _Outcome):
+            finished = self.finished
+            _release(self)
+            try:
+                value = step.take()
+            except BaseException as exc:
+                if finished is not None and not finished.done():
+                    finished.set_exception(exc)
+            else:
+                if finished is not None and not finished.done():
+                    finished.set_result(value)
+
+
+_WAITING: Any = object()
+_idle = threading.local()
+
+
+def _acquire() -> _Bridged:
+    pool: list[_Bridged] | None = getattr(_idle, "pool", None)
+    if pool:
+        return pool.pop()
+    return _Bridged()
+
+
+def _release(child: _Bridged) -> None:
+    child.finished = None
+    child.gr_context = None
+    pool: list[_Bridged] | None = getattr(_idle, "pool", None)
+    if pool is None:
+        pool = _idle.pool = []
+    if len(pool) < _POOL_SIZE:
+        pool.append(child)
 
 
 async def run_bridged(function: Callable[..., T], /, *args: Any) -> T:
-    """Call ``function(*args)`` on this event loop; every :func:`wait_for` inside it awaits here."""
-    child = _Bridged(function, getcurrent())
-    # The request's context variables, as run_in_threadpool hands them to a worker (a copy).
-    child.gr_context = contextvars.copy_context()
-    step = child.switch(*args)
-    while not child.dead:
-        try:
-            value = await step
-        except BaseException as exc:  # the awaited call's error belongs to the code that waits for it
-            step = child.throw(exc)
-        else:
-            step = child.switch(value)
-    return cast("T", step)
+    """Call ``function(*args)`` on this event loop; every :func:`wait_for` inside it awaits here.
+
+    Cancelling the awaiting task does not stop the code: like a worker thread's, it runs on to
+    its end (each wait's reply resumes it) and its outcome is dropped.
+    """
+    child = _acquire()
+    step = child.start(function, args)
+    if isinstance(step, _Outcome):  # it never waited
+        _release(child)
+        return cast("T", step.take())
+    finished = child.finished = asyncio.get_running_loop().create_future()
+    return cast("T", await finished)
 
 
 def bridged() -> bool:
@@ -54,10 +156,14 @@ def bridged() -> bool:
 
 
 def wait_for(awaitable: Awaitable[T]) -> T:
-    """Await *awaitable* on the event loop of the enclosing :func:`run_bridged`; its result or error."""
+    """Await *awaitable* on the event loop of the enclosing :func:`run_bridged`; its result or error.
+
+    A future (the Redis connection's replies) is waited on as it is; anything else becomes a task.
+    """
     current = getcurrent()
     if not isinstance(current, _Bridged):
         raise RuntimeError("wait_for() is only for code run by run_bridged()")
     parent = current.parent
-    assert parent is not None  # run_bridged's task made it
-    return cast("T", parent.switch(awaitable))
+    assert parent is not None  # run_bridged set it
+    asyncio.ensure_future(awaitable).add_done_callback(current.resume)
+    return cast("T", parent.switch(_WAITING))
