@@ -8,8 +8,9 @@ in a worker thread otherwise, so an event loop never waits on a directory or a d
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
@@ -113,10 +114,17 @@ async def run_as(waits: Waits, function: Callable[[], _T]) -> _T:
     if waits == "none":
         return function()
     if waits == "loop":
-        from .loop_bridge import run_bridged
-
-        return await run_bridged(function)
+        return await _run_bridged()(function)
     return await _to_thread(function)
+
+
+@functools.cache
+def _run_bridged() -> Callable[[Callable[[], _T]], Awaitable[_T]]:
+    # Imported on first use (greenlet stays off the startup path), then kept: an import
+    # statement in run_as cost a request some microseconds each time.
+    from .loop_bridge import run_bridged
+
+    return run_bridged
 
 
 async def _to_thread(function: Callable[..., _T], *args: Any) -> _T:

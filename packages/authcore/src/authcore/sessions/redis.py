@@ -27,7 +27,6 @@ keys from what they read, which a cluster cannot route.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -40,7 +39,7 @@ from ..errors import ConfigError, InvalidToken, SessionStoreUnavailable, TokenEx
 from . import redis_scripts as scripts
 from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
 from .redis_loop import loop_calls_for
-from .redis_shared import RedisSharedState
+from .redis_shared import RedisSharedState, key_hash
 from .redis_url import RedisLocation, parse_redis_url
 
 if TYPE_CHECKING:
@@ -55,14 +54,7 @@ log = logging.getLogger("authcore.sessions")
 RETENTION_MARGIN: Final = 300.0
 #: Sessions one purge script deletes at most; purge() runs batches until none is left.
 _PURGE_BATCH: Final = 500
-#: Hex digits of SHA-256 in key names: 128 bits, plenty against collisions, nothing to reverse.
-_KEY_HASH_DIGITS: Final = 32
 _PEEK_FIELDS: Final = scripts.RECORD_FIELDS[:-1]
-
-
-def key_hash(value: str) -> str:
-    """The name part a session id or login gets in keys: truncated hex SHA-256, never the value itself."""
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_KEY_HASH_DIGITS]
 
 
 def _time(value: float) -> str:

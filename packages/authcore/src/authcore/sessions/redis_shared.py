@@ -3,7 +3,7 @@
 Every method is one round trip: a single command or one Lua script, so a check-and-count
 is atomic however many instances race (Redis runs a script to its end before any other
 command). Key layout, ``P`` being the store's prefix and ``H(x)`` the first 32 hex digits
-of SHA-256(x) (:func:`~authcore.sessions.redis.key_hash`), so no login, address or SSO
+of SHA-256(x) (:func:`key_hash`), so no login, address or SSO
 state ever appears in a key name:
 
 * ``P t:H(key)``: a counter, a hash ``c`` (count) ``e`` (when its window ends, the caller's
@@ -21,6 +21,7 @@ Errors are the store's: unreachable, slow or read-only Redis is
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 from collections.abc import Iterator, Sequence
@@ -113,6 +114,15 @@ return ARGV[1]
 """
 
 
+#: Hex digits of SHA-256 in key names: 128 bits, plenty against collisions, nothing to reverse.
+_KEY_HASH_DIGITS: Final = 32
+
+
+def key_hash(value: str) -> str:
+    """The name part a session id, login or counter gets in keys: truncated hex SHA-256, never the value itself."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_KEY_HASH_DIGITS]
+
+
 def _tallies(reply: Sequence[Sequence[Any]]) -> list[Tally]:
     return [Tally(int(count), float(ends)) for count, ends in reply]
 
@@ -140,8 +150,6 @@ class RedisSharedState:
         self._settle = register(SETTLE)
 
     def _shared_key(self, kind: str, key: str) -> str:
-        from .redis import key_hash  # here: redis.py imports this module
-
         return f"{self._prefix}{kind}:{key_hash(key)}"
 
     def _counter_keys(self, keys: Sequence[str]) -> Iterator[str]:
