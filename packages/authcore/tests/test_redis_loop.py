@@ -20,7 +20,7 @@ import socket
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hiredis
@@ -31,12 +31,14 @@ from greenlet import getcurrent
 from authcore import AuthManager
 from authcore.config import SessionConfig
 from authcore.errors import ProviderUnavailable
-from authcore.loop_bridge import bridged, run_bridged, wait_for
+from authcore.loop_bridge import bridged, check_later, run_bridged, wait_for
 from authcore.sessions import Sessions
 from authcore.sessions.redis import RedisSessionStore
 from authcore.sessions.redis_loop import _Connection
 from authcore.testing.on_loop import LoopThread, calls_on_loop
 from authcore.testing.redis_server import RedisServer, start_redis
+from authcore.web.common import LoginBody
+from authcore.web.fastapi import FastAPIAuth
 
 WINDOW = 60.0
 T0 = 1_800_000_000.0
@@ -221,6 +223,72 @@ def test_loops_in_two_threads_bridge_at_once(loop_thread: LoopThread) -> None:
     mine = asyncio.run(twice("main-"))
     assert mine == [f"main-{index}" for index in range(50)]
     assert other.result(10) == [f"other-{index}" for index in range(50)]
+
+
+async def _reply(value: int) -> int:
+    await asyncio.sleep(0)
+    return value
+
+
+def test_a_reply_checked_later_is_checked_at_the_next_wait_or_before_the_call_ends() -> None:
+    events: list[object] = []
+
+    def recorded(tag: str) -> Callable[[asyncio.Future[int]], None]:
+        return lambda done: events.append((tag, done.result()))
+
+    def code() -> str:
+        check_later(_reply(1), recorded("first"))
+        events.append("sent")
+        events.append(("waited", wait_for(_reply(2))))
+        check_later(_reply(3), recorded("last"))  # nothing waits after it: checked before the end
+        return "done"
+
+    async def main() -> None:
+        assert await run_bridged(code) == "done"
+        assert events == ["sent", ("first", 1), ("waited", 2), ("last", 3)]
+
+    asyncio.run(main())
+
+
+def test_a_failed_check_is_raised_where_the_code_waits_next_or_by_the_call() -> None:
+    def clash(_done: asyncio.Future[int]) -> None:
+        raise ValueError("already exists")
+
+    def waits_after() -> str:
+        check_later(_reply(1), clash)
+        wait_for(_reply(2))
+        return "not reached"
+
+    def ends_after() -> str:
+        check_later(_reply(1), clash)
+        return "not returned"
+
+    async def main() -> None:
+        for code in (waits_after, ends_after):
+            with pytest.raises(ValueError, match="already exists"):
+                await run_bridged(code)
+
+    asyncio.run(main())
+
+
+def test_checks_left_behind_by_an_error_are_dropped_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    async def refused() -> None:
+        await asyncio.sleep(0)
+        raise ConnectionError("lost")
+
+    def code() -> None:
+        check_later(refused(), lambda done: done.result())
+        raise KeyError("the code's own error")
+
+    async def main() -> None:
+        with pytest.raises(KeyError):
+            await run_bridged(code)
+        await asyncio.sleep(0.01)
+        gc.collect()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        asyncio.run(main())
+    assert "never retrieved" not in caplog.text
 
 
 def test_wait_for_outside_the_bridge_is_a_clear_error() -> None:
@@ -478,6 +546,35 @@ def test_where_logins_and_refreshes_run(store_url: str, provider: str, login: st
         assert manager.login_waits(provider) == login
         assert manager.refresh_waits() == refresh
         assert manager.login_blocks(provider) is (login != "none")
+
+
+def test_a_login_on_the_loop_takes_two_round_trips(
+    shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The throttle's reserve, then the session and the throttle's settle in one write (the
+    session's reply checked with the settle's): two round trips where there were three."""
+    writes: list[int] = []
+    flush = _Connection._flush
+
+    def counted(connection: _Connection) -> None:
+        writes.append(len(connection._unsent))
+        flush(connection)
+
+    monkeypatch.setattr(_Connection, "_flush", counted)  # observed, not replaced
+    config = {
+        "providers": [{"name": "dummy", "type": "dummy"}],
+        "sessions": {"store": f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"},
+        "web": {"cookie_session": False, "throttle": {"enabled": True}},
+    }
+    with AuthManager.from_config(config) as manager:
+        core = FastAPIAuth(manager).core
+        assert core.settings.throttle is not None
+        body = LoginBody.model_validate({"plugin": "dummy", "login": "alice", "password": "read"})
+        loop_thread.run(lambda: core.login(body, "127.0.0.1"))  # connects, loads the scripts
+        writes.clear()
+        result = loop_thread.run(lambda: core.login(body, "127.0.0.1"))
+        assert writes == [1, 2]
+        assert manager.verify(result.access_token).login == "alice"  # the session is there
 
 
 def test_a_blocking_provider_or_permission_store_sends_both_to_a_thread(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-__all__ = ["bridged", "run_bridged", "wait_for"]
+__all__ = ["bridged", "check_later", "run_bridged", "wait_for"]
 
 T = TypeVar("T")
 
@@ -68,22 +68,54 @@ class _Bridged(greenlet):
     """
 
     finished: asyncio.Future[Any] | None = None
+    #: Replies sent for with :func:`check_later` and not checked yet, oldest first.
+    later: list[tuple[asyncio.Future[Any], Callable[[asyncio.Future[Any]], None]]]
 
     def __init__(self) -> None:
         super().__init__(self._serve)
+        self.later = []
 
     def _serve(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         while True:
             try:
-                outcome = _Outcome(function(*args), None)
+                value = function(*args)
+                self._drain()
+                outcome = _Outcome(value, None)
+                del value
             except GreenletExit:  # the idle greenlet was dropped: let it end
                 raise
             except BaseException as exc:  # the code's own error: the awaiting task raises it
+                self._abandon()
+                value = None
                 outcome = _Outcome(None, exc)
             del function, args  # hold nothing of a finished call while idle
             parent = self.parent
             assert parent is not None
             function, args = parent.switch(outcome)
+
+    def check_done(self) -> None:
+        """Run the checks of the replies that have come, in the order they were sent."""
+        while self.later and self.later[0][0].done():
+            future, check = self.later.pop(0)
+            check(future)
+
+    def _drain(self) -> None:
+        # The call ends only once every reply it sent for has come and passed its check.
+        while self.later:
+            future = self.later[0][0]
+            if not future.done():
+                try:
+                    _switch_out(self, future)
+                except GreenletExit:
+                    raise
+                except BaseException:  # the future's own error: its check raises it
+                    pass
+            self.check_done()
+
+    def _abandon(self) -> None:
+        for future, _check in self.later:  # their errors are the call's no more: retrieve them
+            future.add_done_callback(_retrieve)
+        self.later.clear()
 
     def start(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Run ``function(*args)`` in this greenlet until it waits (:data:`_WAITING`) or ends (:class:`_Outcome`)."""
@@ -163,7 +195,35 @@ def wait_for(awaitable: Awaitable[T]) -> T:
     current = getcurrent()
     if not isinstance(current, _Bridged):
         raise RuntimeError("wait_for() is only for code run by run_bridged()")
+    value = _switch_out(current, asyncio.ensure_future(awaitable))
+    if current.later:
+        current.check_done()
+    return value
+
+
+def check_later(awaitable: Awaitable[T], check: Callable[[asyncio.Future[T]], None]) -> None:
+    """Send now, check later: ``check(future)`` runs once *awaitable* is done, when the code
+    next returns from :func:`wait_for` or else before its :func:`run_bridged` call ends.
+
+    For a write whose reply only says whether it worked (a new session): the next command
+    goes to Redis in the same write, so a login's session and its throttle settle cost one
+    round trip, not two; the call still ends only after every check passed, and a check's
+    error is raised where the code waits next.
+    """
+    current = getcurrent()
+    if not isinstance(current, _Bridged):
+        raise RuntimeError("check_later() is only for code run by run_bridged()")
+    current.later.append((asyncio.ensure_future(awaitable), check))
+
+
+def _switch_out(current: _Bridged, future: asyncio.Future[T]) -> T:
+    """Switch back to the loop until *future* is done; its result, or its error raised here."""
     parent = current.parent
     assert parent is not None  # run_bridged set it
-    asyncio.ensure_future(awaitable).add_done_callback(current.resume)
+    future.add_done_callback(current.resume)
     return cast("T", parent.switch(_WAITING))
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from ..errors import ConfigError, InvalidToken, SessionStoreUnavailable, TokenExpired
 from . import redis_scripts as scripts
 from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
-from .redis_loop import loop_calls_for
+from .redis_loop import LoopCalls, loop_calls_for
 from .redis_shared import RedisSharedState, key_hash
 from .redis_url import RedisLocation, parse_redis_url
 
@@ -55,6 +55,12 @@ RETENTION_MARGIN: Final = 300.0
 #: Sessions one purge script deletes at most; purge() runs batches until none is left.
 _PURGE_BATCH: Final = 500
 _PEEK_FIELDS: Final = scripts.RECORD_FIELDS[:-1]
+
+
+def _created(outcome: Any) -> None:
+    if outcome != b"ok":
+        # As the other stores: a clash of 128/256-bit random values means a caller bug.
+        raise ValueError("session id or refresh token hash already exists")
 
 
 def _time(value: float) -> str:
@@ -156,20 +162,39 @@ class RedisSessionStore(RedisSharedState):
             log.warning("session store unavailable (%s)", type(exc).__name__)
             raise SessionStoreUnavailable() from None
 
+    def _on_loop(self) -> LoopCalls | None:
+        """The event loop's calls when the caller runs bridged on one, else ``None`` (the blocking client)."""
+        if not self._bridged():
+            return None
+        assert self._loop_calls is not None
+        self._check_open()
+        return self._loop_calls
+
     def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        if self._bridged():
-            assert self._loop_calls is not None
-            self._check_open()
-            return self._loop_calls.script(script, keys, args)
+        on_loop = self._on_loop()
+        if on_loop is not None:
+            return on_loop.script(script, keys, args)
         with self._calling():
             return script(keys=list(keys), args=list(args))
 
+    def _run_checked(
+        self, script: Script, keys: Sequence[str], args: Sequence[str | int], check: Callable[[Any], None]
+    ) -> None:
+        """Run *script* for its effect; *check* raises if its reply says it failed. On the event
+        loop the reply is checked when the code next waits, or before its call ends
+        (:func:`~authcore.loop_bridge.check_later`): a login's session then goes to Redis in
+        the same write as the throttle's settle, one round trip for both."""
+        on_loop = self._on_loop()
+        if on_loop is not None:
+            on_loop.script_later(script, keys, args, check)
+        else:
+            check(self._run(script, keys, args))
+
     def _command(self, *command: str | int | bytes) -> Any:
         """One command, its reply raw (bytes, integers, lists, ``None``)."""
-        if self._bridged():
-            assert self._loop_calls is not None
-            self._check_open()
-            return self._loop_calls.command(*command)
+        on_loop = self._on_loop()
+        if on_loop is not None:
+            return on_loop.command(*command)
         with self._calling():
             return self._client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py's
 
@@ -202,10 +227,7 @@ class RedisSessionStore(RedisSharedState):
             hs,
         ]
         keys = [self._session_key(record.session_id), self._refresh_key(refresh_hash), self._index]
-        outcome = self._run(self._create, [*keys, f"{self._prefix}l:{lk}"], args)
-        if outcome != b"ok":
-            # As the other stores: a clash of 128/256-bit random values means a caller bug.
-            raise ValueError("session id or refresh token hash already exists")
+        self._run_checked(self._create, [*keys, f"{self._prefix}l:{lk}"], args, _created)
         with self._lock:
             self._creates += 1
             due = self._creates % PURGE_EVERY == 0

@@ -26,7 +26,7 @@ import logging
 import ssl
 import threading
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -62,9 +62,14 @@ _ReplyError: type[Exception] = Exception  # hiredis's, when it is installed
 try:  # this module is imported with the Redis store; the loop calls are used only with hiredis
     from hiredis import ReplyError as _ReplyError
 
-    from ..loop_bridge import wait_for
+    from ..loop_bridge import check_later, wait_for
 except ImportError:  # without hiredis or greenlet, loop_calls_for() says None
     pass
+
+
+def _unavailable(error: OSError) -> SessionStoreUnavailable:
+    log.warning("session store unavailable (%s)", type(error).__name__)
+    return SessionStoreUnavailable()
 
 
 def _tls_context(location: RedisLocation) -> ssl.SSLContext | None:
@@ -258,27 +263,46 @@ class LoopCalls:
 
     def script(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """Run a registered script by its digest, sending its text when Redis does not know it yet."""
-        reply = self._call(("EVALSHA", script.sha, len(keys), *keys, *args))
-        if isinstance(reply, _ReplyError) and str(reply).startswith("NOSCRIPT"):
-            reply = self._call(("EVAL", script.script, len(keys), *keys, *args))
-        return self._checked(reply)
+        return self._known(script, keys, args, self._call(("EVALSHA", script.sha, len(keys), *keys, *args)))
+
+    def script_later(
+        self, script: Script, keys: Sequence[str], args: Sequence[str | int], check: Callable[[Any], None]
+    ) -> None:
+        """:meth:`script` sent now, its reply passed to *check* later (:func:`~authcore.loop_bridge.check_later`)."""
+
+        def checked(done: asyncio.Future[Any]) -> None:
+            try:
+                reply = done.result()
+            except OSError as exc:
+                raise _unavailable(exc) from None
+            check(self._known(script, keys, args, reply))
+
+        check_later(self._client().send(("EVALSHA", script.sha, len(keys), *keys, *args)), checked)
 
     def close(self) -> None:
         """Close every loop's connection."""
         for client in list(self._clients.values()):
             client.close()
 
-    def _call(self, command: tuple[Any, ...]) -> Any:
+    def _client(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
             with self._lock:  # loops in two threads may share the store
                 client = self._clients.setdefault(loop, _LoopClient(self._location, loop))
+        return client
+
+    def _call(self, command: tuple[Any, ...]) -> Any:
         try:
-            return wait_for(client.send(command))
+            return wait_for(self._client().send(command))
         except OSError as exc:  # ConnectionError and TimeoutError (asyncio's too) are OSErrors
-            log.warning("session store unavailable (%s)", type(exc).__name__)
-            raise SessionStoreUnavailable() from None
+            raise _unavailable(exc) from None
+
+    def _known(self, script: Script, keys: Sequence[str], args: Sequence[str | int], reply: Any) -> Any:
+        """*reply* to EVALSHA, checked; the script's text sent first if Redis did not know it (NOSCRIPT)."""
+        if isinstance(reply, _ReplyError) and str(reply).startswith("NOSCRIPT"):
+            reply = self._call(("EVAL", script.script, len(keys), *keys, *args))
+        return self._checked(reply)
 
     @staticmethod
     def _checked(reply: Any) -> Any:
