@@ -20,8 +20,9 @@ Every server is a real process on a loopback port: ``authcore serve`` (the dummy
   then is what a site sizes a deployment by; one client's latency is the sequential rows'. The
   issue names no reading, so both are held to the target. Both stores run a dummy login and a
   refresh on the service's event loop (Redis's calls awaited there, authcore.loop_bridge), so
-  the ratios are what Redis costs: one round trip for a refresh (the rotation), three for a
-  login (the throttle's reserve, the session's creation, the throttle's settle). The client is
+  the ratios are what Redis costs: one round trip for a refresh (the rotation), two for a
+  login (the throttle's reserve; then the session's creation and the throttle's settle, sent
+  in one write). The client is
   :mod:`_rawhttp` (prepared request bytes, one thread), so that its share of the machine, which
   the service and Redis share with it, stays small.
 * **p50/p99 latency of ``GET /auth/me`` (cached) through HAProxy at a fixed rate**, open loop
@@ -257,7 +258,7 @@ def concurrent_ratios(memory: ServiceProcess, redis: ServiceProcess) -> list[dic
             f"appendfsync everysec; floor: the same with sessions.store memory://; throughput target >= {target}x"
         )
         if operation == "login":
-            note += "; both run on the event loop; a Redis login makes three round trips (throttle, session, throttle)"
+            note += "; both run on the event loop; a Redis login makes two round trips (throttle reserve; session and throttle settle in one write)"
         name = f"{label}: Redis store vs memory store, {CONCURRENCY} concurrent clients"
         entries.append(store_entry(name, samples[f"{operation}:redis"], samples[f"{operation}:memory"], target, note))
     return entries
