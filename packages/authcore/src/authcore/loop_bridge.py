@@ -64,7 +64,7 @@ class _Bridged(greenlet):
     Once the code waits, the future it waits on resumes it from that future's done callback,
     and :attr:`finished` carries the outcome to the awaiting task: resuming it through the task
     would resume every coroutine between the task and :func:`run_bridged` (an ASGI request's
-    middleware chain) for each of a login's three waits on Redis.
+    middleware chain) once for every wait on Redis.
     """
 
     finished: asyncio.Future[Any] | None = None
