@@ -474,6 +474,20 @@ def test_a_script_redis_forgot_is_sent_again(store: RedisSessionStore, shared_re
     raw.close()
 
 
+def test_a_session_created_after_redis_forgot_its_script_is_there(
+    store: RedisSessionStore, shared_redis: RedisServer
+) -> None:
+    """The new session's reply is checked later (check_later); a NOSCRIPT there sends the script's
+    text and waits again, from inside the check."""
+    start(store)  # loads the scripts
+    raw = redis.Redis(host="127.0.0.1", port=shared_redis.port, socket_timeout=5)
+    raw.script_flush()
+    session_id = start(store, "bob")
+    record = store.get(session_id)
+    assert record is not None and record.login == "bob"
+    raw.close()
+
+
 def test_a_server_turned_replica_is_unavailable_until_it_is_master_again(
     redis_server: RedisServer, loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
 ) -> None:
