@@ -258,7 +258,10 @@ def concurrent_ratios(memory: ServiceProcess, redis: ServiceProcess) -> list[dic
             f"appendfsync everysec; floor: the same with sessions.store memory://; throughput target >= {target}x"
         )
         if operation == "login":
-            note += "; both run on the event loop; a Redis login makes two round trips (throttle reserve; session and throttle settle in one write)"
+            note += (
+                "; both run on the event loop; a Redis login makes two round trips"
+                " (throttle reserve; session and throttle settle in one write)"
+            )
         name = f"{label}: Redis store vs memory store, {CONCURRENCY} concurrent clients"
         entries.append(store_entry(name, samples[f"{operation}:redis"], samples[f"{operation}:memory"], target, note))
     return entries
