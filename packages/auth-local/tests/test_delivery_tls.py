@@ -27,7 +27,7 @@ PW = "Correct-Horse-Battery-9"
 NEW_PW = "Staple-Lantern-Orbit-42"
 SMTP_LOGIN = "mailer"
 SMTP_PASSWORD = "smtp-Secret-Pass-77"
-TOKEN = re.compile(r"token=([A-Za-z0-9_-]{43})\b")
+TOKEN = re.compile(r"token=([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])")  # not \b: a token may end with "-"
 #: The ways a password could show: as given, and as AUTH PLAIN / AUTH LOGIN encode it.
 PASSWORD_FORMS = (
     SMTP_PASSWORD,

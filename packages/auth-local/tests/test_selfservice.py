@@ -31,7 +31,7 @@ from authcore import (
 PW = "Correct-Horse-Battery-9"
 NEW_PW = "Staple-Lantern-Orbit-42"
 RESET_URL = "https://example.org/reset?token={token}"
-TOKEN = re.compile(r"token=([A-Za-z0-9_-]{43})\b")
+TOKEN = re.compile(r"token=([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])")  # not \b: a token may end with "-"
 
 
 def smtp_config(server: SmtpSink, **extra: Any) -> dict[str, Any]:
