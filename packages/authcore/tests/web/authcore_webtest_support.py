@@ -32,7 +32,9 @@ from authcore import (
     PasswordCredentials,
     Provider,
     ProviderConfig,
+    ProviderUnavailable,
     Registration,
+    SecondFactor,
     SelfUpdate,
     SingleSignOn,
     UserExists,
@@ -284,6 +286,43 @@ class SlowProvider(Provider):
 
 
 SLOW = f"{__name__}:SlowProvider"
+
+
+class InstantProvider(Provider, SecondFactor):
+    """A provider that answers without waiting (``blocking = False``), so logins through it are
+    counted by the throttle after its answer (WebCore.login). Password ``right`` logs in (a
+    login starting ``mfa-`` then needs a second factor); ``down`` is an outage; anything else
+    is wrong. Every password it is asked about is recorded in :attr:`asked`."""
+
+    type = "instant"
+    blocking = False
+    credential_types = (PasswordCredentials,)
+    asked: list[str] = []
+
+    def authenticate(self, credentials: Credentials) -> Identity:
+        assert isinstance(credentials, PasswordCredentials)
+        password = credentials.password.get_secret_value()
+        type(self).asked.append(password)
+        if password == "down":
+            raise ProviderUnavailable("directory down")
+        if password != "right":
+            raise InvalidCredentials()
+        return Identity(login=credentials.login, permissions=("read",))
+
+    def second_factor_methods(self, identity: Identity) -> tuple[str, ...]:
+        return ("totp",) if identity.login.startswith("mfa-") else ()
+
+
+class WaitingProvider(InstantProvider):
+    """:class:`InstantProvider` declared blocking: its logins reserve a throttle count first."""
+
+    type = "waiting"
+    blocking = True
+    asked: list[str] = []
+
+
+INSTANT = f"{__name__}:InstantProvider"
+WAITING = f"{__name__}:WaitingProvider"
 
 
 class AliasProvider(Provider):

@@ -182,6 +182,40 @@ def test_cookies_are_secure_off_loopback():
         manager.close()
 
 
+def test_serve_freezes_its_startup_heap_and_an_embedded_app_leaves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`authcore serve` owns its process: once its server starts, what startup made is frozen
+    out of later collections (service._freeze_heap). The app a host embeds freezes nothing."""
+    import asyncio
+    import gc
+
+    from authcore.web import service
+
+    def started(app: Any) -> int:
+        async def lifespan() -> int:
+            async with app.router.lifespan_context(app):
+                return gc.get_freeze_count()
+
+        return asyncio.run(lifespan())
+
+    class Server:  # what build_server returns, run as uvicorn runs it: the app's lifespan
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        def run(self) -> None:
+            frozen.append(started(self.app))
+
+    frozen: list[int] = []
+    monkeypatch.setattr(service, "build_server", lambda app, **_options: Server(app))
+    gc.unfreeze()
+    try:
+        with AuthManager.from_config(manager_config()) as embedded:
+            assert started(create_app(embedded)) == 0
+        service.serve(AuthManager.from_config(manager_config()))
+        assert frozen and frozen[0] > 10_000  # the modules, the app, its routes
+    finally:
+        gc.unfreeze()
+
+
 def test_readyz_reports_unhealthy_providers():
     manager = AuthManager.from_config(manager_config())
     manager.providers["local"].health = lambda: (_ for _ in ()).throw(RuntimeError("down"))  # type: ignore[method-assign]

@@ -50,6 +50,7 @@ from .routes import ROUTES, Route, path_of, routes_with
 from .session import CookieSessions, SessionStorage
 from .settings import WebSettings
 from .sso import SingleSignOnFlow
+from .throttle import Throttle
 
 __all__ = ["WebCore", "CORS_METHODS", "CORS_HEADERS"]
 
@@ -204,24 +205,59 @@ class WebCore:
         provider returned: if that one is locked the new session is ended and the login refused.
         """
         throttle = self.settings.throttle
-        if throttle is not None:
-            throttle.reserve(body.login, address)  # counted as a failure until it succeeds
+        if throttle is None:
+            return self._provider_login(body, lifetime)
+        if self.manager.login_waits(body.plugin) != "thread":
+            return self._login_counted_after(throttle, body, address, lifetime)
+        throttle.reserve(body.login, address)  # counted as a failure until it succeeds
         try:
-            credentials = self.manager.credentials(body.plugin, **body.credentials())
-            result = self.manager.login_with(body.plugin, credentials, lifetime=lifetime)
+            result = self._provider_login(body, lifetime)
         except Exception as exc:
             # An outage is no guess; a right password awaiting its second factor is none either
             # (the second step counts its own failures: AuthManager.complete_login).
-            if throttle is not None and (
-                not isinstance(exc, InvalidCredentials) or isinstance(exc, SecondFactorRequired)
-            ):
+            if not isinstance(exc, InvalidCredentials) or isinstance(exc, SecondFactorRequired):
                 throttle.release(body.login, address)
             raise
-        if throttle is not None:
-            refused = throttle.settle_success(body.login, address, result.identity.login)
-            if refused is not None:
-                self.manager.logout(result.access_token)
-                raise refused
+        return self._settled(throttle, body, address, result, reserved=True)
+
+    def _login_counted_after(
+        self, throttle: Throttle, body: LoginBody, address: str | None, lifetime: float | None
+    ) -> LoginResult:
+        """A login whose provider answers without waiting, counted after its answer.
+
+        Either order answers no more guesses than the limit: an attempt's answer reaches the
+        client only if one atomic step of the state admitted it (a failure counted, or refused
+        at the limit). Reserving first spares a provider that waits (a directory, an identity
+        provider) the attempts refused anyway, their load and its own lock-out counters; a
+        provider that answers without waiting costs nothing to ask. Counted after, the login
+        takes one round trip on the Redis store, not two: the throttle's step goes out in the
+        same write as the new session (:func:`~authcore.loop_bridge.check_later`), which is
+        ended at once if the step refuses.
+        """
+        try:
+            result = self._provider_login(body, lifetime)
+        except InvalidCredentials as exc:
+            if isinstance(exc, SecondFactorRequired):
+                throttle.check(body.login, address)  # a right password, not revealed at the limit
+            else:
+                throttle.reserve(body.login, address)  # counted, or refused at the limit
+            raise
+        except Exception:
+            throttle.check(body.login, address)  # at the limit every answer is the refusal
+            raise
+        return self._settled(throttle, body, address, result, reserved=False)
+
+    def _provider_login(self, body: LoginBody, lifetime: float | None) -> LoginResult:
+        credentials = self.manager.credentials(body.plugin, **body.credentials())
+        return self.manager.login_with(body.plugin, credentials, lifetime=lifetime)
+
+    def _settled(
+        self, throttle: Throttle, body: LoginBody, address: str | None, result: LoginResult, *, reserved: bool
+    ) -> LoginResult:
+        refused = throttle.settle_success(body.login, address, result.identity.login, reserved=reserved)
+        if refused is not None:
+            self.manager.logout(result.access_token)  # its tokens were never handed out
+            raise refused
         return result
 
     def _login(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:

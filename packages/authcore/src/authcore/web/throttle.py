@@ -182,17 +182,31 @@ class Throttle:
         if keys:
             self.state.forget(keys)
 
-    def settle_success(self, typed: str | None, address: str | None, returned: str) -> Throttled | None:
+    def settle_success(
+        self, typed: str | None, address: str | None, returned: str, *, reserved: bool = True
+    ) -> Throttled | None:
         """After a successful login, in one step of the state: give back what :meth:`reserve`
         counted, then answer as :meth:`refusal_after_login` (the refusal if the *returned* login
-        is locked; else the failures of both spellings are forgotten)."""
-        reserved, _limits = self._keys(typed, address)
+        is locked; else the failures of both spellings are forgotten).
+
+        ``reserved=False``: nothing was reserved (the provider answered first, see
+        :meth:`~authcore.web.core.WebCore.login`); the typed login and the address are checked
+        against their limits in the same step instead, as :meth:`reserve` would have.
+        """
+        typed_keys, typed_limits = self._keys(typed, address)
         check, limits = self._keys(returned, None)
         forget = check + [key for key in self._keys(typed, None)[0] if key not in check] if typed else check
-        if not (reserved or check):
+        give_back: list[str] = typed_keys
+        if not reserved:
+            give_back = []
+            for key, limit in zip(typed_keys, typed_limits, strict=True):
+                if key not in check:
+                    check.append(key)
+                    limits.append(limit)
+        if not (give_back or check):
             return None
         now = self._clock()
-        return self._refusal(self.state.settle(reserved, check, limits, forget, now=now), limits, now)
+        return self._refusal(self.state.settle(give_back, check, limits, forget, now=now), limits, now)
 
     def refusal_after_login(self, typed: str | None, returned: str) -> Throttled | None:
         """After a successful login: the refusal to give if the *returned* login is locked, else ``None``.
