@@ -20,9 +20,9 @@ Every server is a real process on a loopback port: ``authcore serve`` (the dummy
   then is what a site sizes a deployment by; one client's latency is the sequential rows'. The
   issue names no reading, so both are held to the target. Both stores run a dummy login and a
   refresh on the service's event loop (Redis's calls awaited there, authcore.loop_bridge), so
-  the ratios are what Redis costs: one round trip for a refresh (the rotation), two for a
-  login (the throttle's reserve; then the session's creation and the throttle's settle, sent
-  in one write). The client is
+  the ratios are what Redis costs: one round trip for a refresh (the rotation), one for a
+  login (the dummy provider answers without waiting, so the throttle counts after it: the
+  session's creation and the throttle's step go in one write). The client is
   :mod:`_rawhttp` (prepared request bytes, one thread), so that its share of the machine, which
   the service and Redis share with it, stays small.
 * **p50/p99 latency of ``GET /auth/me`` (cached) through HAProxy at a fixed rate**, open loop
@@ -259,8 +259,8 @@ def concurrent_ratios(memory: ServiceProcess, redis: ServiceProcess) -> list[dic
         )
         if operation == "login":
             note += (
-                "; both run on the event loop; a Redis login makes two round trips"
-                " (throttle reserve; session and throttle settle in one write)"
+                "; both run on the event loop; a Redis login makes one round trip"
+                " (the session and the throttle's step in one write)"
             )
         name = f"{label}: Redis store vs memory store, {CONCURRENCY} concurrent clients"
         entries.append(store_entry(name, samples[f"{operation}:redis"], samples[f"{operation}:memory"], target, note))

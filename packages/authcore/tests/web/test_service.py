@@ -182,18 +182,19 @@ def test_cookies_are_secure_off_loopback():
         manager.close()
 
 
-def test_serve_freezes_its_startup_heap_and_an_embedded_app_leaves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_tunes_the_collector_and_an_embedded_app_leaves_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """`authcore serve` owns its process: once its server starts, what startup made is frozen
-    out of later collections (service._freeze_heap). The app a host embeds freezes nothing."""
+    out of later collections and the youngest generation's threshold raised
+    (service._tune_collector). The app a host embeds changes neither."""
     import asyncio
     import gc
 
     from authcore.web import service
 
-    def started(app: Any) -> int:
-        async def lifespan() -> int:
+    def started(app: Any) -> tuple[int, int]:
+        async def lifespan() -> tuple[int, int]:
             async with app.router.lifespan_context(app):
-                return gc.get_freeze_count()
+                return gc.get_freeze_count(), gc.get_threshold()[0]
 
         return asyncio.run(lifespan())
 
@@ -204,16 +205,19 @@ def test_serve_freezes_its_startup_heap_and_an_embedded_app_leaves_it(monkeypatc
         def run(self) -> None:
             frozen.append(started(self.app))
 
-    frozen: list[int] = []
+    frozen: list[tuple[int, int]] = []
     monkeypatch.setattr(service, "build_server", lambda app, **_options: Server(app))
+    threshold = gc.get_threshold()
     gc.unfreeze()
     try:
         with AuthManager.from_config(manager_config()) as embedded:
-            assert started(create_app(embedded)) == 0
+            assert started(create_app(embedded)) == (0, threshold[0])
         service.serve(AuthManager.from_config(manager_config()))
-        assert frozen and frozen[0] > 10_000  # the modules, the app, its routes
+        assert frozen and frozen[0][0] > 10_000  # the modules, the app, its routes
+        assert frozen[0][1] == service.YOUNG_COLLECTION_THRESHOLD > threshold[0]
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_readyz_reports_unhealthy_providers():

@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -150,19 +150,19 @@ def create_app(
     development: bool = False,
     title: str = "Sign in",
     close_manager: bool = False,
-    freeze_heap: bool = False,
+    tune_collector: bool = False,
 ) -> FastAPI:
     """The standalone service as a FastAPI application (see the module docstring).
 
     Default settings: cookie sessions on and throttling on (10 failures per login, 100 per
-    address, per 5 minutes). ``close_manager`` closes *manager* at shutdown; ``freeze_heap``
-    (:func:`serve`'s) freezes the startup heap once the server runs (:func:`_freeze_heap`).
+    address, per 5 minutes). ``close_manager`` closes *manager* at shutdown; ``tune_collector``
+    (:func:`serve`'s) tunes the garbage collector once the server runs (:func:`_tune_collector`).
     """
     if settings is None:
         settings = settings_from_config(manager.config.web, default_cookie_session=True, default_throttle=True)
     auth = FastAPIAuth(manager, settings)
 
-    lifespan = _lifespan(manager, close_manager=close_manager, freeze_heap=freeze_heap)
+    lifespan = _lifespan(manager, close_manager=close_manager, tune_collector=tune_collector)
     app = FastAPI(title="authcore", lifespan=lifespan, docs_url=None, redoc_url=None)
     auth.install(app)
     app.state.authcore = auth
@@ -200,12 +200,12 @@ def create_app(
 
 
 def _lifespan(
-    manager: AuthManager, *, close_manager: bool, freeze_heap: bool
+    manager: AuthManager, *, close_manager: bool, tune_collector: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if freeze_heap:
-            _freeze_heap()
+        if tune_collector:
+            _tune_collector()
         yield
         if close_manager:
             manager.close()
@@ -213,19 +213,27 @@ def _lifespan(
     return lifespan
 
 
-def _freeze_heap() -> None:
-    """Leave the objects startup made (modules, the app, its routes) out of every later collection.
+#: ``authcore serve``'s threshold for Python's youngest generation (Python's default: 700).
+YOUNG_COLLECTION_THRESHOLD: Final = 10_000
 
-    Requests that wait on Redis are many at once, and the objects each holds meanwhile push
-    Python's youngest generation past its threshold: the collections that follow promote them,
-    and now and then a full collection walked the whole startup heap (about 40 ms on the
-    benchmark machine): a Redis refresh under 8 concurrent clients spent about 40 us in
-    collections, a memory-store one none. Frozen, that heap is never walked again (about
-    10 us); what requests make is collected as before. A host that embeds the web layer
-    decides for its own process.
+
+def _tune_collector() -> None:
+    """Leave what startup made out of every later collection, and collect after garbage, not load.
+
+    Requests that wait on Redis are many at once, and the objects each holds meanwhile pushed
+    Python's youngest generation past its threshold of 700: collections that found nothing to
+    free, promotions, and now and then a full one that walked the whole startup heap (modules,
+    the app, its routes; about 40 ms on the benchmark machine). A Redis login under 8
+    concurrent clients spent 25-35 us in collections, a memory-store one 3. The startup heap
+    is frozen (never walked again), and the youngest generation waits for
+    :data:`YOUNG_COLLECTION_THRESHOLD` objects, more than the requests in flight hold: then
+    collections run about as often as the memory store's. A host that embeds the web layer
+    decides this for its own process.
     """
     gc.collect()
     gc.freeze()
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
 def _configure_access_log() -> None:
@@ -284,5 +292,5 @@ def serve(
         manager.close()
         raise ConfigError(f"the development default listens on loopback only, not {host!r}; give --config")
     _configure_access_log()
-    app = create_app(manager, settings, development=development, close_manager=True, freeze_heap=True)
+    app = create_app(manager, settings, development=development, close_manager=True, tune_collector=True)
     build_server(app, host=host, port=port, log_level=log_level).run()

@@ -157,7 +157,8 @@ class Throttle:
         Counting up front closes the race of checking before a slow provider answers and
         counting after: parallel attempts (on any instance sharing the state) cannot all pass
         the check. The caller keeps the count for a wrong password and calls :meth:`release`
-        for anything else.
+        for anything else. (For a provider that answers without waiting, WebCore calls it
+        after a wrong password instead: the same step, see ``WebCore._login_counted_after``.)
         """
         keys, limits = self._keys(login, address)
         if keys:
