@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from authcore import plugins
+from authcore.testing.on_loop import LoopThread
+from authcore.testing.redis_server import RedisServer, start_redis
 
 
 @pytest.fixture
@@ -53,3 +55,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'sessions.db'}"
     url: str = request.getfixturevalue("redis_server").url
     return url
+
+
+@pytest.fixture(scope="module")
+def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for a test module (tests keep apart by key prefix)."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    """An event loop in a thread of its own, for code run bridged onto it."""
+    loop = LoopThread()
+    yield loop
+    loop.stop()

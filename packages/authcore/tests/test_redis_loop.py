@@ -45,20 +45,6 @@ T0 = 1_800_000_000.0
 PASSWORD = "loop-Secret-pw-0123"
 
 
-@pytest.fixture(scope="module")
-def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def loop_thread() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
 def new_store(url: str) -> RedisSessionStore:
     return RedisSessionStore(f"{url}?prefix=t{uuid.uuid4().hex[:12]}:")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from authcore import AuthManager, InvalidCredentials, ProviderUnavailable
 from authcore.errors import Throttled
 from authcore.loop_bridge import run_bridged
 from authcore.testing.on_loop import LoopThread
-from authcore.testing.redis_server import RedisServer, start_redis
+from authcore.testing.redis_server import RedisServer
 from authcore.web.common import LoginBody
 from authcore.web.core import WebCore
 from authcore.web.fastapi import FastAPIAuth
@@ -26,25 +26,11 @@ from authcore.web.throttle import Throttle
 LIMIT = 2
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = start_redis(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def loop_thread() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.stop()
-
-
 @pytest.fixture(params=["memory", "redis"])
-def store_url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str:
+def memory_or_redis(request: pytest.FixtureRequest, shared_redis: RedisServer) -> str:
     if request.param == "memory":
         return "memory://"
-    return f"{redis_server.url}?prefix=c{uuid.uuid4().hex[:12]}:"
+    return f"{shared_redis.url}?prefix=c{uuid.uuid4().hex[:12]}:"
 
 
 def web_core(store_url: str, per_address: int = 1000) -> tuple[AuthManager, WebCore]:
@@ -72,9 +58,9 @@ def attempt(loop: LoopThread, core: WebCore, plugin: str, password: str, login: 
 
 @pytest.mark.parametrize("plugin", ["instant", "waiting"])
 def test_both_orders_answer_alike_up_to_the_limit_and_beyond(
-    store_url: str, loop_thread: LoopThread, plugin: str
+    memory_or_redis: str, loop_thread: LoopThread, plugin: str
 ) -> None:
-    manager, core = web_core(store_url)
+    manager, core = web_core(memory_or_redis)
     with manager:
         assert manager.login_waits("instant") != "thread" and manager.login_waits("waiting") == "thread"
 
@@ -96,9 +82,9 @@ def test_both_orders_answer_alike_up_to_the_limit_and_beyond(
 
 @pytest.mark.parametrize("plugin", ["instant", "waiting"])
 def test_an_address_at_its_limit_is_refused_a_right_password_for_another_login(
-    store_url: str, loop_thread: LoopThread, plugin: str
+    memory_or_redis: str, loop_thread: LoopThread, plugin: str
 ) -> None:
-    manager, core = web_core(store_url, per_address=2)
+    manager, core = web_core(memory_or_redis, per_address=2)
     with manager:
         answers = [attempt(loop_thread, core, plugin, "wrong", login) for login in ("x1", "x2", "x3")]
         assert answers == ["invalid_credentials"] * 2 + ["too_many_requests"]
@@ -106,10 +92,10 @@ def test_an_address_at_its_limit_is_refused_a_right_password_for_another_login(
         assert manager.sessions_of("yvonne") == []
 
 
-def test_a_provider_that_waits_is_not_asked_at_the_limit(store_url: str, loop_thread: LoopThread) -> None:
+def test_a_provider_that_waits_is_not_asked_at_the_limit(memory_or_redis: str, loop_thread: LoopThread) -> None:
     """The reservation spares a waiting provider the attempts refused anyway; one that answers
     without waiting is asked, and its answer dropped."""
-    manager, core = web_core(store_url)
+    manager, core = web_core(memory_or_redis)
     with manager:
         for provider_class, plugin in ((WaitingProvider, "waiting"), (InstantProvider, "instant")):
             login = f"carol-{plugin}"
@@ -121,11 +107,11 @@ def test_a_provider_that_waits_is_not_asked_at_the_limit(store_url: str, loop_th
 
 
 def test_parallel_attempts_on_the_loop_are_answered_no_more_than_the_limit(
-    redis_server: RedisServer, loop_thread: LoopThread
+    shared_redis: RedisServer, loop_thread: LoopThread
 ) -> None:
     """Twelve attempts at once on the event loop, the provider answering each without waiting:
     every one is asked, and exactly LIMIT answers reach their clients (the others: 429)."""
-    manager, core = web_core(f"{redis_server.url}?prefix=p{uuid.uuid4().hex[:12]}:")
+    manager, core = web_core(f"{shared_redis.url}?prefix=p{uuid.uuid4().hex[:12]}:")
     with manager:
         assert manager.login_waits("instant") == "loop"
         body = LoginBody.model_validate({"plugin": "instant", "login": "dave", "password": "wrong"})
