@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
@@ -69,11 +70,11 @@ class _Bridged(greenlet):
 
     finished: asyncio.Future[Any] | None = None
     #: Replies sent for with :func:`check_later` and not checked yet, oldest first.
-    later: list[tuple[asyncio.Future[Any], Callable[[asyncio.Future[Any]], None]]]
+    later: deque[tuple[asyncio.Future[Any], Callable[[asyncio.Future[Any]], None]]]
 
     def __init__(self) -> None:
         super().__init__(self._serve)
-        self.later = []
+        self.later = deque()
 
     def _serve(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         while True:
@@ -96,7 +97,7 @@ class _Bridged(greenlet):
     def check_done(self) -> None:
         """Run the checks of the replies that have come, in the order they were sent."""
         while self.later and self.later[0][0].done():
-            future, check = self.later.pop(0)
+            future, check = self.later.popleft()
             check(future)
 
     def _drain(self) -> None:

@@ -72,6 +72,14 @@ def _unavailable(error: OSError) -> SessionStoreUnavailable:
     return SessionStoreUnavailable()
 
 
+def _reply(take: Callable[[], Any]) -> Any:
+    """``take()``, a reply from the loop's connection; a lost or timed-out one is the store's 503."""
+    try:
+        return take()
+    except OSError as exc:  # ConnectionError and TimeoutError (asyncio's too) are OSErrors
+        raise _unavailable(exc) from None
+
+
 def _tls_context(location: RedisLocation) -> ssl.SSLContext | None:
     """The TLS context of a ``rediss`` URL, from the ``ssl_*`` options the blocking client takes alike."""
     if location.scheme != "rediss":
@@ -271,11 +279,7 @@ class LoopCalls:
         """:meth:`script` sent now, its reply passed to *check* later (:func:`~authcore.loop_bridge.check_later`)."""
 
         def checked(done: asyncio.Future[Any]) -> None:
-            try:
-                reply = done.result()
-            except OSError as exc:
-                raise _unavailable(exc) from None
-            check(self._known(script, keys, args, reply))
+            check(self._known(script, keys, args, _reply(done.result)))
 
         check_later(self._client().send(("EVALSHA", script.sha, len(keys), *keys, *args)), checked)
 
@@ -293,10 +297,7 @@ class LoopCalls:
         return client
 
     def _call(self, command: tuple[Any, ...]) -> Any:
-        try:
-            return wait_for(self._client().send(command))
-        except OSError as exc:  # ConnectionError and TimeoutError (asyncio's too) are OSErrors
-            raise _unavailable(exc) from None
+        return _reply(lambda: wait_for(self._client().send(command)))
 
     def _known(self, script: Script, keys: Sequence[str], args: Sequence[str | int], reply: Any) -> Any:
         """*reply* to EVALSHA, checked; the script's text sent first if Redis did not know it (NOSCRIPT)."""
