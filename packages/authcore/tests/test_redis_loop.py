@@ -28,14 +28,14 @@ import pytest
 import redis
 from greenlet import getcurrent
 
-from authcore import AuthManager
+from authcore import AuthManager, loop_bridge
 from authcore.config import SessionConfig
-from authcore.errors import ProviderUnavailable
+from authcore.errors import InvalidToken, ProviderUnavailable
 from authcore.loop_bridge import bridged, check_later, run_bridged, wait_for
-from authcore.sessions import Sessions
+from authcore.sessions import RefreshTokenReused, Sessions
 from authcore.sessions.redis import RedisSessionStore
 from authcore.sessions.redis_loop import _Connection
-from authcore.testing.on_loop import LoopThread, calls_on_loop
+from authcore.testing.on_loop import LoopThread, calls_on_loop, without_blocking_client
 from authcore.testing.redis_server import RedisServer, start_redis
 from authcore.web.common import LoginBody
 from authcore.web.fastapi import FastAPIAuth
@@ -576,6 +576,87 @@ def test_a_login_on_the_loop_takes_one_round_trip(
         result = loop_thread.run(lambda: core.login(body, "127.0.0.1"))
         assert writes == [2]
         assert manager.verify(result.access_token).login == "alice"  # the session is there
+
+
+# ------------------------------------------------------------------------------ refreshes awaited on the loop
+
+
+def _redis_manager(url: str, provider: str = "dummy") -> AuthManager:
+    config = {
+        "providers": [{"name": provider, "type": "dummy"}],
+        "sessions": {"store": url},
+        "tokens": {"secret": "loop-refresh-test-secret-" + "s" * 40},
+    }
+    manager = AuthManager.from_config(config)
+    without_blocking_client(manager._sessions.store)  # a call off the loop's path fails
+    return manager
+
+
+def test_a_refresh_on_the_loop_awaits_its_rotation_without_the_bridge(
+    shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AuthManager.arefresh awaits the rotation on the loop: no bridged call; a reused refresh
+    token ends the session there too, the cached access token with it."""
+    url = f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"
+    with _redis_manager(url) as manager:
+        first = loop_thread.run(lambda: manager.login("dummy", login="alice", password="read"))
+        bridged_calls: list[object] = []
+        acquire = loop_bridge._acquire
+
+        def counted() -> object:
+            bridged_calls.append(None)
+            return acquire()
+
+        monkeypatch.setattr(loop_bridge, "_acquire", counted)  # observed, not replaced
+        second = loop_thread.wait(manager.arefresh(first.refresh_token))
+        assert bridged_calls == []
+        assert second.identity.login == "alice" and second.refresh_token != first.refresh_token
+        assert loop_thread.run(lambda: manager.verify(second.access_token)).login == "alice"  # now cached
+        with pytest.raises(RefreshTokenReused):
+            loop_thread.wait(manager.arefresh(first.refresh_token))
+        with pytest.raises(InvalidToken):
+            loop_thread.run(lambda: manager.verify(second.access_token))
+        with pytest.raises(InvalidToken):
+            loop_thread.wait(manager.arefresh("rt_" + "x" * 43))  # unknown: nothing to end
+
+
+def test_a_store_call_after_an_awaited_rotation_runs_bridged(
+    shared_redis: RedisServer, loop_thread: LoopThread
+) -> None:
+    """A session whose provider is no longer configured ends at its refresh: the revocation after
+    the awaited rotation is a store call, made bridged (the blocking client would fail)."""
+    url = f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"
+    with _redis_manager(url) as before, _redis_manager(url, provider="other") as after:
+        result = loop_thread.run(lambda: before.login("dummy", login="bob", password="read"))
+        with pytest.raises(InvalidToken, match="session ended"):
+            loop_thread.wait(after.arefresh(result.refresh_token))
+        session_id = before._tokens.decode(result.access_token)["sid"]
+        record = loop_thread.run(lambda: after._sessions.get(session_id))
+        assert record is not None and record.revoked
+
+
+def test_refreshes_through_the_loop_answer_as_the_bridged_ones(shared_redis: RedisServer) -> None:
+    """Over the FastAPI adapter on Redis: a good refresh, a reused one, a malformed body, an
+    empty one (a cookie refresh, here without cookie sessions), each the same answer as ever."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    url = f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"
+    with _redis_manager(url) as manager:
+        app = FastAPI()
+        FastAPIAuth(manager).install(app)
+        with TestClient(app) as client:
+            login = client.post("/auth/login", json={"plugin": "dummy", "login": "carol", "password": "read"})
+            token = login.json()["refresh_token"]
+            good = client.post("/auth/refresh", json={"refresh_token": token})
+            assert good.status_code == 200 and good.json()["login"] == "carol"
+            reused = client.post("/auth/refresh", json={"refresh_token": token})
+            assert reused.status_code == 401
+            for body in (b'{"refresh_token": 5}', b"{", '{"refresh_token": "rt_\u00e9"}'.encode()):
+                bad = client.post("/auth/refresh", content=body, headers={"content-type": "application/json"})
+                assert bad.status_code in (400, 401, 422) and "detail" in bad.json()
+            empty = client.post("/auth/refresh", content=b"")
+            assert empty.status_code == 401 and empty.json()["detail"] == "refresh token required"
 
 
 def test_a_blocking_provider_or_permission_store_sends_both_to_a_thread(tmp_path: Path) -> None:

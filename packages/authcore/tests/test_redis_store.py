@@ -107,6 +107,17 @@ class TestRedisStoreOnTheEventLoop(SessionStoreConformance):
         store.close()
 
 
+class TestRedisStoreAwaitedOnTheEventLoop(SessionStoreConformance):
+    """The conformance suite again, rotations awaited on the event loop without the bridge
+    (``arotate``, as ``AuthManager.arefresh`` makes them), every other call bridged."""
+
+    @pytest.fixture
+    def session_store(self, shared_redis: RedisServer, loop_thread: LoopThread) -> Iterator[RedisSessionStore]:
+        store = calls_on_loop(open_redis(shared_redis.url), loop_thread, strict=True, awaited=True)
+        yield store
+        store.close()
+
+
 class TestRedisStoreWithPasswordOnTheEventLoop(SessionStoreConformance):
     """The conformance suite on the event loop through a server that requires a password, in database 3."""
 

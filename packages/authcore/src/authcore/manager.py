@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ import pluggy
 
 from . import dev_state, upstream
 from . import permissions as _permissions
-from .async_api import AsyncMethods
+from .async_api import AsyncMethods, StoreCall, made_in_place
 from .capabilities import BearerTokens, SecondFactor, UserManagement
 from .claims import access_claims, verified_token
 from .config import AuthcoreConfig, load_config, parse_config
@@ -347,20 +347,28 @@ class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
         try:
             record, new_refresh = self._sessions.refresh(refresh_token)
         except RefreshTokenReused as exc:
-            # The store revoked the session; its cached access tokens must die with it.
-            if self._cache is not None:
-                self._cache.drop_session(exc.session_id)
+            self._drop_cached(exc.session_id)  # the store revoked the session: its access tokens die too
             raise
+        return made_in_place(self._refreshed(record, new_refresh))
+
+    def _drop_cached(self, session_id: str) -> None:
+        if self._cache is not None:
+            self._cache.drop_session(session_id)
+
+    def _refreshed(self, record: SessionRecord, new_refresh: str) -> Generator[StoreCall, None, LoginResult]:
+        """A rotated session's new tokens, its identity refreshed upstream where the provider can;
+        yields each store call (ending the session, a changed identity) for the caller to make
+        where a store call may wait (:data:`~authcore.async_api.StoreCall`); usually none."""
         provider = self._providers.get(record.provider)
         if provider is None:
             # The instance that started the session is no longer configured (see verify()).
-            self._end_session(record)
+            yield lambda: self._end_session(record)
             raise InvalidToken("session ended")
         identity = restore(record.identity)
         try:
             refreshed = upstream.refresh_upstream(provider, identity)
         except InvalidToken:
-            self._end_session(record)  # the identity provider ended its session: ours ends with it
+            yield lambda: self._end_session(record)  # the identity provider ended its session: ours ends with it
             raise
         # Permissions are worked out again from what the provider itself granted: groups may have
         # changed upstream, and the group mapping may have changed in the configuration.
@@ -369,7 +377,8 @@ class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
         permissions = self._identities.permissions_for(base)
         if refreshed is not identity or permissions != identity.permissions:
             identity = base.model_copy(update={"permissions": permissions})
-            self._sessions.store.update_identity(record.session_id, snapshot(identity, base.permissions))
+            saved = snapshot(identity, base.permissions)
+            yield lambda: self._sessions.store.update_identity(record.session_id, saved)
         return self._result(identity, record, new_refresh)
 
     def logout(self, token: str) -> None:
@@ -385,8 +394,7 @@ class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
             session_id = self._tokens.decode(token)["sid"]
         record = self._sessions.get(session_id)
         if record is None or not self._end_session(record):
-            if self._cache is not None:
-                self._cache.drop_session(session_id)
+            self._drop_cached(session_id)
             raise InvalidToken("session ended")
 
     def keep_alive(self, user: VerifiedToken) -> None:
@@ -398,8 +406,7 @@ class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
     def _end_session(self, record: SessionRecord) -> bool:
         """Revoke the session; the caller whose revocation took effect runs the upstream logout and hook."""
         ended = self._sessions.revoke(record.session_id)
-        if self._cache is not None:
-            self._cache.drop_session(record.session_id)
+        self._drop_cached(record.session_id)
         if not ended:
             return False  # someone else ended it (a concurrent logout): their call does the rest
         upstream.logout_upstream(self._providers.get(record.provider), restore(record.identity))

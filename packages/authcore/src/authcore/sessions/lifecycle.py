@@ -70,6 +70,11 @@ def open_store(url: str) -> SessionStore | None:
     return SQLiteSessionStore(path)
 
 
+def _log_reuse(exc: RefreshTokenReused) -> None:
+    # A security event worth an operator's attention; the session id is no credential.
+    log.warning("refresh token reuse detected: session %s revoked", exc.session_id)
+
+
 def _looks_like_refresh_token(value: object) -> bool:
     return (
         type(value) is str
@@ -171,19 +176,41 @@ class Sessions:
         before (its session is revoked: drop cached access tokens of ``error.session_id``),
         and :class:`~authcore.errors.TokenExpired` when the session's time is up.
         """
-        if not _looks_like_refresh_token(refresh_token):
-            raise InvalidToken("malformed refresh token")
-        now = time.time() if now is None else now
-        new_token, new_hash = self._new_refresh_token()
+        old_hash, new_token, new_hash, now = self._rotation(refresh_token, now)
         try:
-            record = self.store.rotate(
-                hash_refresh_token(refresh_token), new_hash, now=now, idle_timeout=self._idle_timeout
-            )
+            record = self.store.rotate(old_hash, new_hash, now=now, idle_timeout=self._idle_timeout)
         except RefreshTokenReused as exc:
-            # A security event worth an operator's attention; the session id is no credential.
-            log.warning("refresh token reuse detected: session %s revoked", exc.session_id)
+            _log_reuse(exc)
             raise
         return record, new_token
+
+    async def arefresh(self, refresh_token: str, *, now: float | None = None) -> tuple[SessionRecord, str]:
+        """:meth:`refresh` with the rotation awaited: for a store with an ``arotate`` coroutine
+        (the Redis store, on an event loop; see :attr:`awaits_rotation`)."""
+        arotate = getattr(self.store, "arotate", None)
+        if arotate is None:
+            raise TypeError("the session store has no awaitable rotation")
+        old_hash, new_token, new_hash, now = self._rotation(refresh_token, now)
+        try:
+            record: SessionRecord = await arotate(old_hash, new_hash, now=now, idle_timeout=self._idle_timeout)
+        except RefreshTokenReused as exc:
+            _log_reuse(exc)
+            raise
+        return record, new_token
+
+    @property
+    def awaits_rotation(self) -> bool:
+        """Whether :meth:`arefresh` awaits the rotation on the caller's event loop (a store with
+        ``arotate`` whose calls await on the loop: the Redis store on ``redis://``)."""
+        store = self.store
+        return hasattr(store, "arotate") and getattr(store, "awaits_on_loop", False) is True
+
+    def _rotation(self, refresh_token: str, now: float | None) -> tuple[bytes, str, bytes, float]:
+        """What a rotation sends: the old token's hash, a new token and its hash, and the time."""
+        if not _looks_like_refresh_token(refresh_token):
+            raise InvalidToken("malformed refresh token")
+        new_token, new_hash = self._new_refresh_token()
+        return hash_refresh_token(refresh_token), new_token, new_hash, time.time() if now is None else now
 
     def is_active(self, session_id: str, *, now: float | None = None) -> bool:
         """Whether *session_id* names a session that is not revoked and not expired."""

@@ -94,6 +94,22 @@ def _record(values: Sequence[bytes | str | None], *, identity: bool = True) -> S
     )
 
 
+def _rotated(reply: Sequence[Any]) -> SessionRecord:
+    """The record a ROTATE reply carries, or the error it names."""
+    outcome = reply[0]
+    if outcome == b"ok":
+        return _record(reply[1:])
+    if outcome == b"reused":
+        raise RefreshTokenReused(_text(reply[1]))
+    if outcome == b"expired":
+        raise TokenExpired("session expired")
+    if outcome == b"ended":
+        raise InvalidToken("session ended")
+    if outcome == b"clash":
+        raise ValueError("refresh token hash already exists")
+    raise InvalidToken("unknown refresh token")
+
+
 class RedisSessionStore(RedisSharedState):
     """Sessions in Redis: shared by every instance of a service, atomic through server-side scripts.
 
@@ -253,24 +269,30 @@ class RedisSessionStore(RedisSharedState):
 
     def rotate(self, old_hash: bytes, new_hash: bytes, *, now: float, idle_timeout: float) -> SessionRecord:
         """Compare-and-swap the refresh hash on the server (see :meth:`SessionStore.rotate`)."""
+        return _rotated(self._run(self._rotate, *self._rotation(old_hash, new_hash, now, idle_timeout)))
+
+    async def arotate(self, old_hash: bytes, new_hash: bytes, *, now: float, idle_timeout: float) -> SessionRecord:
+        """:meth:`rotate` for a coroutine on an event loop: the script awaited on the loop's own
+        connection, without :mod:`~authcore.loop_bridge` (``AuthManager.arefresh``; a worker
+        thread where the blocking client stays, on Sentinel)."""
+        if self._loop_calls is None:
+            import asyncio
+
+            return await asyncio.to_thread(self.rotate, old_hash, new_hash, now=now, idle_timeout=idle_timeout)
+        keys, args = self._rotation(old_hash, new_hash, now, idle_timeout)
+        self._check_open()
+        return _rotated(await self._loop_calls.ascript(self._rotate, keys, args))
+
+    def _rotation(
+        self, old_hash: bytes, new_hash: bytes, now: float, idle_timeout: float
+    ) -> tuple[list[str], list[str | int]]:
+        """The ROTATE script's keys and arguments."""
         _check_hash(new_hash)
         if not isinstance(old_hash, bytes):
             raise InvalidToken("unknown refresh token")
         keys = [self._refresh_key(old_hash), self._refresh_key(new_hash), self._index]
-        args = [self._prefix, _time(now), _time(now + idle_timeout), old_hash.hex(), new_hash.hex()]
-        reply = self._run(self._rotate, keys, args)
-        outcome = reply[0]
-        if outcome == b"ok":
-            return _record(reply[1:])
-        if outcome == b"reused":
-            raise RefreshTokenReused(_text(reply[1]))
-        if outcome == b"expired":
-            raise TokenExpired("session expired")
-        if outcome == b"ended":
-            raise InvalidToken("session ended")
-        if outcome == b"clash":
-            raise ValueError("refresh token hash already exists")
-        raise InvalidToken("unknown refresh token")
+        args: list[str | int] = [self._prefix, _time(now), _time(now + idle_timeout), old_hash.hex(), new_hash.hex()]
+        return keys, args
 
     def touch(self, session_id: str, *, now: float, idle_timeout: float) -> bool:
         """Slide the idle expiry of a live session (see :meth:`SessionStore.touch`)."""

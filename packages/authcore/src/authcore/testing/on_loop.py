@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from ..loop_bridge import bridged, run_bridged
 
-__all__ = ["STORE_CALLS", "LoopThread", "calls_on_loop"]
+__all__ = ["STORE_CALLS", "LoopThread", "calls_on_loop", "without_blocking_client"]
 
 T = TypeVar("T")
 
@@ -63,6 +63,10 @@ class LoopThread:
         """``function()`` run by :func:`~authcore.loop_bridge.run_bridged` on the loop; its result or error."""
         return asyncio.run_coroutine_threadsafe(run_bridged(function), self.loop).result(timeout)
 
+    def wait(self, awaitable: Coroutine[Any, Any, T], *, timeout: float = 60.0) -> T:
+        """Await *awaitable* on the loop (no bridge); its result or error."""
+        return asyncio.run_coroutine_threadsafe(awaitable, self.loop).result(timeout)
+
     def stop(self) -> None:
         """Stop the loop and its thread."""
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -70,12 +74,19 @@ class LoopThread:
         self.loop.close()
 
 
-def calls_on_loop(store: T, loop: LoopThread, *, strict: bool = False) -> T:
-    """*store*, its :data:`STORE_CALLS` made on *loop* through the bridge (calls among them stay in it)."""
+def calls_on_loop(store: T, loop: LoopThread, *, strict: bool = False, awaited: bool = False) -> T:
+    """*store*, its :data:`STORE_CALLS` made on *loop* through the bridge (calls among them stay in it).
+
+    *awaited*: ``rotate`` calls the store's ``arotate`` instead, awaited on *loop* by a coroutine
+    (as ``AuthManager.arefresh`` does), so the suites check that path too.
+    """
     for name in STORE_CALLS:
         method = getattr(store, name, None)
         if method is not None:
             setattr(store, name, _on_loop(method, loop))
+    if awaited:
+        arotate = store.arotate  # type: ignore[attr-defined]  # the point: a store that has one
+        setattr(store, "rotate", lambda *args, **kwargs: loop.wait(arotate(*args, **kwargs)))  # noqa: B010
     if strict:
         _break_blocking_client(store)
     return store
@@ -88,6 +99,13 @@ def _on_loop(method: Callable[..., Any], loop: LoopThread) -> Callable[..., Any]
         return loop.run(lambda: method(*args, **kwargs))
 
     return call
+
+
+def without_blocking_client(store: T) -> T:
+    """*store* with its redis-py client pointed where nothing listens: a call that does not take
+    the event loop's path fails instead of passing unnoticed."""
+    _break_blocking_client(store)
+    return store
 
 
 def _break_blocking_client(store: Any) -> None:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..async_api import Waits
+from ..async_api import Waits, run_as
 from ..capabilities import SecondFactorRequired
 from ..errors import (
     AuthError,
@@ -122,6 +122,20 @@ class WebCore:
             if route.operation.startswith("lowball_"):
                 refused.json["message"] = refused.json["detail"]  # lowball's error body
             return refused
+
+    async def handle_on_loop(self, route: Route, request: WebRequest) -> WebResponse:
+        """:meth:`handle` for a request :meth:`waits` puts on the event loop (``"loop"``): a refresh
+        with its token in the body awaits the rotation there (:meth:`AuthManager.arefresh`),
+        anything else runs bridged (:func:`~authcore.loop_bridge.run_bridged`)."""
+        if route.operation == "refresh":
+            raw = request.read_body()
+            if raw.strip():
+                try:
+                    result = await self.manager.arefresh(parse_json(raw, RefreshBody).refresh_token)
+                    return WebResponse(json=login_payload(result))
+                except AuthError as exc:
+                    return WebResponse.error(exc)
+        return await run_as("loop", lambda: self.handle(route, request))
 
     def waits(self, route: Route, request: WebRequest) -> Waits:
         """Where an async adapter runs *request*: ``"none"`` in-line, ``"loop"`` bridged on its

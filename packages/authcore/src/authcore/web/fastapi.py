@@ -30,7 +30,6 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from .. import permissions as _permissions
-from ..async_api import run_as
 from ..errors import AuthError, Forbidden, NotAuthenticated
 from ..manager import AuthManager
 from ..models import VerifiedToken
@@ -120,7 +119,7 @@ class FastAPIAuth:
             )
 
     def _endpoint(self, route: Route) -> Callable[[Request], Awaitable[Response]]:
-        handle, waits = self.core.handle, self.core.waits
+        handle, handle_on_loop, waits = self.core.handle, self.core.handle_on_loop, self.core.waits
         # Public rows read their body here, on the loop (a worker thread fetching it from the loop
         # costs a round trip per request); guarded rows read it only once the caller is verified.
         eager = route.guard == "public" and route.method in ("POST", "PATCH", "DELETE")
@@ -136,7 +135,7 @@ class FastAPIAuth:
             if where == "none":
                 return to_response(handle(route, web))
             if where == "loop":
-                return to_response(await run_as("loop", lambda: handle(route, web)))
+                return to_response(await handle_on_loop(route, web))
             return to_response(await run_in_threadpool(handle, route, web))
 
         endpoint.__doc__ = f"{route.method} {route.path}: {route.operation.replace('_', ' ')}."
