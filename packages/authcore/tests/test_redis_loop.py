@@ -635,6 +635,24 @@ def test_a_store_call_after_an_awaited_rotation_runs_bridged(
         assert record is not None and record.revoked
 
 
+def test_a_store_without_loop_calls_awaits_its_rotation_in_a_thread(
+    shared_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the blocking client stays (Sentinel; here loop calls made unavailable), ``arotate``
+    runs ``rotate`` in a worker thread: same answers, the loop never blocked."""
+    monkeypatch.setattr("authcore.sessions.redis.loop_calls_for", lambda location: None)
+    store = new_store(shared_redis.url)
+    assert not store.awaits_on_loop
+    sessions = Sessions(store, SessionConfig(idle_timeout=100, max_lifetime=250))
+    assert not sessions.awaits_rotation
+    record, token = sessions.start(login="dave", provider="p", identity={"login": "dave"})
+    rotated, new_token = asyncio.run(sessions.arefresh(token))
+    assert rotated.session_id == record.session_id and new_token != token
+    with pytest.raises(RefreshTokenReused):
+        asyncio.run(sessions.arefresh(token))
+    store.close()
+
+
 def test_refreshes_through_the_loop_answer_as_the_bridged_ones(shared_redis: RedisServer) -> None:
     """Over the FastAPI adapter on Redis: a good refresh, a reused one, a malformed body, an
     empty one (a cookie refresh, here without cookie sessions), each the same answer as ever."""
