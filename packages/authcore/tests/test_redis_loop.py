@@ -18,6 +18,7 @@ import gc
 import logging
 import socket
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from authcore import AuthManager, loop_bridge
 from authcore.config import SessionConfig
 from authcore.errors import InvalidToken, ProviderUnavailable
 from authcore.loop_bridge import bridged, check_later, run_bridged, wait_for
-from authcore.sessions import RefreshTokenReused, Sessions
+from authcore.sessions import PURGE_EVERY, RefreshTokenReused, Sessions
 from authcore.sessions.redis import RedisSessionStore
 from authcore.sessions.redis_loop import _Connection
 from authcore.testing.on_loop import LoopThread, calls_on_loop, without_blocking_client
@@ -685,3 +686,63 @@ def test_a_blocking_provider_or_permission_store_sends_both_to_a_thread(tmp_path
     }
     with AuthManager.from_config(config) as manager:
         assert (manager.login_waits("dummy"), manager.refresh_waits()) == ("thread", "thread")
+
+
+# ------------------------------------------------------------------------------ calls collected by a coroutine
+
+
+def test_calls_collected_by_a_coroutine_are_checked_when_its_block_ends(loop_thread: LoopThread) -> None:
+    """``async with collecting()``: each check awaited in order when the block ends, also when it
+    raises; a failed check raises there and drops the ones after it, their errors retrieved."""
+    checked: list[str] = []
+
+    async def check(future: asyncio.Future[str]) -> None:
+        value = await future
+        if value == "bad":
+            raise ValueError("the write failed")
+        checked.append(value)
+
+    async def block(values: list[str], then_raise: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        async with loop_bridge.collecting():
+            assert loop_bridge.on_loop() and not bridged()
+            for value in values:
+                future = loop.create_future()
+                loop.call_soon(future.set_result, value)
+                collector = loop_bridge.collected()
+                assert collector is not None
+                collector.add(future, check)
+            if then_raise:
+                raise LookupError("the block's own error")
+        assert loop_bridge.collected() is None and not loop_bridge.on_loop()
+
+    loop_thread.wait(block(["a", "b"]))
+    assert checked == ["a", "b"]
+    with pytest.raises(LookupError):
+        loop_thread.wait(block(["c"], then_raise=True))
+    assert checked == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="the write failed"):
+        loop_thread.wait(block(["d", "bad", "e"]))
+    assert checked == ["a", "b", "c", "d"]
+    with pytest.raises(RuntimeError, match="collecting"):
+        loop_thread.wait(
+            _in_collecting(lambda: wait_for(asyncio.get_running_loop().create_future()))
+        )  # a call that waits: a defect
+
+
+async def _in_collecting(function: Callable[[], object]) -> object:
+    async with loop_bridge.collecting():
+        return function()
+
+
+def test_a_purge_due_on_the_loop_is_sent_without_waiting(shared_redis: RedisServer, loop_thread: LoopThread) -> None:
+    """Every PURGE_EVERY creations a store purges; a creation collected by a coroutine cannot wait
+    for it, so it sends as many sessions' worth of batches, checked with the creation."""
+    store = without_blocking_client(new_store(shared_redis.url))
+    sessions = Sessions(store, SessionConfig(idle_timeout=100, max_lifetime=250))
+    old = loop_thread.run(lambda: sessions.start(login="old", provider="p", identity={}, now=time.time() - 1000)[0])
+    store._creates = PURGE_EVERY - 1
+    new = loop_thread.wait(_in_collecting(lambda: sessions.start(login="new", provider="p", identity={})[0]))
+    assert loop_thread.run(lambda: store.peek(old.session_id)) is None  # past its deadlines: purged
+    assert loop_thread.run(lambda: store.peek(new.session_id)) is not None
+    store.close()

@@ -109,7 +109,9 @@ class TestRedisStoreOnTheEventLoop(SessionStoreConformance):
 
 class TestRedisStoreAwaitedOnTheEventLoop(SessionStoreConformance):
     """The conformance suite again, rotations awaited on the event loop without the bridge
-    (``arotate``, as ``AuthManager.arefresh`` makes them), every other call bridged."""
+    (``arotate``, as ``AuthManager.arefresh`` makes them), creations made in-line by a coroutine
+    with their replies checked after (``collecting``, as ``WebLogin.awaited`` makes them), every
+    other call bridged."""
 
     @pytest.fixture
     def session_store(self, shared_redis: RedisServer, loop_thread: LoopThread) -> Iterator[RedisSessionStore]:

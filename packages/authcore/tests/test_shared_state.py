@@ -204,13 +204,16 @@ class TestRedisSharedState(SharedStateContract):
 
 class TestRedisSharedStateOnTheEventLoop(SharedStateContract):
     """On Debian's redis-server, every call bridged onto an event loop as an async adapter makes it
-    (the blocking clients pointed where nothing listens); the two handles on two loops."""
+    (the blocking clients pointed where nothing listens); the two handles on two loops. Awaited:
+    ``settle`` awaits ``asettle`` there without the bridge, as ``WebLogin.awaited`` does."""
 
-    @pytest.fixture
-    def pair(self, shared_redis: RedisServer) -> Iterator[tuple[SharedState, SharedState]]:
+    @pytest.fixture(params=[False, True], ids=["bridged", "awaited"])
+    def pair(
+        self, shared_redis: RedisServer, request: pytest.FixtureRequest
+    ) -> Iterator[tuple[SharedState, SharedState]]:
         loops = LoopThread(), LoopThread()
         first, second = (
-            calls_on_loop(store, loop, strict=True)
+            calls_on_loop(store, loop, strict=True, awaited=request.param)
             for store, loop in zip(open_pair(shared_redis.url), loops, strict=True)
         )
         yield first, second

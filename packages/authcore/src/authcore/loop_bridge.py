@@ -8,6 +8,12 @@ loop, and the future's done callback switches in again with its result. The code
 before and is declared once; only the store's lowest layer knows which of the two ways it is
 called (:func:`bridged`). SQLAlchemy's asyncio support works the same way.
 
+Code that never needs a reply inside it can skip the greenlet: a coroutine runs it in-line
+within ``async with collecting():``, and the store sends each of its calls at once and hands
+the reply's check to the block, which awaits it when it ends (a Redis login: the new session is
+sent, the throttle's settle awaited, then the session's reply checked). A call that waits for
+its reply in-line there is a defect and raises :class:`RuntimeError`.
+
 Why: a worker thread's hop, and the GIL handed between the loop and the workers, cost more
 CPU than the login itself (``docs/design.md``, "A Redis login awaits on the loop").
 
@@ -26,7 +32,7 @@ from typing import Any, TypeVar, cast
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-__all__ = ["bridged", "check_later", "run_bridged", "wait_for"]
+__all__ = ["Sent", "bridged", "check_later", "collected", "collecting", "on_loop", "run_bridged", "wait_for"]
 
 T = TypeVar("T")
 
@@ -188,6 +194,68 @@ def bridged() -> bool:
     return isinstance(getcurrent(), _Bridged)
 
 
+def on_loop() -> bool:
+    """Whether a store's calls go to the event loop's connection: the caller runs bridged, or
+    in-line in a coroutine within :func:`collecting` (where it may only send calls checked later)."""
+    return isinstance(getcurrent(), _Bridged) or _collecting.get() is not None
+
+
+class Sent:
+    """The calls sent by code run within :func:`collecting`, each with the check of its reply.
+
+    ``async with collecting():`` sets it up for the block's store calls and, when the block
+    ends (returning or raising), awaits every check, oldest first, as :func:`run_bridged`
+    drains :func:`check_later`'s checks before its call ends: nothing is answered before the
+    calls it made are known to have worked. A failed check raises its error there (the checks
+    after it are dropped, their replies' errors retrieved).
+    """
+
+    __slots__ = ("_due", "_token")
+
+    def __init__(self) -> None:
+        self._due: deque[tuple[asyncio.Future[Any], Callable[[asyncio.Future[Any]], Awaitable[None]]]] = deque()
+        self._token: contextvars.Token[Sent | None] | None = None
+
+    def add(self, future: asyncio.Future[Any], check: Callable[[asyncio.Future[Any]], Awaitable[None]]) -> None:
+        """Check *future* with ``await check(future)`` when the block ends, after the calls sent before it."""
+        self._due.append((future, check))
+
+    async def __aenter__(self) -> Sent:
+        self._token = _collecting.set(self)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _collecting.reset(self._token)
+        self._token = None
+        while self._due:
+            future, check = self._due.popleft()
+            try:
+                await check(future)
+            except BaseException:
+                for rest, _check in self._due:
+                    rest.add_done_callback(_retrieve)
+                self._due.clear()
+                raise
+
+
+_collecting: contextvars.ContextVar[Sent | None] = contextvars.ContextVar("authcore_collecting", default=None)
+
+
+def collecting() -> Sent:
+    """``async with collecting():`` runs the block's store calls as a coroutine's, in-line on
+    the event loop: each is sent at once, and its reply checked when the block ends
+    (:class:`Sent`). Only calls whose reply says whether they worked may be made there."""
+    return Sent()
+
+
+def collected() -> Sent | None:
+    """The :class:`Sent` of the :func:`collecting` block the caller runs in, unless it runs bridged."""
+    if isinstance(getcurrent(), _Bridged):
+        return None
+    return _collecting.get()
+
+
 def wait_for(awaitable: Awaitable[T]) -> T:
     """Await *awaitable* on the event loop of the enclosing :func:`run_bridged`; its result or error.
 
@@ -195,7 +263,7 @@ def wait_for(awaitable: Awaitable[T]) -> T:
     """
     current = getcurrent()
     if not isinstance(current, _Bridged):
-        raise RuntimeError("wait_for() is only for code run by run_bridged()")
+        raise RuntimeError("wait_for() is only for code run by run_bridged(), not within collecting()")
     value = _switch_out(current, asyncio.ensure_future(awaitable))
     if current.later:
         current.check_done()

@@ -257,20 +257,20 @@ class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
     def _start(
         self, provider: str, identity: Identity, granted: tuple[str, ...], lifetime: float | None, attempted: str | None
     ) -> LoginResult:
-        """A checked login's session and tokens (the end of :meth:`login_with` and of :meth:`complete_login`)."""
-        record, refresh_token = self._sessions.start(
+        """A checked login's session and tokens (the end of :meth:`login_with` and :meth:`complete_login`):
+        tokens first, so a failure there leaves no session to end and storing it needs no reply."""
+        new = self._sessions.prepare(
             login=identity.login, provider=provider, identity=snapshot(identity, granted), lifetime=lifetime
         )
+        # A token's session has no refresh token (see authcore.session_control).
+        refresh_token = "" if lifetime is not None else new.refresh_token
         try:
-            # A token's session has no refresh token (see authcore.session_control).
-            token_session = lifetime is not None
-            result = self._result(identity, record, "" if token_session else refresh_token, whole_session=token_session)
+            result = self._result(identity, new.record, refresh_token, whole_session=lifetime is not None)
         except Exception as exc:
-            # No token, no session: one that nobody holds a refresh token for must not stay alive.
-            self._sessions.revoke(record.session_id)
             error = exc if isinstance(exc, AuthError) else AuthError("the access token could not be issued")
             self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=error)
             raise
+        self._sessions.keep(new)
         call_hook(self.plugins, "authcore_login_succeeded", identity=identity, provider=provider)
         return result
 

@@ -1,22 +1,29 @@
 """The throttle counts a login before its provider is asked, or after when the provider answers
-without waiting (:meth:`authcore.web.core.WebCore.login`): the client sees the same answers
-either way, on the memory store and on Redis with the login on the event loop."""
+without waiting (:class:`authcore.web.login.WebLogin`): the client sees the same answers
+either way, on the memory store and on Redis with the login on the event loop, bridged or
+awaited there (``instant-awaited``: :meth:`WebLogin.awaited`, as the FastAPI adapter runs it)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_py
 from authcore_webtest_support import INSTANT, WAITING, InstantProvider, WaitingProvider
 
-from authcore import AuthManager, InvalidCredentials, ProviderUnavailable
+from authcore import AuthManager, InvalidCredentials, ProviderUnavailable, loop_bridge
+from authcore.capabilities import SecondFactorRequired
 from authcore.errors import Throttled
 from authcore.loop_bridge import run_bridged
-from authcore.testing.on_loop import LoopThread
-from authcore.testing.redis_server import RedisServer
+from authcore.second_factor import CHALLENGE_PREFIX
+from authcore.sessions.redis_loop import _Connection
+from authcore.testing.on_loop import LoopThread, without_blocking_client
+from authcore.testing.redis_server import RedisServer, start_redis
 from authcore.web.common import LoginBody
 from authcore.web.core import WebCore
 from authcore.web.fastapi import FastAPIAuth
@@ -47,16 +54,21 @@ def web_core(store_url: str, per_address: int = 1000) -> tuple[AuthManager, WebC
 
 
 def attempt(loop: LoopThread, core: WebCore, plugin: str, password: str, login: str = "alice") -> str:
-    """One login as an async adapter runs it (bridged on the loop); the answer's code."""
-    body = LoginBody.model_validate({"plugin": plugin, "login": login, "password": password})
+    """One login as an async adapter runs it (bridged on the loop, or awaited there for a
+    *plugin* named ``<provider>-awaited``); the answer's code."""
+    provider, _, awaited = plugin.partition("-")
+    body = LoginBody.model_validate({"plugin": provider, "login": login, "password": password})
     try:
-        loop.run(lambda: core.login(body, "192.0.2.7"))
+        if awaited:
+            loop.wait(core.login.awaited(body, "192.0.2.7"))
+        else:
+            loop.run(lambda: core.login(body, "192.0.2.7"))
     except (InvalidCredentials, ProviderUnavailable, Throttled) as exc:
         return exc.code
     return "ok"
 
 
-@pytest.mark.parametrize("plugin", ["instant", "waiting"])
+@pytest.mark.parametrize("plugin", ["instant", "waiting", "instant-awaited"])
 def test_both_orders_answer_alike_up_to_the_limit_and_beyond(
     memory_or_redis: str, loop_thread: LoopThread, plugin: str
 ) -> None:
@@ -80,7 +92,7 @@ def test_both_orders_answer_alike_up_to_the_limit_and_beyond(
         assert attempt(loop_thread, core, plugin, "right", login="bob") == "ok"  # the address is not locked
 
 
-@pytest.mark.parametrize("plugin", ["instant", "waiting"])
+@pytest.mark.parametrize("plugin", ["instant", "waiting", "instant-awaited"])
 def test_an_address_at_its_limit_is_refused_a_right_password_for_another_login(
     memory_or_redis: str, loop_thread: LoopThread, plugin: str
 ) -> None:
@@ -106,8 +118,9 @@ def test_a_provider_that_waits_is_not_asked_at_the_limit(memory_or_redis: str, l
             assert provider_class.asked == ([] if plugin == "waiting" else ["right"])
 
 
+@pytest.mark.parametrize("awaited", [False, True], ids=["bridged", "awaited"])
 def test_parallel_attempts_on_the_loop_are_answered_no_more_than_the_limit(
-    shared_redis: RedisServer, loop_thread: LoopThread
+    shared_redis: RedisServer, loop_thread: LoopThread, awaited: bool
 ) -> None:
     """Twelve attempts at once on the event loop, the provider answering each without waiting:
     every one is asked, and exactly LIMIT answers reach their clients (the others: 429)."""
@@ -116,11 +129,13 @@ def test_parallel_attempts_on_the_loop_are_answered_no_more_than_the_limit(
         assert manager.login_waits("instant") == "loop"
         body = LoginBody.model_validate({"plugin": "instant", "login": "dave", "password": "wrong"})
 
-        def one() -> Callable[[], Any]:
-            return lambda: core.login(body, "192.0.2.8")
+        def one() -> Awaitable[Any]:
+            if awaited:
+                return core.login.awaited(body, "192.0.2.8")
+            return run_bridged(lambda: core.login(body, "192.0.2.8"))
 
         async def all_at_once() -> list[BaseException | Any]:
-            return await asyncio.gather(*(run_bridged(one()) for _ in range(12)), return_exceptions=True)
+            return await asyncio.gather(*(one() for _ in range(12)), return_exceptions=True)
 
         InstantProvider.asked.clear()
         outcomes = asyncio.run_coroutine_threadsafe(all_at_once(), loop_thread.loop).result(60)
@@ -132,3 +147,130 @@ def test_parallel_attempts_on_the_loop_are_answered_no_more_than_the_limit(
         with pytest.raises(Throttled):
             loop_thread.run(lambda: core.login(right, "192.0.2.8"))
         assert manager.sessions_of("dave") == []
+
+
+# ------------------------------------------------------------------------------ logins awaited on the loop
+
+
+def redis_core(redis: RedisServer, **settings: Any) -> tuple[AuthManager, WebCore]:
+    """A manager on Redis (its blocking client pointed where nothing listens, so a call off the
+    loop's path fails) and the FastAPI adapter's core, throttled unless ``throttle=None``."""
+    manager, core = web_core(f"{redis.url}?prefix=a{uuid.uuid4().hex[:12]}:")
+    without_blocking_client(manager._sessions.store)
+    if settings:
+        core = FastAPIAuth(manager, WebSettings(cookie_auth=False, **settings)).core
+    return manager, core
+
+
+def counted_bridged_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every call :func:`~authcore.loop_bridge.run_bridged` starts from now on, recorded."""
+    calls: list[object] = []
+    acquire = loop_bridge._acquire
+
+    def counted() -> object:
+        calls.append(None)
+        return acquire()
+
+    monkeypatch.setattr(loop_bridge, "_acquire", counted)  # observed, not replaced
+    return calls
+
+
+def body_of(login: str, password: str = "right") -> LoginBody:
+    return LoginBody.model_validate({"plugin": "instant", "login": login, "password": password})
+
+
+@pytest.mark.parametrize("throttled", [True, False])
+def test_an_awaited_login_makes_its_store_calls_without_the_bridge_in_one_write(
+    shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch, throttled: bool
+) -> None:
+    """WebLogin.awaited: the new session sent in-line, the throttle's settle awaited, both in one
+    write to Redis; no bridged call, no blocking one; the session is there when it answers."""
+    manager, core = redis_core(shared_redis, **({} if throttled else {"throttle": None}))
+    with manager:
+        loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))  # connects, loads the scripts
+        writes: list[int] = []
+        flush = _Connection._flush
+
+        def counted(connection: _Connection) -> None:
+            writes.append(len(connection._unsent))
+            flush(connection)
+
+        monkeypatch.setattr(_Connection, "_flush", counted)  # observed, not replaced
+        bridged = counted_bridged_calls(monkeypatch)
+        result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))
+        assert bridged == [] and writes == ([2] if throttled else [1])
+        assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "erin"
+
+
+def test_an_awaited_second_factor_login_answers_once_its_challenge_is_stored(
+    shared_redis: RedisServer, loop_thread: LoopThread
+) -> None:
+    manager, core = redis_core(shared_redis)
+    with manager:
+        with pytest.raises(SecondFactorRequired) as asked:
+            loop_thread.wait(core.login.awaited(body_of("mfa-frank"), "192.0.2.9"))
+        found = loop_thread.run(
+            lambda: manager._sessions.session_of_personal_token(asked.value.challenge, CHALLENGE_PREFIX)
+        )
+        assert found is not None
+
+
+def test_an_awaited_login_after_redis_forgot_its_scripts_sends_them_again(
+    shared_redis: RedisServer, loop_thread: LoopThread
+) -> None:
+    manager, core = redis_core(shared_redis)
+    with manager:
+        loop_thread.wait(core.login.awaited(body_of("gina"), "192.0.2.9"))
+        redis_py.Redis(host="127.0.0.1", port=shared_redis.port).script_flush()
+        result = loop_thread.wait(core.login.awaited(body_of("gina"), "192.0.2.9"))
+        assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "gina"
+
+
+@pytest.mark.parametrize("throttled", [True, False])
+def test_an_awaited_login_with_redis_gone_is_unavailable_and_leaks_no_error(
+    loop_thread: LoopThread, tmp_path: Path, caplog: pytest.LogCaptureFixture, throttled: bool
+) -> None:
+    """Redis stopped after the first login: the next is the store's 503 (raised by the settle, or
+    by the session's own check without a throttle), and no reply's error is left unretrieved."""
+    server = start_redis(tmp_path)
+    try:
+        manager, core = redis_core(server, **({} if throttled else {"throttle": None}))
+        with manager:
+            loop_thread.wait(core.login.awaited(body_of("hank"), "192.0.2.9"))
+            server.stop()
+            with pytest.raises(ProviderUnavailable, match="session store unavailable"):
+                loop_thread.wait(core.login.awaited(body_of("hank"), "192.0.2.9"))
+    finally:
+        server.stop()
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
+def test_logins_over_the_fastapi_adapter_are_awaited_and_answer_as_ever(
+    shared_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the FastAPI adapter on Redis: a good login awaited without the bridge (only a failure's
+    count is bridged), a wrong password, a second factor, malformed bodies: the same answers."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    manager, _core = redis_core(shared_redis)
+    with manager:
+        app = FastAPI()
+        FastAPIAuth(manager, WebSettings(cookie_auth=False, throttle=Throttle(max_per_login=LIMIT))).install(app)
+        with TestClient(app) as client:
+
+            def post(login: str, password: str) -> Any:
+                return client.post("/auth/login", json={"plugin": "instant", "login": login, "password": password})
+
+            post("ivy", "right")  # connects, loads the scripts
+            bridged = counted_bridged_calls(monkeypatch)
+            good = post("ivy", "right")
+            assert good.status_code == 200 and good.json()["login"] == "ivy" and bridged == []
+            answers = [post("ivy", "wrong").status_code for _ in range(LIMIT + 1)]
+            assert answers == [401] * LIMIT + [429] and len(bridged) == LIMIT + 1
+            second = post("mfa-jo", "right")
+            assert second.status_code == 401 and second.json()["challenge"].startswith(CHALLENGE_PREFIX)
+            for raw in (b"{", b'{"plugin": "instant", "login": "\\u0000", "password": "x"}', b"", b"[]"):
+                bad = client.post("/auth/login", content=raw, headers={"content-type": "application/json"})
+                assert bad.status_code in (400, 401, 422) and "detail" in bad.json()

@@ -26,7 +26,7 @@ from .base import (
     SessionStore,
     hash_refresh_token,
 )
-from .lifecycle import Sessions, open_store
+from .lifecycle import NewSession, Sessions, open_store
 from .memory import MemorySessionStore
 from .sqlite import SQLiteSessionStore
 
@@ -36,6 +36,7 @@ __all__ = [
     "PURGE_EVERY",
     "REFRESH_TOKEN_PREFIX",
     "MemorySessionStore",
+    "NewSession",
     "RefreshTokenReused",
     "RevocationFeed",
     "SQLiteSessionStore",

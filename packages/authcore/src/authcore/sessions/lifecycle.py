@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 import time
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..config.schema import SessionConfig
 from ..errors import ConfigError, InvalidToken
@@ -84,6 +84,14 @@ def _looks_like_refresh_token(value: object) -> bool:
     )
 
 
+class NewSession(NamedTuple):
+    """A session :meth:`Sessions.prepare` made: its record, its refresh token and that token's hash."""
+
+    record: SessionRecord
+    refresh_token: str
+    refresh_hash: bytes
+
+
 class Sessions:
     """Session lifecycle on top of a store."""
 
@@ -117,10 +125,27 @@ class Sessions:
         *lifetime* makes it a token's session (a script's, lowball's): it lives exactly that
         long, with no idle expiry, instead of ``sessions.max_lifetime`` and ``idle_timeout``.
         """
-        record = self._record(login, provider, identity, now, lifetime)
+        new = self.prepare(login=login, provider=provider, identity=identity, now=now, lifetime=lifetime)
+        self.keep(new)
+        return new.record, new.refresh_token
+
+    def prepare(
+        self,
+        *,
+        login: str,
+        provider: str,
+        identity: dict[str, Any],
+        now: float | None = None,
+        lifetime: float | None = None,
+    ) -> NewSession:
+        """:meth:`start`'s session, not stored yet (:meth:`keep` stores it): the manager issues its
+        tokens first, so that a login that fails there leaves nothing to end in the store."""
         token, token_hash = self._new_refresh_token()
-        self.store.create(record, token_hash)
-        return record, token
+        return NewSession(self._record(login, provider, identity, now, lifetime), token, token_hash)
+
+    def keep(self, new: NewSession) -> None:
+        """Store a session :meth:`prepare` made."""
+        self.store.create(new.record, new.refresh_hash)
 
     def start_personal(
         self,

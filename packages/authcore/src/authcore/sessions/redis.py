@@ -63,6 +63,10 @@ def _created(outcome: Any) -> None:
         raise ValueError("session id or refresh token hash already exists")
 
 
+def _ignored(_outcome: Any) -> None:
+    pass
+
+
 def _time(value: float) -> str:
     """A time as the scripts store it: the float's shortest exact text, which compares as the same double."""
     number = float(value)
@@ -130,11 +134,11 @@ class RedisSessionStore(RedisSharedState):
         self._unavailable = _unavailable_errors()
         # Calls made by code an async adapter runs on its event loop (authcore.loop_bridge).
         self._loop_calls = loop_calls_for(self._location)
-        self._bridged: Callable[[], bool] = _never
+        self._on_event_loop: Callable[[], bool] = _never
         if self._loop_calls is not None:
-            from ..loop_bridge import bridged
+            from ..loop_bridge import on_loop
 
-            self._bridged = bridged
+            self._on_event_loop = on_loop
         #: Whether an async adapter may run this store's calls on its event loop (run_bridged).
         self.awaits_on_loop = self._loop_calls is not None
         register = self._client.register_script
@@ -179,8 +183,9 @@ class RedisSessionStore(RedisSharedState):
             raise SessionStoreUnavailable() from None
 
     def _on_loop(self) -> LoopCalls | None:
-        """The event loop's calls when the caller runs bridged on one, else ``None`` (the blocking client)."""
-        if not self._bridged():
+        """The event loop's calls when the caller runs bridged on one, or in-line in a coroutine
+        :func:`~authcore.loop_bridge.collecting` its calls; else ``None`` (the blocking client)."""
+        if not self._on_event_loop():
             return None
         assert self._loop_calls is not None
         self._check_open()
@@ -248,7 +253,7 @@ class RedisSessionStore(RedisSharedState):
             self._creates += 1
             due = self._creates % PURGE_EVERY == 0
         if due:
-            self.purge(record.created_at)
+            self._purge_due(record.created_at)
 
     def get(self, session_id: str) -> SessionRecord | None:
         """The session, or ``None`` (see :meth:`SessionStore.get`)."""
@@ -337,6 +342,16 @@ class RedisSessionStore(RedisSharedState):
             deleted += int(gone)
             if int(looked_at) < _PURGE_BATCH:
                 return deleted
+
+    def _purge_due(self, now: float) -> None:
+        """Every :data:`PURGE_EVERY` creations: :meth:`purge`, or, on the event loop, as many
+        sessions as were created since, sent without waiting (a login does not wait for it, and
+        code run within :func:`~authcore.loop_bridge.collecting` cannot)."""
+        if self._on_loop() is None:
+            self.purge(now)
+            return
+        for _batch in range(PURGE_EVERY // _PURGE_BATCH):
+            self._run_checked(self._purge, [self._index], [self._prefix, _time(now), _PURGE_BATCH], _ignored)
 
     def watch_revocations(
         self,

@@ -62,7 +62,7 @@ _ReplyError: type[Exception] = Exception  # hiredis's, when it is installed
 try:  # this module is imported with the Redis store; the loop calls are used only with hiredis
     from hiredis import ReplyError as _ReplyError
 
-    from ..loop_bridge import check_later, wait_for
+    from ..loop_bridge import check_later, collected, wait_for
 except ImportError:  # without hiredis or greenlet, loop_calls_for() says None
     pass
 
@@ -78,6 +78,18 @@ def _reply(take: Callable[[], Any]) -> Any:
         return take()
     except OSError as exc:  # ConnectionError and TimeoutError (asyncio's too) are OSErrors
         raise _unavailable(exc) from None
+
+
+async def _areply(sent: Awaitable[Any]) -> Any:
+    """:func:`_reply` awaited."""
+    try:
+        return await sent
+    except OSError as exc:
+        raise _unavailable(exc) from None
+
+
+def _evalsha(script: Script, keys: Sequence[str], args: Sequence[str | int]) -> tuple[Any, ...]:
+    return ("EVALSHA", script.sha, len(keys), *keys, *args)
 
 
 def _noscript(reply: Any) -> bool:
@@ -276,25 +288,33 @@ class LoopCalls:
 
     def script(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """Run a registered script by its digest, sending its text when Redis does not know it yet."""
-        return self._known(script, keys, args, self._call(("EVALSHA", script.sha, len(keys), *keys, *args)))
+        return self._known(script, keys, args, self._call(_evalsha(script, keys, args)))
 
     async def ascript(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """:meth:`script` awaited by a coroutine on the loop, without the bridge (the store's
         ``arotate``): its switches cost a refresh more CPU than the round trip's own work."""
-        reply = await self._asent(("EVALSHA", script.sha, len(keys), *keys, *args))
-        if _noscript(reply):
-            reply = await self._asent(("EVAL", script.script, len(keys), *keys, *args))
-        return self._checked(reply)
+        return await self._aknown(script, keys, args, self._client().send(_evalsha(script, keys, args)))
 
     def script_later(
         self, script: Script, keys: Sequence[str], args: Sequence[str | int], check: Callable[[Any], None]
     ) -> None:
-        """:meth:`script` sent now, its reply passed to *check* later (:func:`~authcore.loop_bridge.check_later`)."""
+        """:meth:`script` sent now, its reply passed to *check* later: when bridged code next
+        waits (:func:`~authcore.loop_bridge.check_later`), or when the coroutine that runs the
+        caller :func:`~authcore.loop_bridge.collecting` awaits :meth:`~authcore.loop_bridge.Sent.checked`."""
+        sent = self._client().send(_evalsha(script, keys, args))
+        collector = collected()
+        if collector is None:
 
-        def checked(done: asyncio.Future[Any]) -> None:
-            check(self._known(script, keys, args, _reply(done.result)))
+            def checked(done: asyncio.Future[Any]) -> None:
+                check(self._known(script, keys, args, _reply(done.result)))
 
-        check_later(self._client().send(("EVALSHA", script.sha, len(keys), *keys, *args)), checked)
+            check_later(sent, checked)
+            return
+
+        async def achecked(done: asyncio.Future[Any]) -> None:
+            check(await self._aknown(script, keys, args, done))
+
+        collector.add(asyncio.ensure_future(sent), achecked)
 
     def close(self) -> None:
         """Close every loop's connection."""
@@ -312,11 +332,14 @@ class LoopCalls:
     def _call(self, command: tuple[Any, ...]) -> Any:
         return _reply(lambda: wait_for(self._client().send(command)))
 
-    async def _asent(self, command: tuple[Any, ...]) -> Any:
-        try:
-            return await self._client().send(command)
-        except OSError as exc:  # as _reply: a lost or timed-out reply is the store's 503
-            raise _unavailable(exc) from None
+    async def _aknown(
+        self, script: Script, keys: Sequence[str], args: Sequence[str | int], sent: Awaitable[Any]
+    ) -> Any:
+        """:meth:`_known` awaited: the reply to EVALSHA *sent*, checked (the text sent on NOSCRIPT)."""
+        reply = await _areply(sent)
+        if _noscript(reply):
+            reply = await _areply(self._client().send(("EVAL", script.script, len(keys), *keys, *args)))
+        return self._checked(reply)
 
     def _known(self, script: Script, keys: Sequence[str], args: Sequence[str | int], reply: Any) -> Any:
         """*reply* to EVALSHA, checked; the script's text sent first if Redis did not know it (NOSCRIPT)."""

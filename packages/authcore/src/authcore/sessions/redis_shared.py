@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from redis import Redis
     from redis.commands.core import Script
 
+    from .redis_loop import LoopCalls
+
 __all__ = ["RedisSharedState"]
 
 # KEYS: counters.  ARGV: now now+window window-ms limit... ('-' for none).
@@ -137,7 +139,9 @@ class RedisSharedState:
     if TYPE_CHECKING:
         _client: Redis
         _prefix: str
+        _loop_calls: LoopCalls | None
 
+        def _check_open(self) -> None: ...
         def _command(self, *command: str | int | bytes) -> Any: ...
         def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any: ...
 
@@ -194,13 +198,39 @@ class RedisSharedState:
         now: float,
     ) -> list[Tally]:
         """Give back, check, forget, in one script (see :meth:`SharedState.settle`)."""
+        keys, args = self._settlement(give_back, check, limits, forget, now)
+        return _tallies(self._run(self._settle, keys, args)) if keys else []
+
+    async def asettle(
+        self,
+        give_back: Sequence[str],
+        check: Sequence[str],
+        limits: Sequence[int],
+        forget: Sequence[str],
+        *,
+        now: float,
+    ) -> list[Tally]:
+        """:meth:`settle` awaited by a coroutine on the event loop, without the bridge (a login
+        on the Redis store, ``WebCore.alogin``); in a worker thread where the blocking client stays."""
+        if self._loop_calls is None:
+            import asyncio
+
+            return await asyncio.to_thread(self.settle, give_back, check, limits, forget, now=now)
+        keys, args = self._settlement(give_back, check, limits, forget, now)
+        if not keys:
+            return []
+        self._check_open()
+        return _tallies(await self._loop_calls.ascript(self._settle, keys, args))
+
+    def _settlement(
+        self, give_back: Sequence[str], check: Sequence[str], limits: Sequence[int], forget: Sequence[str], now: float
+    ) -> tuple[list[str], list[str | int]]:
+        """The SETTLE script's keys and arguments (no keys: nothing to do)."""
         if len(limits) != len(check):
             raise ValueError("one limit per checked key")
-        if not (give_back or check or forget):
-            return []
         keys = [*self._counter_keys(give_back), *self._counter_keys(check), *self._counter_keys(forget)]
         args: list[str | int] = [repr(float(now)), len(give_back), len(check), *(int(limit) for limit in limits)]
-        return _tallies(self._run(self._settle, keys, args))
+        return keys, args
 
     def claim(self, key: str, *, ttl: float) -> bool:
         """``SET NX PX``: ``True`` the first time *key* is claimed within *ttl* seconds."""

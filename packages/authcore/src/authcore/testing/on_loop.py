@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
-from ..loop_bridge import bridged, run_bridged
+from ..loop_bridge import bridged, collecting, run_bridged
 
 __all__ = ["STORE_CALLS", "LoopThread", "calls_on_loop", "without_blocking_client"]
 
@@ -77,16 +77,21 @@ class LoopThread:
 def calls_on_loop(store: T, loop: LoopThread, *, strict: bool = False, awaited: bool = False) -> T:
     """*store*, its :data:`STORE_CALLS` made on *loop* through the bridge (calls among them stay in it).
 
-    *awaited*: ``rotate`` calls the store's ``arotate`` instead, awaited on *loop* by a coroutine
-    (as ``AuthManager.arefresh`` does), so the suites check that path too.
+    *awaited*: the calls a coroutine makes without the bridge are made so, on *loop*: ``rotate``
+    awaits the store's ``arotate`` (as ``AuthManager.arefresh`` does), ``settle`` its ``asettle``,
+    and ``create`` runs in-line within :func:`~authcore.loop_bridge.collecting` (as
+    ``WebLogin.awaited`` does), so the suites check those paths too.
     """
+    create = getattr(store, "create", None)
     for name in STORE_CALLS:
         method = getattr(store, name, None)
         if method is not None:
             setattr(store, name, _on_loop(method, loop))
     if awaited:
-        arotate = store.arotate  # type: ignore[attr-defined]  # the point: a store that has one
-        setattr(store, "rotate", lambda *args, **kwargs: loop.wait(arotate(*args, **kwargs)))  # noqa: B010
+        for name, awaitable in (("rotate", store.arotate), ("settle", store.asettle)):  # type: ignore[attr-defined]
+            setattr(store, name, _awaited(awaitable, loop))
+        if create is not None:
+            setattr(store, "create", lambda *args, **kwargs: loop.wait(_collected(create, *args, **kwargs)))  # noqa: B010
     if strict:
         _break_blocking_client(store)
     return store
@@ -99,6 +104,16 @@ def _on_loop(method: Callable[..., Any], loop: LoopThread) -> Callable[..., Any]
         return loop.run(lambda: method(*args, **kwargs))
 
     return call
+
+
+def _awaited(method: Callable[..., Coroutine[Any, Any, Any]], loop: LoopThread) -> Callable[..., Any]:
+    return lambda *args, **kwargs: loop.wait(method(*args, **kwargs))
+
+
+async def _collected(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``method(*args, **kwargs)`` in-line in a coroutine, its store calls collected and checked."""
+    async with collecting():
+        return method(*args, **kwargs)
 
 
 def without_blocking_client(store: T) -> T:

@@ -16,18 +16,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..async_api import Waits, run_as
-from ..capabilities import SecondFactorRequired
 from ..errors import (
     AuthError,
     ConfigError,
     Forbidden,
-    InvalidCredentials,
     InvalidToken,
     NotAuthenticated,
     TokenNotFound,
 )
 from ..manager import AuthManager
-from ..models import LoginResult, VerifiedToken
+from ..models import VerifiedToken
 from ..sessions.shared import SharedState
 from . import personal_tokens, second_factor, self_service
 from . import users as _users
@@ -45,12 +43,12 @@ from .common import (
     single_header,
 )
 from .http import WebRequest, WebResponse
+from .login import WebLogin
 from .lowball import LowballRoutes, lowball_routes
 from .routes import ROUTES, Route, path_of, routes_with
 from .session import CookieSessions, SessionStorage
 from .settings import WebSettings
 from .sso import SingleSignOnFlow
-from .throttle import Throttle
 
 __all__ = ["WebCore", "CORS_METHODS", "CORS_HEADERS"]
 
@@ -73,6 +71,8 @@ class WebCore:
             settings = replace(settings, throttle=settings.throttle.sharing(shared))
         self.manager = manager
         self.settings = settings
+        #: Log in with py-ispyb's body (throttled when configured): ``login(body, address, lifetime=None)``.
+        self.login = WebLogin(manager, settings.throttle)
         self.sessions = CookieSessions(manager, settings, storage)
         try:
             self.routes: tuple[Route, ...] = routes_with(settings.paths) if settings.paths else ROUTES
@@ -125,8 +125,15 @@ class WebCore:
 
     async def handle_on_loop(self, route: Route, request: WebRequest) -> WebResponse:
         """:meth:`handle` for a request :meth:`waits` puts on the event loop (``"loop"``): a refresh
-        with its token in the body awaits the rotation there (:meth:`AuthManager.arefresh`),
-        anything else runs bridged (:func:`~authcore.loop_bridge.run_bridged`)."""
+        with its token in the body awaits the rotation there (:meth:`AuthManager.arefresh`), a
+        login without cookie sessions its store calls (:meth:`WebLogin.awaited`), anything else
+        runs bridged (:func:`~authcore.loop_bridge.run_bridged`)."""
+        if route.operation == "login" and not self.settings.cookie_auth:
+            try:
+                result = await self.login.awaited(self._login_body(request), request.client)
+            except AuthError as exc:
+                return WebResponse.error(exc)
+            return WebResponse(json=login_payload(result))
         if route.operation == "refresh":
             raw = request.read_body()
             if raw.strip():
@@ -211,68 +218,6 @@ class WebCore:
         return urlsplit(origin).netloc.lower() == (host or "").lower()
 
     # ----------------------------------------------------------------- login, refresh, logout
-
-    def login(self, body: LoginBody, address: str | None, lifetime: float | None = None) -> LoginResult:
-        """Log in with py-ispyb's body, with throttling when configured; *lifetime*: a token's session.
-
-        The throttle holds for what was typed and, after a successful login, for the login the
-        provider returned: if that one is locked the new session is ended and the login refused.
-        """
-        throttle = self.settings.throttle
-        if throttle is None:
-            return self._provider_login(body, lifetime)
-        if self.manager.login_waits(body.plugin) != "thread":
-            return self._login_counted_after(throttle, body, address, lifetime)
-        throttle.reserve(body.login, address)  # counted as a failure until it succeeds
-        try:
-            result = self._provider_login(body, lifetime)
-        except Exception as exc:
-            # An outage is no guess; a right password awaiting its second factor is none either
-            # (the second step counts its own failures: AuthManager.complete_login).
-            if not isinstance(exc, InvalidCredentials) or isinstance(exc, SecondFactorRequired):
-                throttle.release(body.login, address)
-            raise
-        return self._settled(throttle, body, address, result, reserved=True)
-
-    def _login_counted_after(
-        self, throttle: Throttle, body: LoginBody, address: str | None, lifetime: float | None
-    ) -> LoginResult:
-        """A login whose provider answers without waiting, counted after its answer.
-
-        Either order answers no more guesses than the limit: an attempt's answer reaches the
-        client only if one atomic step of the state admitted it (a failure counted, or refused
-        at the limit). Reserving first spares a provider that waits (a directory, an identity
-        provider) the attempts refused anyway, their load and its own lock-out counters; a
-        provider that answers without waiting costs nothing to ask. Counted after, the login
-        takes one round trip on the Redis store, not two: the throttle's step goes out in the
-        same write as the new session (:func:`~authcore.loop_bridge.check_later`), which is
-        ended at once if the step refuses.
-        """
-        try:
-            result = self._provider_login(body, lifetime)
-        except InvalidCredentials as exc:
-            if isinstance(exc, SecondFactorRequired):
-                throttle.check(body.login, address)  # a right password, not revealed at the limit
-            else:
-                throttle.reserve(body.login, address)  # counted, or refused at the limit
-            raise
-        except Exception:
-            throttle.check(body.login, address)  # at the limit every answer is the refusal
-            raise
-        return self._settled(throttle, body, address, result, reserved=False)
-
-    def _provider_login(self, body: LoginBody, lifetime: float | None) -> LoginResult:
-        credentials = self.manager.credentials(body.plugin, **body.credentials())
-        return self.manager.login_with(body.plugin, credentials, lifetime=lifetime)
-
-    def _settled(
-        self, throttle: Throttle, body: LoginBody, address: str | None, result: LoginResult, *, reserved: bool
-    ) -> LoginResult:
-        refused = throttle.settle_success(body.login, address, result.identity.login, reserved=reserved)
-        if refused is not None:
-            self.manager.logout(result.access_token)  # its tokens were never handed out
-            raise refused
-        return result
 
     def _login(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
         result = self.login(self._login_body(request), request.client)

@@ -158,7 +158,7 @@ class Throttle:
         counting after: parallel attempts (on any instance sharing the state) cannot all pass
         the check. The caller keeps the count for a wrong password and calls :meth:`release`
         for anything else. (For a provider that answers without waiting, WebCore calls it
-        after a wrong password instead: the same step, see ``WebCore._login_counted_after``.)
+        after a wrong password instead: the same step, see ``WebLogin._counted_after``.)
         """
         keys, limits = self._keys(login, address)
         if keys:
@@ -191,9 +191,36 @@ class Throttle:
         is locked; else the failures of both spellings are forgotten).
 
         ``reserved=False``: nothing was reserved (the provider answered first, see
-        :meth:`~authcore.web.core.WebCore.login`); the typed login and the address are checked
+        :class:`~authcore.web.login.WebLogin`); the typed login and the address are checked
         against their limits in the same step instead, as :meth:`reserve` would have.
         """
+        step = self._settlement(typed, address, returned, reserved)
+        if step is None:
+            return None
+        give_back, check, limits, forget, now = step
+        return self._refusal(self.state.settle(give_back, check, limits, forget, now=now), limits, now)
+
+    async def asettle_success(
+        self, typed: str | None, address: str | None, returned: str, *, reserved: bool = True
+    ) -> Throttled | None:
+        """:meth:`settle_success` for a coroutine on the event loop: awaited there on a state that
+        has ``asettle`` (the Redis store's), made in-line on one that does no I/O (this process's)."""
+        step = self._settlement(typed, address, returned, reserved)
+        if step is None:
+            return None
+        give_back, check, limits, forget, now = step
+        asettle = getattr(self.state, "asettle", None)
+        if asettle is None:
+            tallies = self.state.settle(give_back, check, limits, forget, now=now)
+        else:
+            tallies = await asettle(give_back, check, limits, forget, now=now)
+        return self._refusal(tallies, limits, now)
+
+    def _settlement(
+        self, typed: str | None, address: str | None, returned: str, reserved: bool
+    ) -> tuple[list[str], list[str], list[int], list[str], float] | None:
+        """What :meth:`settle_success` asks of the state: the keys to give back, to check (with
+        their limits) and to forget, and the time; ``None`` when there is nothing to ask."""
         typed_keys, typed_limits = self._keys(typed, address)
         check, limits = self._keys(returned, None)
         forget = check + [key for key in self._keys(typed, None)[0] if key not in check] if typed else check
@@ -206,8 +233,7 @@ class Throttle:
                     limits.append(limit)
         if not (give_back or check):
             return None
-        now = self._clock()
-        return self._refusal(self.state.settle(give_back, check, limits, forget, now=now), limits, now)
+        return give_back, check, limits, forget, self._clock()
 
     def refusal_after_login(self, typed: str | None, returned: str) -> Throttled | None:
         """After a successful login: the refusal to give if the *returned* login is locked, else ``None``.
