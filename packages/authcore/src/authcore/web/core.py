@@ -128,21 +128,16 @@ class WebCore:
         with its token in the body awaits the rotation there (:meth:`AuthManager.arefresh`), a
         login without cookie sessions its store calls (:meth:`WebLogin.awaited`), anything else
         runs bridged (:func:`~authcore.loop_bridge.run_bridged`)."""
-        if route.operation == "login" and not self.settings.cookie_auth:
-            try:
+        try:
+            if route.operation == "login" and not self.settings.cookie_auth:
                 result = await self.login.awaited(self._login_body(request), request.client)
-            except AuthError as exc:
-                return WebResponse.error(exc)
-            return WebResponse(json=login_payload(result))
-        if route.operation == "refresh":
-            raw = request.read_body()
-            if raw.strip():
-                try:
-                    result = await self.manager.arefresh(parse_json(raw, RefreshBody).refresh_token)
-                    return WebResponse(json=login_payload(result))
-                except AuthError as exc:
-                    return WebResponse.error(exc)
-        return await run_as("loop", lambda: self.handle(route, request))
+            elif route.operation == "refresh" and (token := self._refresh_token_in(request)) is not None:
+                result = await self.manager.arefresh(token)
+            else:
+                return await run_as("loop", lambda: self.handle(route, request))
+        except AuthError as exc:
+            return WebResponse.error(exc)
+        return WebResponse(json=login_payload(result))
 
     def waits(self, route: Route, request: WebRequest) -> Waits:
         """Where an async adapter runs *request*: ``"none"`` in-line, ``"loop"`` bridged on its
@@ -226,10 +221,16 @@ class WebCore:
             response.json["csrf_token"] = self.sessions.start(request, response, result)
         return response
 
-    def _refresh(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+    @staticmethod
+    def _refresh_token_in(request: WebRequest) -> str | None:
+        """The refresh token a refresh's body carries, or ``None`` for an empty body (a cookie session's)."""
         raw = request.read_body()
-        if raw.strip():
-            return WebResponse(json=login_payload(self.manager.refresh(parse_json(raw, RefreshBody).refresh_token)))
+        return parse_json(raw, RefreshBody).refresh_token if raw.strip() else None
+
+    def _refresh(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
+        token = self._refresh_token_in(request)
+        if token is not None:
+            return WebResponse(json=login_payload(self.manager.refresh(token)))
         if not self.settings.cookie_auth:
             raise InvalidToken("refresh token required")
         state = self.sessions.load(request)
