@@ -2,7 +2,9 @@
 
 When an async adapter runs a login or a refresh on its event loop (the store being the only
 thing that waits), the store's calls come here instead of going through redis-py's blocking
-client: :class:`LoopCalls` awaits them on the running loop through :func:`~authcore.loop_bridge.wait_for`.
+client: :class:`LoopCalls` awaits them on the running loop through :func:`~authcore.loop_bridge.wait_for`,
+or, for a coroutine, directly (:meth:`LoopCalls.ascript`) or sent at once with their checks
+collected (:meth:`LoopCalls.script_later` within :func:`~authcore.loop_bridge.collecting`).
 
 Each event loop has one connection (:class:`_Connection`) that carries every call made on it:
 a command is written as it comes, and Redis answers in order, so each reply resolves the
@@ -299,8 +301,8 @@ class LoopCalls:
         self, script: Script, keys: Sequence[str], args: Sequence[str | int], check: Callable[[Any], None]
     ) -> None:
         """:meth:`script` sent now, its reply passed to *check* later: when bridged code next
-        waits (:func:`~authcore.loop_bridge.check_later`), or when the coroutine that runs the
-        caller :func:`~authcore.loop_bridge.collecting` awaits :meth:`~authcore.loop_bridge.Sent.checked`."""
+        waits (:func:`~authcore.loop_bridge.check_later`), or when the coroutine's
+        ``async with collecting():`` block that makes the call ends (:class:`~authcore.loop_bridge.Sent`)."""
         sent = self._client().send(_evalsha(script, keys, args))
         collector = collected()
         if collector is None:
