@@ -71,3 +71,20 @@ def loop_thread() -> Iterator[LoopThread]:
     loop = LoopThread()
     yield loop
     loop.stop()
+
+
+@pytest.fixture
+def redis_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many commands each write to Redis from an event loop carries, from now on (one
+    entry per write; the loop's connection writes the commands of one loop iteration together)."""
+    from authcore.sessions.redis_loop import _Connection
+
+    writes: list[int] = []
+    flush = _Connection._flush
+
+    def counted(connection: _Connection) -> None:
+        writes.append(len(connection._unsent))
+        flush(connection)
+
+    monkeypatch.setattr(_Connection, "_flush", counted)  # observed, not replaced
+    return writes

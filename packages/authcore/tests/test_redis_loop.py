@@ -36,7 +36,7 @@ from authcore.loop_bridge import bridged, check_later, run_bridged, wait_for
 from authcore.sessions import PURGE_EVERY, RefreshTokenReused, Sessions
 from authcore.sessions.redis import RedisSessionStore
 from authcore.sessions.redis_loop import _Connection
-from authcore.testing.on_loop import LoopThread, calls_on_loop, without_blocking_client
+from authcore.testing.on_loop import LoopThread, bridged_calls, calls_on_loop, without_blocking_client
 from authcore.testing.redis_server import RedisServer, start_redis
 from authcore.web.common import LoginBody
 from authcore.web.fastapi import FastAPIAuth
@@ -550,19 +550,12 @@ def test_where_logins_and_refreshes_run(store_url: str, provider: str, login: st
 
 
 def test_a_login_on_the_loop_takes_one_round_trip(
-    shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+    shared_redis: RedisServer, loop_thread: LoopThread, redis_writes: list[int]
 ) -> None:
     """A provider that answers without waiting is counted after its answer: the new session and
     the throttle's one step go out in one write (the session's reply checked with the step's),
     one round trip where a reservation first took two (and three before check_later)."""
-    writes: list[int] = []
-    flush = _Connection._flush
-
-    def counted(connection: _Connection) -> None:
-        writes.append(len(connection._unsent))
-        flush(connection)
-
-    monkeypatch.setattr(_Connection, "_flush", counted)  # observed, not replaced
+    writes = redis_writes
     config = {
         "providers": [{"name": "dummy", "type": "dummy"}],
         "sessions": {"store": f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"},
@@ -594,23 +587,16 @@ def _redis_manager(url: str, provider: str = "dummy") -> AuthManager:
 
 
 def test_a_refresh_on_the_loop_awaits_its_rotation_without_the_bridge(
-    shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+    shared_redis: RedisServer, loop_thread: LoopThread
 ) -> None:
     """AuthManager.arefresh awaits the rotation on the loop: no bridged call; a reused refresh
     token ends the session there too, the cached access token with it."""
     url = f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"
     with _redis_manager(url) as manager:
         first = loop_thread.run(lambda: manager.login("dummy", login="alice", password="read"))
-        bridged_calls: list[object] = []
-        acquire = loop_bridge._acquire
-
-        def counted() -> object:
-            bridged_calls.append(None)
-            return acquire()
-
-        monkeypatch.setattr(loop_bridge, "_acquire", counted)  # observed, not replaced
-        second = loop_thread.wait(manager.arefresh(first.refresh_token))
-        assert bridged_calls == []
+        with bridged_calls() as bridged:
+            second = loop_thread.wait(manager.arefresh(first.refresh_token))
+        assert bridged == []
         assert second.identity.login == "alice" and second.refresh_token != first.refresh_token
         assert loop_thread.run(lambda: manager.verify(second.access_token)).login == "alice"  # now cached
         with pytest.raises(RefreshTokenReused):

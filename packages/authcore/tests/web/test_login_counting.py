@@ -16,13 +16,12 @@ import pytest
 import redis as redis_py
 from authcore_webtest_support import INSTANT, WAITING, InstantProvider, WaitingProvider
 
-from authcore import AuthManager, InvalidCredentials, ProviderUnavailable, loop_bridge
+from authcore import AuthManager, InvalidCredentials, ProviderUnavailable
 from authcore.capabilities import SecondFactorRequired
 from authcore.errors import Throttled
 from authcore.loop_bridge import run_bridged
 from authcore.second_factor import CHALLENGE_PREFIX
-from authcore.sessions.redis_loop import _Connection
-from authcore.testing.on_loop import LoopThread, without_blocking_client
+from authcore.testing.on_loop import LoopThread, bridged_calls, without_blocking_client
 from authcore.testing.redis_server import RedisServer, start_redis
 from authcore.web.common import LoginBody
 from authcore.web.core import WebCore
@@ -162,43 +161,23 @@ def redis_core(redis: RedisServer, **settings: Any) -> tuple[AuthManager, WebCor
     return manager, core
 
 
-def counted_bridged_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every call :func:`~authcore.loop_bridge.run_bridged` starts from now on, recorded."""
-    calls: list[object] = []
-    acquire = loop_bridge._acquire
-
-    def counted() -> object:
-        calls.append(None)
-        return acquire()
-
-    monkeypatch.setattr(loop_bridge, "_acquire", counted)  # observed, not replaced
-    return calls
-
-
 def body_of(login: str, password: str = "right") -> LoginBody:
     return LoginBody.model_validate({"plugin": "instant", "login": login, "password": password})
 
 
 @pytest.mark.parametrize("throttled", [True, False])
 def test_an_awaited_login_makes_its_store_calls_without_the_bridge_in_one_write(
-    shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch, throttled: bool
+    shared_redis: RedisServer, loop_thread: LoopThread, redis_writes: list[int], throttled: bool
 ) -> None:
     """WebLogin.awaited: the new session sent in-line, the throttle's settle awaited, both in one
     write to Redis; no bridged call, no blocking one; the session is there when it answers."""
     manager, core = redis_core(shared_redis, **({} if throttled else {"throttle": None}))
     with manager:
         loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))  # connects, loads the scripts
-        writes: list[int] = []
-        flush = _Connection._flush
-
-        def counted(connection: _Connection) -> None:
-            writes.append(len(connection._unsent))
-            flush(connection)
-
-        monkeypatch.setattr(_Connection, "_flush", counted)  # observed, not replaced
-        bridged = counted_bridged_calls(monkeypatch)
-        result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))
-        assert bridged == [] and writes == ([2] if throttled else [1])
+        redis_writes.clear()
+        with bridged_calls() as bridged:
+            result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))
+        assert bridged == [] and redis_writes == ([2] if throttled else [1])
         assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "erin"
 
 
@@ -246,9 +225,7 @@ def test_an_awaited_login_with_redis_gone_is_unavailable_and_leaks_no_error(
     assert "never retrieved" not in caplog.text
 
 
-def test_logins_over_the_fastapi_adapter_are_awaited_and_answer_as_ever(
-    shared_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_logins_over_the_fastapi_adapter_are_awaited_and_answer_as_ever(shared_redis: RedisServer) -> None:
     """Over the FastAPI adapter on Redis: a good login awaited without the bridge (only a failure's
     count is bridged), a wrong password, a second factor, malformed bodies: the same answers."""
     from fastapi import FastAPI
@@ -264,11 +241,11 @@ def test_logins_over_the_fastapi_adapter_are_awaited_and_answer_as_ever(
                 return client.post("/auth/login", json={"plugin": "instant", "login": login, "password": password})
 
             post("ivy", "right")  # connects, loads the scripts
-            bridged = counted_bridged_calls(monkeypatch)
-            good = post("ivy", "right")
-            assert good.status_code == 200 and good.json()["login"] == "ivy" and bridged == []
-            answers = [post("ivy", "wrong").status_code for _ in range(LIMIT + 1)]
-            assert answers == [401] * LIMIT + [429] and len(bridged) == LIMIT + 1
+            with bridged_calls() as bridged:
+                good = post("ivy", "right")
+                assert good.status_code == 200 and good.json()["login"] == "ivy" and bridged == []
+                answers = [post("ivy", "wrong").status_code for _ in range(LIMIT + 1)]
+                assert answers == [401] * LIMIT + [429] and len(bridged) == LIMIT + 1
             second = post("mfa-jo", "right")
             assert second.status_code == 401 and second.json()["challenge"].startswith(CHALLENGE_PREFIX)
             for raw in (b"{", b'{"plugin": "instant", "login": "\\u0000", "password": "x"}', b"", b"[]"):

@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
+from .. import loop_bridge
 from ..loop_bridge import bridged, collecting, run_bridged
 
-__all__ = ["STORE_CALLS", "LoopThread", "calls_on_loop", "without_blocking_client"]
+__all__ = ["STORE_CALLS", "LoopThread", "bridged_calls", "calls_on_loop", "without_blocking_client"]
 
 T = TypeVar("T")
 
@@ -114,6 +116,24 @@ async def _collected(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``method(*args, **kwargs)`` in-line in a coroutine, its store calls collected and checked."""
     async with collecting():
         return method(*args, **kwargs)
+
+
+@contextmanager
+def bridged_calls() -> Iterator[list[None]]:
+    """Within the block, every call :func:`~authcore.loop_bridge.run_bridged` starts is recorded
+    (one ``None`` each) in the list it gives: a test that a path skips the bridge expects it empty."""
+    calls: list[None] = []
+    acquire = loop_bridge._acquire
+
+    def counted() -> Any:
+        calls.append(None)
+        return acquire()
+
+    loop_bridge._acquire = counted  # observed, not replaced
+    try:
+        yield calls
+    finally:
+        loop_bridge._acquire = acquire
 
 
 def without_blocking_client(store: T) -> T:
