@@ -716,6 +716,47 @@ def test_calls_collected_by_a_coroutine_are_checked_when_its_block_ends(loop_thr
         )  # a call that waits: a defect
 
 
+def test_check_later_in_a_collecting_block_checks_when_it_ends(loop_thread: LoopThread) -> None:
+    """A store that follows the bridge's contract (``check_later`` with a plain check) works in a
+    coroutine's collecting block as well: its checks run when the block ends, errors raised there."""
+    checked: list[object] = []
+
+    def check(future: asyncio.Future[object]) -> None:
+        checked.append(future.result())  # raises the reply's own error
+
+    async def block(error: BaseException | None) -> None:
+        loop = asyncio.get_running_loop()
+        async with loop_bridge.collecting():
+            future = loop.create_future()
+            loop.call_soon(future.set_exception, error) if error else loop.call_soon(future.set_result, "ok")
+            check_later(future, check)
+            assert checked == []
+
+    loop_thread.wait(block(None))
+    assert checked == ["ok"]
+    with pytest.raises(ConnectionError, match="lost"):
+        loop_thread.wait(block(ConnectionError("lost")))
+    assert checked == ["ok"]
+
+    async def outside() -> None:
+        check_later(asyncio.get_running_loop().create_future(), check)
+
+    with pytest.raises(RuntimeError, match="collecting"):
+        loop_thread.wait(outside())
+
+
+def test_alogin_on_redis_runs_in_line_with_its_session_checked_before_it_returns(
+    shared_redis: RedisServer, loop_thread: LoopThread
+) -> None:
+    url = f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"
+    with _redis_manager(url) as manager:
+        assert manager.login_waits("dummy") == "loop"
+        loop_thread.wait(manager.alogin("dummy", login="kim", password="read"))  # connects, loads the scripts
+        with bridged_calls() as bridged:
+            result = loop_thread.wait(manager.alogin("dummy", login="kim", password="read"))
+        assert bridged == [] and loop_thread.run(lambda: manager.verify(result.access_token)).login == "kim"
+
+
 async def _in_collecting(function: Callable[[], object]) -> object:
     async with loop_bridge.collecting():
         return function()

@@ -54,8 +54,16 @@ class AsyncMethods:
         logout: Callable[[str], None]
 
     async def alogin(self, provider: str, **credentials: str | None) -> LoginResult:
-        """:meth:`login` for asynchronous hosts, where :meth:`login_waits` says."""
-        return await run_as(self.login_waits(provider), lambda: self.login(provider, **credentials))
+        """:meth:`login` for asynchronous hosts, where :meth:`login_waits` says. On the Redis store
+        (``"loop"``) in-line, without the bridge: its one store call, the new session, is sent at
+        once and checked before this returns (:func:`~authcore.loop_bridge.collecting`)."""
+        waits = self.login_waits(provider)
+        if waits != "loop":
+            return await run_as(waits, lambda: self.login(provider, **credentials))
+        from .loop_bridge import collecting  # greenlet: imported only where the store awaits on the loop
+
+        async with collecting():
+            return self.login(provider, **credentials)
 
     def login_waits(self, provider: str) -> Waits:
         """How a login through *provider* waits, so that an async host knows where to run it.
@@ -65,9 +73,10 @@ class AsyncMethods:
         registered plugin declares ``blocking = True`` (as
         :class:`~authcore.permission_store.SQLPermissionStore` does, also when a host registers
         it in code); ``"loop"`` when the same holds but for a store that awaits its calls on the
-        event loop (Redis: run it with :func:`authcore.loop_bridge.run_bridged`); else
-        ``"thread"``. Other plugin hooks run on the caller's event loop in the first two cases:
-        keep them free of I/O, or give them a ``blocking = True`` attribute.
+        event loop (Redis: run it in-line within :func:`authcore.loop_bridge.collecting`, or
+        with :func:`authcore.loop_bridge.run_bridged`); else ``"thread"``. Other plugin hooks
+        run on the caller's event loop in the first two cases: keep them free of I/O, or give
+        them a ``blocking = True`` attribute.
         """
         instance = self._providers.get(provider)
         if instance is None or instance.blocking or self._plugins_block():

@@ -272,7 +272,8 @@ def wait_for(awaitable: Awaitable[T]) -> T:
 
 def check_later(awaitable: Awaitable[T], check: Callable[[asyncio.Future[T]], None]) -> None:
     """Send now, check later: ``check(future)`` runs once *awaitable* is done, when the code
-    next returns from :func:`wait_for` or else before its :func:`run_bridged` call ends.
+    next returns from :func:`wait_for` or else before its :func:`run_bridged` call ends; in
+    a coroutine's :func:`collecting` block, when the block ends (*check* must not wait there).
 
     For a write whose reply only says whether it worked (a new session): the next command
     goes to Redis in the same write, so a login's session and its throttle settle cost one
@@ -280,9 +281,18 @@ def check_later(awaitable: Awaitable[T], check: Callable[[asyncio.Future[T]], No
     error is raised where the code waits next.
     """
     current = getcurrent()
-    if not isinstance(current, _Bridged):
-        raise RuntimeError("check_later() is only for code run by run_bridged()")
-    current.later.append((asyncio.ensure_future(awaitable), check))
+    if isinstance(current, _Bridged):
+        current.later.append((asyncio.ensure_future(awaitable), check))
+        return
+    sent = _collecting.get()
+    if sent is None:
+        raise RuntimeError("check_later() is only for code run by run_bridged() or within collecting()")
+
+    async def checked(future: asyncio.Future[Any]) -> None:
+        await asyncio.wait((future,))  # its error is the check's to raise; a cancelled wait leaves it be
+        check(future)
+
+    sent.add(asyncio.ensure_future(awaitable), checked)
 
 
 def _switch_out(current: _Bridged, future: asyncio.Future[T]) -> T:

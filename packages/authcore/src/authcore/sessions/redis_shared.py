@@ -211,7 +211,7 @@ class RedisSharedState:
         now: float,
     ) -> list[Tally]:
         """:meth:`settle` awaited by a coroutine on the event loop, without the bridge (a login
-        on the Redis store, ``WebCore.alogin``); in a worker thread where the blocking client stays."""
+        on the Redis store, ``WebLogin.awaited``); in a worker thread where the blocking client stays."""
         if self._loop_calls is None:
             import asyncio
 
