@@ -92,7 +92,7 @@ class _Bridged(greenlet):
             except GreenletExit:  # the idle greenlet was dropped: let it end
                 raise
             except BaseException as exc:  # the code's own error: the awaiting task raises it
-                self._abandon()
+                _abandon(self.later)
                 value = None
                 outcome = _Outcome(None, exc)
             del function, args  # hold nothing of a finished call while idle
@@ -118,11 +118,6 @@ class _Bridged(greenlet):
                 except BaseException:  # the future's own error: its check raises it
                     pass
             self.check_done()
-
-    def _abandon(self) -> None:
-        for future, _check in self.later:  # their errors are the call's no more: retrieve them
-            future.add_done_callback(_retrieve)
-        self.later.clear()
 
     def start(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """Run ``function(*args)`` in this greenlet until it waits (:data:`_WAITING`) or ends (:class:`_Outcome`)."""
@@ -233,9 +228,7 @@ class Sent:
             try:
                 await check(future)
             except BaseException:
-                for rest, _check in self._due:
-                    rest.add_done_callback(_retrieve)
-                self._due.clear()
+                _abandon(self._due)
                 raise
 
 
@@ -301,6 +294,14 @@ def _switch_out(current: _Bridged, future: asyncio.Future[T]) -> T:
     assert parent is not None  # run_bridged set it
     future.add_done_callback(current.resume)
     return cast("T", parent.switch(_WAITING))
+
+
+def _abandon(due: deque[tuple[asyncio.Future[Any], Any]]) -> None:
+    """Drop the checks not made: their replies' errors are no caller's any more, so retrieve them
+    (asyncio would log each as never retrieved)."""
+    for future, _check in due:
+        future.add_done_callback(_retrieve)
+    due.clear()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
