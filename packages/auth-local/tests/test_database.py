@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -107,6 +108,33 @@ def test_concurrent_starts_migrate_once(make_manager: Callable[..., AuthManager]
     assert errors == []
     started[0].users("users").create_user(NewUser(login="sam", password=PW))
     assert started[-1].login("users", login="sam", password=PW).login == "sam"
+
+
+def test_a_new_sqlite_database_locked_by_another_writer_is_waited_for(
+    tmp_path: Path, configs: Callable[..., dict[str, Any]]
+) -> None:
+    """SQLite refuses the switch to WAL at once (no busy handler) while another connection writes.
+
+    That is the race of several processes opening a new database together; the provider waits
+    for the lock as its busy timeout says, and starts once the other writer commits.
+    """
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE unrelated (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO unrelated VALUES (1)")
+    released = threading.Timer(0.3, other.execute, args=("COMMIT",))
+    released.start()
+    try:
+        manager = AuthManager.from_config(configs(f"sqlite:///{path}", sqlite_busy_timeout=10))
+    finally:
+        released.join()
+        other.close()
+    try:
+        manager.users("users").create_user(NewUser(login="sam", password=PW))
+        assert manager.login("users", login="sam", password=PW).login == "sam"
+    finally:
+        manager.close()
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path, configs: Callable[..., dict[str, Any]]) -> None:
