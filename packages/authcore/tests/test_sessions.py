@@ -337,6 +337,27 @@ def test_open_store_malformed(url: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert not any(tmp_path.iterdir())  # nothing created on the way
 
 
+def test_a_new_sqlite_file_write_locked_by_another_connection_is_waited_for(tmp_path: Path) -> None:
+    """The switch to WAL is refused at once (no busy handler) while another connection holds a
+    write lock on a file still in rollback mode; the store waits, and opens once it commits."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "sessions.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE unrelated (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO unrelated VALUES (1)")
+    released = threading.Timer(0.3, other.execute, args=("COMMIT",))
+    released.start()
+    try:
+        store = SQLiteSessionStore(path)
+    finally:
+        released.join()
+        other.close()
+    store.close()
+
+
 def test_many_first_opens_of_one_new_sqlite_file_all_succeed(tmp_path: Path) -> None:
     """Services starting together open one new session file at once: switching it to WAL answers
     "database is locked" without waiting for the busy timeout, so the store retries (seen in CI:

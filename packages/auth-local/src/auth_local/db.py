@@ -7,8 +7,6 @@ provider instance and the dialect only.
 from __future__ import annotations
 
 import logging
-import sqlite3
-import time
 from typing import Any
 
 from alembic import command
@@ -19,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from authcore import ConfigError, ProviderUnavailable
+from authcore.sessions.sqlite import switch_to_wal
 
 from .config import LocalConfig
 
@@ -49,24 +48,6 @@ def _url(name: str, config: LocalConfig) -> URL:
     return url
 
 
-def _switch_to_wal(cursor: Any, patience: float) -> None:
-    """``PRAGMA journal_mode=WAL``, waiting up to *patience* seconds for another connection's lock.
-
-    SQLite answers this pragma "database is locked" at once, without its busy handler, while
-    another connection holds a write lock on a database still in rollback mode: what happens when
-    several processes open a new database together, each switching it to WAL.
-    """
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.005)
-
-
 def _sqlite_engine(url: URL, config: LocalConfig) -> Engine:
     memory = is_memory(url)
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": config.sqlite_busy_timeout}}
@@ -82,7 +63,7 @@ def _sqlite_engine(url: URL, config: LocalConfig) -> Engine:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
         if not memory:
-            _switch_to_wal(cursor, config.sqlite_busy_timeout)  # readers never wait for the writer
+            switch_to_wal(dbapi_connection, config.sqlite_busy_timeout)  # readers never wait for the writer
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint, safe with WAL
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE of user_roles

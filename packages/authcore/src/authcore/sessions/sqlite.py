@@ -155,7 +155,7 @@ class SQLiteSessionStore:
     def _init_schema(self, connection: sqlite3.Connection) -> None:
         if not self._memory:
             # WAL: readers do not block the writer, and a file shared by processes stays consistent.
-            _switch_to_wal(connection)
+            switch_to_wal(connection)
         connection.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA:
@@ -364,21 +364,23 @@ class SQLiteSessionStore:
                 self._single.close()
 
 
-def _switch_to_wal(connection: sqlite3.Connection) -> None:
-    """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
+def switch_to_wal(connection: sqlite3.Connection, patience: float = _BUSY_TIMEOUT_SECONDS) -> None:
+    """``PRAGMA journal_mode = WAL`` on *connection*, retried for up to *patience* seconds.
 
-    Switching the journal mode answers "database is locked" at once, without waiting for the
-    busy timeout, when another process or thread opens the same new file at the same moment
-    (several services starting together): retried here for as long as the busy timeout.
+    SQLite answers this pragma "database is locked" at once, without its busy handler, while
+    another connection holds a write lock on a database still in rollback mode: what happens
+    when several processes or threads open the same new file together (services starting at
+    once). auth-local's engines use it too.
     """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + patience
     pause = 0.005
     while True:
         try:
             connection.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
+            busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
