@@ -23,6 +23,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import hiredis
 import pytest
@@ -447,6 +448,43 @@ def test_commands_of_one_loop_iteration_go_out_in_one_write(shared_redis: RedisS
         assert len(writes) == 1
 
     asyncio.run_coroutine_threadsafe(scenario(), loop_thread.loop).result(60)
+
+
+def _on_uvloop(main: Callable[[], Any]) -> Any:
+    import uvloop  # what `authcore serve` runs (uvicorn[standard])
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
+
+
+def test_a_loop_writes_its_commands_before_it_runs_the_next_callback(shared_redis: RedisServer) -> None:
+    """On uvloop (what ``authcore serve`` runs), the commands of one iteration are on their way
+    before the loop runs a callback scheduled after them: Redis has them while that callback
+    runs (``WebLogin.awaited`` signs a login's token there, overlapping Redis's work)."""
+    store = new_store(shared_redis.url)
+    key = f"t{uuid.uuid4().hex}"
+    seen: list[bytes | None] = []
+    blocking = redis.Redis.from_url(shared_redis.url)
+
+    def look() -> None:  # blocks the loop: only bytes already written can reach Redis meanwhile
+        deadline = time.monotonic() + 10
+        while blocking.get(key) is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        seen.append(blocking.get(key))
+
+    async def main() -> Any:
+        client = store._loop_calls._client()  # type: ignore[union-attr]
+        await client.send(("PING",))  # connected
+        reply = client.send(("SET", key, "written"))
+        asyncio.get_running_loop().call_soon(look)
+        return await reply
+
+    try:
+        assert _on_uvloop(main) == b"OK" and seen == [b"written"]
+    finally:
+        blocking.delete(key)
+        blocking.close()
+        store.close()
 
 
 # ------------------------------------------------------------------------------ what Redis may answer

@@ -282,7 +282,8 @@ def check_later(awaitable: Awaitable[T], check: Callable[[asyncio.Future[T]], No
         raise RuntimeError("check_later() is only for code run by run_bridged() or within collecting()")
 
     async def checked(future: asyncio.Future[Any]) -> None:
-        await asyncio.wait((future,))  # its error is the check's to raise; a cancelled wait leaves it be
+        if not future.done():  # asyncio.wait would cost a loop iteration even when it is
+            await asyncio.wait((future,))  # its error is the check's to raise; a cancelled wait leaves it be
         check(future)
 
     sent.add(asyncio.ensure_future(awaitable), checked)

@@ -21,7 +21,7 @@ from . import dev_state, upstream
 from . import permissions as _permissions
 from .async_api import AsyncMethods, StoreCall, made_in_place
 from .capabilities import BearerTokens, SecondFactor, UserManagement
-from .claims import access_claims, verified_token
+from .claims import verified_token
 from .config import AuthcoreConfig, load_config, parse_config
 from .config.checks import check_token_secret, exposed_file_warnings, located
 from .errors import (
@@ -34,7 +34,8 @@ from .errors import (
     UnknownProvider,
 )
 from .instances import start_providers
-from .logins import Identities, call_hook, credentials_for, granted_of, printable, restore, snapshot
+from .login_results import LoginResults, StartedLogin
+from .logins import Identities, credentials_for, granted_of, printable, restore, snapshot
 from .models import Identity, LoginResult, VerifiedToken
 from .permission_store import register_permission_stores
 from .plugins import ProviderRegistry, create_plugin_manager
@@ -52,7 +53,7 @@ log = logging.getLogger("authcore")
 _T = TypeVar("_T")
 
 
-class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
+class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins, LoginResults):
     """Authentication and authorization for one host application.
 
     Build it with :meth:`from_file` or :meth:`from_config`. ``state_dir`` is for
@@ -243,6 +244,12 @@ class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
         The whole login: the provider checks *credentials* (its ``authenticate``), plugins
         update the identity, permissions are worked out, and a session with its tokens begins.
         """
+        return self.start_login(provider, credentials, lifetime=lifetime).sign()
+
+    def start_login(self, provider: str, credentials: Credentials, *, lifetime: float | None = None) -> StartedLogin:
+        """:meth:`login_with` up to the access token's signature (``sign()`` it for the result): a
+        caller may send more calls first, to go to Redis with the session (the web layer's
+        throttle step, ``WebLogin.awaited``), then sign while Redis works on them."""
         instance = self.provider(provider)
         attempted = getattr(credentials, "login", None)
         try:
@@ -252,47 +259,7 @@ class AuthManager(AsyncMethods, SessionControl, SecondFactorLogins):
             raise
         if isinstance(instance, SecondFactor):
             self._ask_second_factor(instance, identity, granted, lifetime)  # SecondFactorRequired, if it must
-        return self._start(provider, identity, granted, lifetime, attempted)
-
-    def _start(
-        self, provider: str, identity: Identity, granted: tuple[str, ...], lifetime: float | None, attempted: str | None
-    ) -> LoginResult:
-        """A checked login's session and tokens (the end of :meth:`login_with` and :meth:`complete_login`):
-        tokens first, so a failure there leaves no session to end and storing it needs no reply."""
-        new = self._sessions.prepare(
-            login=identity.login, provider=provider, identity=snapshot(identity, granted), lifetime=lifetime
-        )
-        # A token's session has no refresh token (see authcore.session_control).
-        refresh_token = "" if lifetime is not None else new.refresh_token
-        try:
-            result = self._result(identity, new.record, refresh_token, whole_session=lifetime is not None)
-        except Exception as exc:
-            error = exc if isinstance(exc, AuthError) else AuthError("the access token could not be issued")
-            self.plugins.hook.authcore_login_failed(provider=provider, login=attempted, error=error)
-            raise
-        self._sessions.keep(new)
-        call_hook(self.plugins, "authcore_login_succeeded", identity=identity, provider=provider)
-        return result
-
-    def _result(
-        self, identity: Identity, record: SessionRecord, refresh_token: str, *, whole_session: bool = False
-    ) -> LoginResult:
-        now = time.time()
-        # A token's session (whole_session) hands out one access token that lives as long as it.
-        expires_at = record.absolute_expires_at
-        if not whole_session:
-            expires_at = min(now + self.config.tokens.access_ttl, expires_at)
-        # pluggy returns the last registered plugin's claims first: the first registered applies first.
-        extra = reversed(call_hook(self.plugins, "authcore_token_claims", identity=identity))
-        claims = access_claims(identity, record.session_id, expires_at, extra)
-        return LoginResult(
-            identity=identity,
-            access_token=self._tokens.issue(claims, now=now),
-            refresh_token=refresh_token,
-            expires_at=int(expires_at),
-            expires_in=max(0, int(expires_at - now)),
-            session_id=record.session_id,
-        )
+        return self._started(provider, identity, granted, lifetime, attempted)
 
     # ----------------------------------------------------------------- tokens
 

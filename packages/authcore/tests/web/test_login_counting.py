@@ -181,6 +181,71 @@ def test_an_awaited_login_makes_its_store_calls_without_the_bridge_in_one_write(
         assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "erin"
 
 
+def test_an_awaited_login_signs_its_token_while_redis_works(
+    shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session and the throttle's step are written (one write) before the access token is
+    signed, and their replies read after it: the signing overlaps Redis's work on them."""
+    from authcore.sessions.redis_loop import _Connection
+
+    events: list[str] = []
+    flush, received = _Connection._flush, _Connection.data_received
+
+    def observed_flush(connection: _Connection) -> None:
+        events.append(f"write {len(connection._unsent)}")
+        flush(connection)
+
+    def observed_reply(connection: _Connection, data: bytes) -> None:
+        events.append("reply")
+        received(connection, data)
+
+    monkeypatch.setattr(_Connection, "_flush", observed_flush)
+    monkeypatch.setattr(_Connection, "data_received", observed_reply)
+    manager, core = redis_core(shared_redis)
+    with manager:
+        loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))  # connects, loads the scripts
+        issue = manager._tokens.issue
+
+        def observed_issue(*args: Any, **kwargs: Any) -> str:
+            events.append("sign")
+            return issue(*args, **kwargs)
+
+        monkeypatch.setattr(manager._tokens, "issue", observed_issue)
+        events.clear()
+        result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))
+        assert events[:3] == ["write 2", "sign", "reply"]
+        assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "erin"
+
+
+@pytest.mark.parametrize("how", ["in-line", "bridged", "awaited", "alogin"])
+def test_a_login_whose_token_fails_after_its_session_was_stored_leaves_no_live_session(
+    memory_or_redis: str, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The session is stored before its token is signed (so that Redis works while it is); a
+    signing that fails ends it again, on every path a login takes, and the error is the login's."""
+    manager, core = web_core(memory_or_redis)
+    with manager:
+        body = body_of("gina")
+        loop_thread.run(lambda: core.login(body, "192.0.2.9"))  # connects, loads the scripts
+        before = {record.session_id for record in manager.sessions_of("gina")}
+
+        def broken(*_args: Any, **_kwargs: Any) -> str:
+            raise RuntimeError("the signing key is gone")
+
+        monkeypatch.setattr(manager._tokens, "issue", broken)
+        with pytest.raises(RuntimeError, match="signing key"):
+            if how == "in-line":
+                core.login(body, "192.0.2.9")
+            elif how == "bridged":
+                loop_thread.run(lambda: core.login(body, "192.0.2.9"))
+            elif how == "awaited":
+                loop_thread.wait(core.login.awaited(body, "192.0.2.9"))
+            else:
+                loop_thread.wait(manager.alogin("instant", login="gina", password="right"))
+        monkeypatch.undo()
+        assert {record.session_id for record in manager.sessions_of("gina")} == before
+
+
 def test_an_awaited_second_factor_login_answers_once_its_challenge_is_stored(
     shared_redis: RedisServer, loop_thread: LoopThread
 ) -> None:

@@ -147,6 +147,15 @@ class Sessions:
         """Store a session :meth:`prepare` made."""
         self.store.create(new.record, new.refresh_hash)
 
+    def discard(self, new: NewSession) -> None:
+        """End a session :meth:`keep` stored whose tokens could not be made (nothing holds them).
+
+        A failure to end it is logged, not raised: the caller raises the tokens' own error."""
+        try:
+            self.store.revoke(new.record.session_id)
+        except Exception as exc:
+            log.warning("a session whose tokens failed could not be ended (%s)", type(exc).__name__)
+
     def start_personal(
         self,
         *,

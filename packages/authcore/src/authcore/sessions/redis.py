@@ -63,6 +63,12 @@ def _created(outcome: Any) -> None:
         raise ValueError("session id or refresh token hash already exists")
 
 
+def _collected() -> Any:
+    from ..loop_bridge import collected  # greenlet: imported only where the loop's calls are
+
+    return collected()
+
+
 def _ignored(_outcome: Any) -> None:
     pass
 
@@ -305,9 +311,18 @@ class RedisSessionStore(RedisSharedState):
         return bool(self._run(self._touch, [self._session_key(session_id), self._index], args) == 1)
 
     def revoke(self, session_id: str) -> bool:
-        """Revoke a session (see :meth:`SessionStore.revoke`)."""
+        """Revoke a session (see :meth:`SessionStore.revoke`).
+
+        In a coroutine's :func:`~authcore.loop_bridge.collecting` block, where nothing may wait,
+        the revocation is sent and its reply checked when the block ends, and the answer is
+        ``True``: the one made there ends the session of a login whose token failed after it
+        was stored (``Sessions.discard``)."""
         keys = [self._session_key(session_id), self._index]
-        return bool(self._run(self._revoke, keys, [self._prefix, key_hash(session_id), session_id]) == 1)
+        args: list[str | int] = [self._prefix, key_hash(session_id), session_id]
+        if self._loop_calls is not None and _collected() is not None:
+            self._run_checked(self._revoke, keys, args, _ignored)
+            return True
+        return bool(self._run(self._revoke, keys, args) == 1)
 
     def session_of(self, refresh_hash: bytes) -> str | None:
         """The session of a current or used refresh hash (see :meth:`SessionStore.session_of`)."""

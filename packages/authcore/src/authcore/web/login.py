@@ -3,12 +3,16 @@
 :class:`WebLogin` is the one place these three meet. It runs as plain calls (:meth:`WebLogin.__call__`:
 a worker thread, a bridged greenlet, a synchronous host) or awaited by a coroutine on the event
 loop when only the Redis store waits (:meth:`WebLogin.awaited`): the same steps in the same
-order, the session sent without waiting and the throttle's settle awaited, one round trip.
+order, the session and the throttle's step sent in one write, the token signed while Redis
+works on them: one round trip, and part of it hidden.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 from ..async_api import run_as
 from ..capabilities import SecondFactorRequired
@@ -19,6 +23,8 @@ from .common import LoginBody
 from .throttle import Throttle
 
 __all__ = ["WebLogin"]
+
+T = TypeVar("T")
 
 
 class WebLogin:
@@ -73,23 +79,26 @@ class WebLogin:
     async def awaited(self, body: LoginBody, address: str | None, lifetime: float | None = None) -> LoginResult:
         """:meth:`__call__` awaited on the event loop where only the Redis store waits
         (:meth:`AuthManager.login_waits` says ``"loop"``), without the greenlet bridge: the
-        provider's login runs in-line with the new session sent at once
-        (:func:`~authcore.loop_bridge.collecting`), the throttle's settle is awaited, then the
-        session's reply checked. A bridged wait cost a login as much CPU as Redis's own work
-        (``docs/design.md``). A refusal's or a failure's store calls (rare) run bridged."""
+        provider's login runs in-line, its new session and the throttle's step go to Redis in
+        one write (:func:`~authcore.loop_bridge.collecting`), the access token is signed while
+        Redis works on them (:func:`_signed_meanwhile`), then the replies are checked. A bridged
+        wait cost a login as much CPU as Redis's own work (``docs/design.md``). A refusal's or a
+        failure's store calls (rare) run bridged."""
         from ..loop_bridge import collecting  # greenlet: imported only where Redis is used
 
         throttle = self.throttle
         async with collecting():
             try:
-                result = self._provider_login(body, lifetime)
+                credentials = self.manager.credentials(body.plugin, **body.credentials())
+                started = self.manager.start_login(body.plugin, credentials, lifetime=lifetime)
             except Exception as exc:
                 if throttle is not None:
                     await run_as("loop", partial(self._count_failure, throttle, body, address, exc))
                 raise
-            if throttle is None:
-                return result
-            refused = await throttle.asettle_success(body.login, address, result.identity.login, reserved=False)
+            settling = None
+            if throttle is not None:
+                settling = throttle.asettle_success(body.login, address, started.identity.login, reserved=False)
+            result, refused = await _signed_meanwhile(started.sign, settling)
         if refused is not None:
             await run_as("loop", partial(self._refuse, result, refused))
         return result
@@ -119,3 +128,30 @@ class WebLogin:
     def _refuse(self, result: LoginResult, refused: Throttled) -> None:
         self.manager.logout(result.access_token)  # its tokens were never handed out
         raise refused
+
+
+async def _signed_meanwhile(
+    sign: Callable[[], LoginResult], settling: Awaitable[Throttled | None] | None
+) -> tuple[LoginResult, Throttled | None]:
+    """``sign()`` run while Redis works on the calls given so far, then *settling* awaited.
+
+    The new session's call (and the throttle's step, sent when *settling* is first awaited)
+    wait for the connection's write, a callback the loop was given with the first of them;
+    ``sign`` is given to the loop after it, so it runs once they are on their way, and the
+    replies are awaited after that.
+    """
+    loop = asyncio.get_running_loop()
+    signed: asyncio.Future[LoginResult] = loop.create_future()
+    loop.call_soon(_run_into, signed, sign)
+    try:
+        refused = None if settling is None else await settling
+    finally:
+        result = await signed  # its error, if any, is the login's
+    return result, refused
+
+
+def _run_into(future: asyncio.Future[T], function: Callable[[], T]) -> None:
+    try:
+        future.set_result(function())
+    except Exception as exc:
+        future.set_exception(exc)
