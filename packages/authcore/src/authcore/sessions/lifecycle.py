@@ -138,8 +138,8 @@ class Sessions:
         now: float | None = None,
         lifetime: float | None = None,
     ) -> NewSession:
-        """:meth:`start`'s session, not stored yet (:meth:`keep` stores it): the manager issues its
-        tokens first, so that a login that fails there leaves nothing to end in the store."""
+        """:meth:`start`'s session, not stored yet (:meth:`keep` stores it): the manager works out
+        its token's claims in between, so that a plugin refusing them leaves nothing in the store."""
         token, token_hash = self._new_refresh_token()
         return NewSession(self._record(login, provider, identity, now, lifetime), token, token_hash)
 
