@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from auth_local import LocalConfig, LocalProvider, PasswordHasher
 from auth_local.schema import VERSION_TABLE, metadata, user_roles, users
 from authcore import AuthManager, ConfigError, NewUser, ProviderUnavailable
 from authcore.testing.servers import free_port
+from authcore.testing.sqlite_locks import write_locked
 
 PW = "Correct-Horse-Battery-9"
 
@@ -119,17 +119,8 @@ def test_a_new_sqlite_database_locked_by_another_writer_is_waited_for(
     for the lock as its busy timeout says, and starts once the other writer commits.
     """
     path = tmp_path / "new.db"
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("CREATE TABLE unrelated (x)")
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("INSERT INTO unrelated VALUES (1)")
-    released = threading.Timer(0.3, other.execute, args=("COMMIT",))
-    released.start()
-    try:
+    with write_locked(path):
         manager = AuthManager.from_config(configs(f"sqlite:///{path}", sqlite_busy_timeout=10))
-    finally:
-        released.join()
-        other.close()
     try:
         manager.users("users").create_user(NewUser(login="sam", password=PW))
         assert manager.login("users", login="sam", password=PW).login == "sam"

@@ -340,21 +340,11 @@ def test_open_store_malformed(url: str, tmp_path: Path, monkeypatch: pytest.Monk
 def test_a_new_sqlite_file_write_locked_by_another_connection_is_waited_for(tmp_path: Path) -> None:
     """The switch to WAL is refused at once (no busy handler) while another connection holds a
     write lock on a file still in rollback mode; the store waits, and opens once it commits."""
-    import sqlite3
-    import threading
+    from authcore.testing.sqlite_locks import write_locked
 
     path = tmp_path / "sessions.db"
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("CREATE TABLE unrelated (x)")
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("INSERT INTO unrelated VALUES (1)")
-    released = threading.Timer(0.3, other.execute, args=("COMMIT",))
-    released.start()
-    try:
+    with write_locked(path):
         store = SQLiteSessionStore(path)
-    finally:
-        released.join()
-        other.close()
     store.close()
 
 
