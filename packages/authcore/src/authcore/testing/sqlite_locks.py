@@ -1,4 +1,4 @@
-"""SQLite's one contention SQLite does not wait out by itself, for tests of code that opens a database.
+"""A lock SQLite does not wait out by itself, for the tests of code that opens a database file.
 
 While another connection holds a write lock on a database still in rollback-journal mode,
 ``PRAGMA journal_mode=WAL`` answers "database is locked" at once, whatever the busy timeout:

@@ -17,6 +17,7 @@ from typing import TypeVar
 from ..async_api import run_as
 from ..capabilities import SecondFactorRequired
 from ..errors import InvalidCredentials, Throttled
+from ..login_results import StartedLogin
 from ..manager import AuthManager
 from ..models import LoginResult
 from .common import LoginBody
@@ -89,8 +90,7 @@ class WebLogin:
         throttle = self.throttle
         async with collecting():
             try:
-                credentials = self.manager.credentials(body.plugin, **body.credentials())
-                started = self.manager.start_login(body.plugin, credentials, lifetime=lifetime)
+                started = self._provider_start(body, lifetime)
             except Exception as exc:
                 if throttle is not None:
                     await run_as("loop", partial(self._count_failure, throttle, body, address, exc))
@@ -114,8 +114,11 @@ class WebLogin:
             throttle.check(body.login, address)  # at the limit every answer is the refusal
 
     def _provider_login(self, body: LoginBody, lifetime: float | None) -> LoginResult:
+        return self._provider_start(body, lifetime).sign()
+
+    def _provider_start(self, body: LoginBody, lifetime: float | None) -> StartedLogin:
         credentials = self.manager.credentials(body.plugin, **body.credentials())
-        return self.manager.login_with(body.plugin, credentials, lifetime=lifetime)
+        return self.manager.start_login(body.plugin, credentials, lifetime=lifetime)
 
     def _settled(
         self, throttle: Throttle, body: LoginBody, address: str | None, result: LoginResult, *, reserved: bool
