@@ -395,6 +395,48 @@ def test_open_store_makes_clients_without_connecting() -> None:
     sentinel.close()
 
 
+class _Hangup:
+    """A port that accepts connections and closes them at once, counting them (a Sentinel
+    that is up but cannot answer: restarting, or a firewall resetting what gets through)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            connection.close()
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def test_sentinels_that_cannot_answer_are_each_asked_once_per_call() -> None:
+    """No retries, as for the master (a call's time is bounded by the timeouts alone): redis-py's
+    default for the Sentinels' own clients, three retries with backoff, held a call 8 s."""
+    sentinels = [_Hangup(), _Hangup()]
+    try:
+        hosts = ",".join(f"127.0.0.1:{sentinel.port}" for sentinel in sentinels)
+        store = open_store(f"redis+sentinel://{hosts}/mymaster/0?socket_timeout=2")
+        assert isinstance(store, RedisSessionStore)
+        with pytest.raises(ProviderUnavailable):
+            store.get("anything")
+        assert [sentinel.accepted for sentinel in sentinels] == [1, 1]
+        store.close()
+    finally:
+        for sentinel in sentinels:
+            sentinel.close()
+
+
 def test_importing_the_core_does_not_import_redis() -> None:
     code = (
         "import sys\n"
