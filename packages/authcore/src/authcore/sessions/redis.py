@@ -434,16 +434,12 @@ def _connect(location: RedisLocation) -> tuple[Redis, list[Redis]]:
         "retry": Retry(NoBackoff(), 0),
     }
     if location.service is not None:
-        timeouts = {
-            "socket_timeout": location.socket_timeout,
-            "socket_connect_timeout": location.socket_connect_timeout,
-        }
-        # The Sentinels' own clients take no retries either: redis-py's default (three, with
-        # backoff) held a call 8 s when two Sentinels were down, whatever the timeouts said.
-        asking = {**timeouts, "retry": Retry(NoBackoff(), 0)}
+        # The Sentinels' own clients: the same bounds, no retries either (redis-py's default,
+        # three with backoff, held a call 8 s when the Sentinels could not answer).
+        bounds = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout", "retry")}
         # redis.sentinel is not annotated: say what its two calls return.
         make_sentinel = cast("Callable[..., Sentinel]", Sentinel)
-        sentinel = make_sentinel(list(location.hosts), sentinel_kwargs=asking, **timeouts)
+        sentinel = make_sentinel(list(location.hosts), sentinel_kwargs=bounds, **bounds)
         master_for = cast("Callable[..., Redis]", sentinel.master_for)
         return master_for(location.service, **options), list(sentinel.sentinels)
     host, port = location.hosts[0]
