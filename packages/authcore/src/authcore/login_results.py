@@ -52,12 +52,6 @@ class LoginResults:
         _sessions: Sessions
         _tokens: TokenService
 
-    def _start(
-        self, provider: str, identity: Identity, granted: tuple[str, ...], lifetime: float | None, attempted: str | None
-    ) -> LoginResult:
-        """A checked login's session and tokens (:meth:`_started`, signed at once)."""
-        return self._started(provider, identity, granted, lifetime, attempted).sign()
-
     def _started(
         self, provider: str, identity: Identity, granted: tuple[str, ...], lifetime: float | None, attempted: str | None
     ) -> StartedLogin:

@@ -41,6 +41,7 @@ from .logins import PENDING_SECOND_FACTOR, snapshot
 from .sessions.shared import SharedState, shared_state_of
 
 if TYPE_CHECKING:
+    from .login_results import StartedLogin
     from .logins import Identities
     from .models import Identity, LoginResult
     from .providers import Provider
@@ -81,14 +82,14 @@ class SecondFactorLogins:
         _identities: Identities
         provider: Callable[[str], Provider]
 
-        def _start(
+        def _started(
             self,
             provider: str,
             identity: Identity,
             granted: tuple[str, ...],
             lifetime: float | None,
             attempted: str | None,
-        ) -> LoginResult: ...
+        ) -> StartedLogin: ...
 
     _attempts: SharedState | None = None
 
@@ -135,7 +136,7 @@ class SecondFactorLogins:
             raise InvalidToken("unknown or ended second-factor challenge")
         checked, granted = self._identities.finish(self.provider(record.provider), identity)
         lifetime = pending.get("lifetime")
-        return self._start(record.provider, checked, granted, lifetime, record.login)
+        return self._started(record.provider, checked, granted, lifetime, record.login).sign()
 
     def begin_login_enrolment(self, challenge: str) -> TotpEnrolment:
         """For a login whose challenge asks to ``enrol``: a new TOTP secret and recovery codes;
