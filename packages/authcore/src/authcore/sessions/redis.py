@@ -63,12 +63,6 @@ def _created(outcome: Any) -> None:
         raise ValueError("session id or refresh token hash already exists")
 
 
-def _collected() -> Any:
-    from ..loop_bridge import collected  # greenlet: imported only where the loop's calls are
-
-    return collected()
-
-
 def _ignored(_outcome: Any) -> None:
     pass
 
@@ -141,10 +135,11 @@ class RedisSessionStore(RedisSharedState):
         # Calls made by code an async adapter runs on its event loop (authcore.loop_bridge).
         self._loop_calls = loop_calls_for(self._location)
         self._on_event_loop: Callable[[], bool] = _never
+        self._collecting_block: Callable[[], object] = _none
         if self._loop_calls is not None:
-            from ..loop_bridge import on_loop
+            from ..loop_bridge import collected, on_loop
 
-            self._on_event_loop = on_loop
+            self._on_event_loop, self._collecting_block = on_loop, collected
         #: Whether an async adapter may run this store's calls on its event loop (run_bridged).
         self.awaits_on_loop = self._loop_calls is not None
         register = self._client.register_script
@@ -319,7 +314,7 @@ class RedisSessionStore(RedisSharedState):
         was stored (``Sessions.discard``)."""
         keys = [self._session_key(session_id), self._index]
         args: list[str | int] = [self._prefix, key_hash(session_id), session_id]
-        if self._loop_calls is not None and _collected() is not None:
+        if self._collecting_block() is not None:
             self._run_checked(self._revoke, keys, args, _ignored)
             return True
         return bool(self._run(self._revoke, keys, args) == 1)
@@ -400,6 +395,10 @@ class RedisSessionStore(RedisSharedState):
 
 def _never() -> bool:
     return False
+
+
+def _none() -> None:
+    return None
 
 
 def _unavailable_errors() -> tuple[type[Exception], ...]:
