@@ -20,6 +20,7 @@ from authcore import AuthManager, InvalidCredentials, ProviderUnavailable
 from authcore.capabilities import SecondFactorRequired
 from authcore.errors import Throttled
 from authcore.loop_bridge import run_bridged
+from authcore.models import LoginResult
 from authcore.second_factor import CHALLENGE_PREFIX
 from authcore.testing.on_loop import LoopThread, bridged_calls, without_blocking_client
 from authcore.testing.redis_server import RedisServer, start_redis
@@ -52,6 +53,11 @@ def web_core(store_url: str, per_address: int = 1000) -> tuple[AuthManager, WebC
     return manager, core
 
 
+def awaited_login(core: WebCore, body: LoginBody, address: str) -> Awaitable[LoginResult]:
+    """:meth:`WebLogin.awaited` answering with the login's result itself."""
+    return core.login.awaited(body, address, answer=lambda result: result)
+
+
 def attempt(loop: LoopThread, core: WebCore, plugin: str, password: str, login: str = "alice") -> str:
     """One login as an async adapter runs it (bridged on the loop, or awaited there for a
     *plugin* named ``<provider>-awaited``); the answer's code."""
@@ -59,7 +65,7 @@ def attempt(loop: LoopThread, core: WebCore, plugin: str, password: str, login: 
     body = LoginBody.model_validate({"plugin": provider, "login": login, "password": password})
     try:
         if awaited:
-            loop.wait(core.login.awaited(body, "192.0.2.7"))
+            loop.wait(awaited_login(core, body, "192.0.2.7"))
         else:
             loop.run(lambda: core.login(body, "192.0.2.7"))
     except (InvalidCredentials, ProviderUnavailable, Throttled) as exc:
@@ -130,7 +136,7 @@ def test_parallel_attempts_on_the_loop_are_answered_no_more_than_the_limit(
 
         def one() -> Awaitable[Any]:
             if awaited:
-                return core.login.awaited(body, "192.0.2.8")
+                return awaited_login(core, body, "192.0.2.8")
             return run_bridged(lambda: core.login(body, "192.0.2.8"))
 
         async def all_at_once() -> list[BaseException | Any]:
@@ -173,19 +179,20 @@ def test_an_awaited_login_makes_its_store_calls_without_the_bridge_in_one_write(
     write to Redis; no bridged call, no blocking one; the session is there when it answers."""
     manager, core = redis_core(shared_redis, **({} if throttled else {"throttle": None}))
     with manager:
-        loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))  # connects, loads the scripts
+        loop_thread.wait(awaited_login(core, body_of("erin"), "192.0.2.9"))  # connects, loads the scripts
         redis_writes.clear()
         with bridged_calls() as bridged:
-            result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))
+            result = loop_thread.wait(awaited_login(core, body_of("erin"), "192.0.2.9"))
         assert bridged == [] and redis_writes == ([2] if throttled else [1])
         assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "erin"
 
 
-def test_an_awaited_login_signs_its_token_while_redis_works(
+def test_an_awaited_login_signs_its_token_and_makes_its_answer_while_redis_works(
     shared_redis: RedisServer, loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The session and the throttle's step are written (one write) before the access token is
-    signed, and their replies read after it: the signing overlaps Redis's work on them."""
+    signed and the answer made of it, and their replies read after both: the signing and the
+    answer overlap Redis's work on them."""
     from authcore.sessions.redis_loop import _Connection
 
     events: list[str] = []
@@ -203,7 +210,7 @@ def test_an_awaited_login_signs_its_token_while_redis_works(
     monkeypatch.setattr(_Connection, "data_received", observed_reply)
     manager, core = redis_core(shared_redis)
     with manager:
-        loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))  # connects, loads the scripts
+        loop_thread.wait(awaited_login(core, body_of("erin"), "192.0.2.9"))  # connects, loads the scripts
         issue = manager._tokens.issue
 
         def observed_issue(*args: Any, **kwargs: Any) -> str:
@@ -212,8 +219,13 @@ def test_an_awaited_login_signs_its_token_while_redis_works(
 
         monkeypatch.setattr(manager._tokens, "issue", observed_issue)
         events.clear()
-        result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9"))
-        assert events[:3] == ["write 2", "sign", "reply"]
+
+        def answer(result: LoginResult) -> LoginResult:
+            events.append("answer")
+            return result
+
+        result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9", answer=answer))
+        assert events[:4] == ["write 2", "sign", "answer", "reply"]
         assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "erin"
 
 
@@ -239,7 +251,7 @@ def test_a_login_whose_token_fails_after_its_session_was_stored_leaves_no_live_s
             elif how == "bridged":
                 loop_thread.run(lambda: core.login(body, "192.0.2.9"))
             elif how == "awaited":
-                loop_thread.wait(core.login.awaited(body, "192.0.2.9"))
+                loop_thread.wait(awaited_login(core, body, "192.0.2.9"))
             else:
                 loop_thread.wait(manager.alogin("instant", login="gina", password="right"))
         monkeypatch.undo()
@@ -252,7 +264,7 @@ def test_an_awaited_second_factor_login_answers_once_its_challenge_is_stored(
     manager, core = redis_core(shared_redis)
     with manager:
         with pytest.raises(SecondFactorRequired) as asked:
-            loop_thread.wait(core.login.awaited(body_of("mfa-frank"), "192.0.2.9"))
+            loop_thread.wait(awaited_login(core, body_of("mfa-frank"), "192.0.2.9"))
         found = loop_thread.run(
             lambda: manager._sessions.session_of_personal_token(asked.value.challenge, CHALLENGE_PREFIX)
         )
@@ -264,9 +276,9 @@ def test_an_awaited_login_after_redis_forgot_its_scripts_sends_them_again(
 ) -> None:
     manager, core = redis_core(shared_redis)
     with manager:
-        loop_thread.wait(core.login.awaited(body_of("gina"), "192.0.2.9"))
+        loop_thread.wait(awaited_login(core, body_of("gina"), "192.0.2.9"))
         redis_py.Redis(host="127.0.0.1", port=shared_redis.port).script_flush()
-        result = loop_thread.wait(core.login.awaited(body_of("gina"), "192.0.2.9"))
+        result = loop_thread.wait(awaited_login(core, body_of("gina"), "192.0.2.9"))
         assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "gina"
 
 
@@ -280,10 +292,10 @@ def test_an_awaited_login_with_redis_gone_is_unavailable_and_leaks_no_error(
     try:
         manager, core = redis_core(server, **({} if throttled else {"throttle": None}))
         with manager:
-            loop_thread.wait(core.login.awaited(body_of("hank"), "192.0.2.9"))
+            loop_thread.wait(awaited_login(core, body_of("hank"), "192.0.2.9"))
             server.stop()
             with pytest.raises(ProviderUnavailable, match="session store unavailable"):
-                loop_thread.wait(core.login.awaited(body_of("hank"), "192.0.2.9"))
+                loop_thread.wait(awaited_login(core, body_of("hank"), "192.0.2.9"))
     finally:
         server.stop()
     gc.collect()

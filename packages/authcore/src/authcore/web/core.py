@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..async_api import Waits, run_as
@@ -25,7 +25,7 @@ from ..errors import (
     TokenNotFound,
 )
 from ..manager import AuthManager
-from ..models import VerifiedToken
+from ..models import LoginResult, VerifiedToken
 from ..sessions.shared import SharedState
 from . import personal_tokens, second_factor, self_service
 from . import users as _users
@@ -57,6 +57,9 @@ CORS_METHODS = "GET, POST, PATCH, DELETE"
 CORS_HEADERS = f"Authorization, Content-Type, {CSRF_HEADER}"
 
 Operation = Callable[[WebRequest, VerifiedToken | None], WebResponse]
+
+#: What an adapter makes of a :class:`WebResponse` (:meth:`WebCore.handle_on_loop`).
+R = TypeVar("R")
 
 
 class WebCore:
@@ -123,21 +126,26 @@ class WebCore:
                 refused.json["message"] = refused.json["detail"]  # lowball's error body
             return refused
 
-    async def handle_on_loop(self, route: Route, request: WebRequest) -> WebResponse:
-        """:meth:`handle` for a request :meth:`waits` puts on the event loop (``"loop"``): a refresh
-        with its token in the body awaits the rotation there (:meth:`AuthManager.arefresh`), a
-        login without cookie sessions its store calls (:meth:`WebLogin.awaited`), anything else
-        runs bridged (:func:`~authcore.loop_bridge.run_bridged`)."""
+    async def handle_on_loop(self, route: Route, request: WebRequest, respond: Callable[[WebResponse], R]) -> R:
+        """:meth:`handle` for a request :meth:`waits` puts on the event loop (``"loop"``), its
+        answer made the adapter's response by *respond*: a refresh with its token in the body
+        awaits the rotation there (:meth:`AuthManager.arefresh`), a login without cookie
+        sessions its store calls (:meth:`WebLogin.awaited`, which makes its response while
+        Redis works on them, so that less is left for once the reply is in), anything else runs
+        bridged (:func:`~authcore.loop_bridge.run_bridged`)."""
         try:
             if route.operation == "login" and not self.settings.cookie_auth:
-                result = await self.login.awaited(self._login_body(request), request.client)
-            elif route.operation == "refresh" and (token := self._refresh_token_in(request)) is not None:
-                result = await self.manager.arefresh(token)
+                body = self._login_body(request)
+                return await self.login.awaited(
+                    body, request.client, answer=lambda result: respond(_login_answer(result))
+                )
+            if route.operation == "refresh" and (token := self._refresh_token_in(request)) is not None:
+                answer = _login_answer(await self.manager.arefresh(token))
             else:
-                return await run_as("loop", lambda: self.handle(route, request))
+                answer = await run_as("loop", lambda: self.handle(route, request))
         except AuthError as exc:
-            return WebResponse.error(exc)
-        return WebResponse(json=login_payload(result))
+            answer = WebResponse.error(exc)
+        return respond(answer)
 
     def waits(self, route: Route, request: WebRequest) -> Waits:
         """Where an async adapter runs *request*: ``"none"`` in-line, ``"loop"`` bridged on its
@@ -216,7 +224,7 @@ class WebCore:
 
     def _login(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
         result = self.login(self._login_body(request), request.client)
-        response = WebResponse(json=login_payload(result))
+        response = _login_answer(result)
         if self.settings.cookie_auth:
             response.json["csrf_token"] = self.sessions.start(request, response, result)
         return response
@@ -230,7 +238,7 @@ class WebCore:
     def _refresh(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
         token = self._refresh_token_in(request)
         if token is not None:
-            return WebResponse(json=login_payload(self.manager.refresh(token)))
+            return _login_answer(self.manager.refresh(token))
         if not self.settings.cookie_auth:
             raise InvalidToken("refresh token required")
         state = self.sessions.load(request)
@@ -393,3 +401,8 @@ class WebCore:
         headers.update({"Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Allow-Headers": CORS_HEADERS})
         headers["Access-Control-Max-Age"] = "600"
         return WebResponse(status=200, headers=headers)
+
+
+def _login_answer(result: LoginResult) -> WebResponse:
+    """A login's or a refresh's answer: py-ispyb's body with the session's tokens (:func:`login_payload`)."""
+    return WebResponse(json=login_payload(result))

@@ -135,7 +135,7 @@ class FastAPIAuth:
             if where == "none":
                 return to_response(handle(route, web))
             if where == "loop":
-                return to_response(await handle_on_loop(route, web))
+                return await handle_on_loop(route, web, to_response)
             return to_response(await run_in_threadpool(handle, route, web))
 
         endpoint.__doc__ = f"{route.method} {route.path}: {route.operation.replace('_', ' ')}."

@@ -3,8 +3,8 @@
 :class:`WebLogin` is the one place these three meet. It runs as plain calls (:meth:`WebLogin.__call__`:
 a worker thread, a bridged greenlet, a synchronous host) or awaited by a coroutine on the event
 loop when only the Redis store waits (:meth:`WebLogin.awaited`): the same steps in the same
-order, the session and the throttle's step sent in one write, the token signed while Redis
-works on them: one round trip, and part of it hidden.
+order, the session and the throttle's step sent in one write, the token signed and the response
+made while Redis works on them: one round trip, and part of it hidden.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .throttle import Throttle
 __all__ = ["WebLogin"]
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 class WebLogin:
@@ -77,14 +78,23 @@ class WebLogin:
             raise
         return self._settled(throttle, body, address, result, reserved=False)
 
-    async def awaited(self, body: LoginBody, address: str | None, lifetime: float | None = None) -> LoginResult:
+    async def awaited(
+        self,
+        body: LoginBody,
+        address: str | None,
+        lifetime: float | None = None,
+        *,
+        answer: Callable[[LoginResult], A],
+    ) -> A:
         """:meth:`__call__` awaited on the event loop where only the Redis store waits
         (:meth:`AuthManager.login_waits` says ``"loop"``), without the greenlet bridge: the
         provider's login runs in-line, its new session and the throttle's step go to Redis in
-        one write (:func:`~authcore.loop_bridge.collecting`), the access token is signed while
-        Redis works on them (:func:`_signed_meanwhile`), then the replies are checked. A bridged
-        wait cost a login as much CPU as Redis's own work (``docs/design.md``). A refusal's or a
-        failure's store calls (rare) run bridged."""
+        one write (:func:`~authcore.loop_bridge.collecting`), the access token is signed and
+        ``answer(result)`` made of it (the adapter's response, its body encoded) while Redis
+        works on them (:func:`_signed_meanwhile`), then the replies are checked and the answer
+        returned. A bridged wait cost a login as much CPU as Redis's own work
+        (``docs/design.md``). A refusal's or a failure's store calls (rare) run bridged.
+        *answer* must not fail: a session it failed after would live on unused until it expires."""
         from ..loop_bridge import collecting  # greenlet: imported only where Redis is used
 
         throttle = self.throttle
@@ -98,10 +108,10 @@ class WebLogin:
             settling = None
             if throttle is not None:
                 settling = throttle.asettle_success(body.login, address, started.identity.login, reserved=False)
-            result, refused = await _signed_meanwhile(started.sign, settling)
+            (result, answered), refused = await _signed_meanwhile(partial(_answered, started, answer), settling)
         if refused is not None:
             await run_as("loop", partial(self._refuse, result, refused))
-        return result
+        return answered
 
     @staticmethod
     def _count_failure(throttle: Throttle, body: LoginBody, address: str | None, failure: Exception) -> None:
@@ -133,9 +143,14 @@ class WebLogin:
         raise refused
 
 
+def _answered(started: StartedLogin, answer: Callable[[LoginResult], A]) -> tuple[LoginResult, A]:
+    result = started.sign()
+    return result, answer(result)
+
+
 async def _signed_meanwhile(
-    sign: Callable[[], LoginResult], settling: Awaitable[Throttled | None] | None
-) -> tuple[LoginResult, Throttled | None]:
+    sign: Callable[[], T], settling: Awaitable[Throttled | None] | None
+) -> tuple[T, Throttled | None]:
     """``sign()`` run while Redis works on the calls given so far, then *settling* awaited.
 
     The new session's call (and the throttle's step, sent when *settling* is first awaited)
@@ -144,7 +159,7 @@ async def _signed_meanwhile(
     replies are awaited after that.
     """
     loop = asyncio.get_running_loop()
-    signed: asyncio.Future[LoginResult] = loop.create_future()
+    signed: asyncio.Future[T] = loop.create_future()
     loop.call_soon(_run_into, signed, sign)
     try:
         refused = None if settling is None else await settling
