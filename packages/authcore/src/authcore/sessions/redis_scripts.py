@@ -33,8 +33,10 @@ RECORD_FIELDS: Final = ("sid", "login", "provider", "created", "last", "idle", "
 # KEYS: session, refresh, all-sessions index, login index.
 # ARGV: sid login provider identity created last idle abs revoked rh-hex lk end-score ttl-ms H(sid)
 CREATE: Final = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'sid' end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'hash' end
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 'sid' end
+  return 'hash'
+end
 redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'login', ARGV[2], 'provider', ARGV[3], 'identity', ARGV[4],
   'created', ARGV[5], 'last', ARGV[6], 'idle', ARGV[7], 'abs', ARGV[8], 'revoked', ARGV[9],
   'rh', ARGV[10], 'lk', ARGV[11])

@@ -90,6 +90,11 @@ return 0
 SETTLE: Final = """
 local now = tonumber(ARGV[1])
 local given, checked = tonumber(ARGV[2]), tonumber(ARGV[3])
+if given == 0 and redis.call('EXISTS', unpack(KEYS)) == 0 then
+  local out = {}
+  for j = 1, checked do out[j] = {0, ARGV[1]} end
+  return out
+end
 for i = 1, given do
   local c = redis.call('HGET', KEYS[i], 'c')
   if c and tonumber(c) > 0 then redis.call('HINCRBY', KEYS[i], 'c', -1) end
