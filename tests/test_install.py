@@ -9,40 +9,24 @@ whole module: each test first brings it to the set of provider packages it needs
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 
 class Venv:
-    """A virtualenv with authcore installed from its wheel, and helpers to swap providers."""
+    """A fresh virtualenv with authcore installed from its wheel, and helpers to swap providers."""
 
-    def __init__(self, root: Path, wheels: dict[str, Path], env: Callable[..., dict[str, str]]) -> None:
-        self.root = root
-        self.wheels = wheels
-        self.bin = root / ("Scripts" if os.name == "nt" else "bin")
-        self.python = self.bin / "python"
+    def __init__(self, fresh: Any, wheels: dict[str, Path]) -> None:
+        self.fresh = fresh  # conftest's FreshVenv
+        self.root, self.bin, self.python, self.env = fresh.root, fresh.bin, fresh.python, fresh.env
         self.authcore = self.bin / "authcore"
-        self._env = env
+        self.wheels = wheels
         self.installed: set[str] = set()
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return self._env(
-            {"VIRTUAL_ENV": str(self.root), "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", **extra}
-        )
-
-    def pip(self, *args: str) -> None:
-        subprocess.run(
-            [str(self.python), "-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet", *args],
-            check=True,
-            env=self.env(),
-            timeout=900,
-        )
 
     def use(self, *dists: str) -> None:
         """Have exactly these provider distributions installed (install/uninstall by path, no index)."""
@@ -50,10 +34,10 @@ class Venv:
         remove = sorted(self.installed - wanted)
         add = sorted(wanted - self.installed)
         if remove:
-            self.pip("uninstall", "-y", *remove)
+            self.fresh.pip("uninstall", "-y", *remove)
         if add:
             # --no-deps: authcore is already there; nothing of ours ever comes from the index.
-            self.pip("install", "--no-deps", *(str(self.wheels[d]) for d in add))
+            self.fresh.install("--no-deps", *(self.wheels[d] for d in add))
         self.installed = wanted
 
     def run(self, *args: str, input: str = "", **env: str) -> subprocess.CompletedProcess[str]:
@@ -69,16 +53,11 @@ class Venv:
 
 
 @pytest.fixture(scope="module")
-def venv(
-    wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, child_env: Callable[..., dict[str, str]]
-) -> Iterator[Venv]:
-    root = tmp_path_factory.mktemp("install") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300, env=child_env())
-    venv = Venv(root, wheels, child_env)
-    wheelhouse = wheels["authcore"].parent
+def venv(wheels: dict[str, Path], fresh_venv: Callable[..., Any]) -> Iterator[Venv]:
     # authcore by path; its dependencies from the index. --find-links lets pip resolve our
     # own distributions from the wheelhouse should anything ask for them by name.
-    venv.pip("install", "--find-links", str(wheelhouse), str(wheels["authcore"]), str(wheels["auth-dummy"]))
+    ours = wheels["authcore"], wheels["auth-dummy"]
+    venv = Venv(fresh_venv("install", *ours, find_links=wheels["authcore"].parent), wheels)
     venv.installed = {"auth-dummy"}
     yield venv
 

@@ -23,32 +23,10 @@ requests = pytest.importorskip("requests")
 
 
 @pytest.fixture(scope="module")
-def keycloak_venv(
-    wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, child_env: Callable[..., dict[str, str]]
-) -> Path:
+def keycloak_venv(wheels: dict[str, Path], fresh_venv: Callable[..., Any]) -> Path:
     """A virtualenv with our authcore and auth-keycloak wheels installed by path."""
-    root = tmp_path_factory.mktemp("keycloak-install") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300, env=child_env())
-    python = root / "bin" / "python"
-    wheelhouse = wheels["authcore"].parent
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--quiet",
-            "--find-links",
-            str(wheelhouse),
-            str(wheels["authcore"]),
-            str(wheels["auth-keycloak"]),
-        ],
-        check=True,
-        timeout=900,
-        env=child_env(),
-    )
+    ours = wheels["authcore"], wheels["auth-keycloak"]
+    root: Path = fresh_venv("keycloak-install", *ours, find_links=wheels["authcore"].parent).root
     return root
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,10 @@ def slapd() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def ldap_venv(
-    wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, child_env: Callable[..., dict[str, str]]
-) -> Path:
-    root = tmp_path_factory.mktemp("install-ldap") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300, env=child_env())
-    pip = [str(root / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet"]
+def ldap_venv(wheels: dict[str, Path], fresh_venv: Callable[..., Any]) -> Path:
     # Both of ours by path (the index's authcore is another project); ldap3, pydantic, … from the index.
-    subprocess.run(
-        [*pip, "install", "--find-links", str(wheels["authcore"].parent), str(wheels["authcore"]),
-         str(wheels["auth-ldap"])],
-        check=True, timeout=900, env=child_env(),
-    )  # fmt: skip
+    ours = wheels["authcore"], wheels["auth-ldap"]
+    root: Path = fresh_venv("install-ldap", *ours, find_links=wheels["authcore"].parent).root
     return root
 
 

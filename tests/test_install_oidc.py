@@ -9,12 +9,11 @@ the token. `authcore --help` in that environment imports neither the provider no
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,24 +22,11 @@ from auth_oidc.testing import CLIENT_ID, CLIENT_SECRET, USERS, OidcProviderServe
 
 @pytest.fixture(scope="module")
 def oidc_venv(
-    wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, child_env: Callable[..., dict[str, str]]
+    wheels: dict[str, Path], fresh_venv: Callable[..., Any]
 ) -> Iterator[tuple[Path, Callable[..., dict[str, str]]]]:
-    root = tmp_path_factory.mktemp("install-oidc") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300, env=child_env())
-    bin_dir = root / "bin"
-
-    def env(**extra: str) -> dict[str, str]:
-        return child_env({"VIRTUAL_ENV": str(root), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **extra})
-
-    wheelhouse = wheels["authcore"].parent
-    pip = [str(bin_dir / "python"), "-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet", "install"]
-    subprocess.run(
-        [*pip, "--find-links", str(wheelhouse), str(wheels["authcore"]), str(wheels["auth-oidc"])],
-        check=True,
-        env=env(),
-        timeout=900,
-    )
-    yield root, env
+    ours = wheels["authcore"], wheels["auth-oidc"]
+    venv = fresh_venv("install-oidc", *ours, find_links=wheels["authcore"].parent)
+    yield venv.root, venv.env
 
 
 def test_one_yaml_block_logs_in_through_the_installed_command(

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ def _venv_root() -> Path:
 
 
 @pytest.fixture(scope="module")
-def locust(child_env: Callable[..., dict[str, str]]) -> Path:
+def locust(venv_at: Callable[[Path], Any]) -> Path:
     """The ``locust`` program of the dedicated virtualenv, built on first use."""
     root = _venv_root()
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -65,13 +66,7 @@ def locust(child_env: Callable[..., dict[str, str]]) -> Path:
         try:
             if not marker.exists():
                 shutil.rmtree(root, ignore_errors=True)
-                subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300, env=child_env())
-                subprocess.run(
-                    [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input", LOCUST],
-                    check=True,
-                    timeout=900,
-                    env=child_env(),
-                )
+                venv_at(root).install(LOCUST)
                 marker.write_text(f"{LOCUST}\n")
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
