@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +54,11 @@ def test_installed_wheels_log_a_slapd_user_in(
     )  # fmt: skip
     assert not version.stdout.startswith("0.1."), "the unrelated authcore from the index"
     config = tmp_path / "authcore.yml"
-    config.write_text(
-        f"""
-providers:
-  - name: site-ldap
-    type: ldap
-    config:
-      uri: [{slapd.uri}]
-      base_dn: {slapd.people_dn}
-      group_base_dn: {slapd.groups_dn}
-      bind_dn: {slapd.reader_dn}
-      bind_password: ${{LDAP_READER_PASSWORD}}
-permissions:
-  groups:
-    admins: [all_proposals]
-    developers: [code]
-"""
-    )
+    # The password from the environment, as a site's file would take it.
+    ldap = slapd.provider_config(bind_password="${LDAP_READER_PASSWORD}")
+    permissions = {"groups": {"admins": ["all_proposals"], "developers": ["code"]}}
+    providers = [{"name": "site-ldap", "type": "ldap", "config": ldap}]
+    config.write_text(yaml.safe_dump({"providers": providers, "permissions": permissions}))
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     env = child_env({"AUTHCORE_STATE_DIR": str(state), "LDAP_READER_PASSWORD": slapd.reader_password})

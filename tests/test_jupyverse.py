@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -132,21 +133,11 @@ def dummy(jv_venv: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
 
 @pytest.fixture(scope="module")
 def ldap(jv_venv: Any, slapd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    config = f"""
-providers:
-  - name: site-ldap
-    type: ldap
-    config:
-      uri: [{slapd.uri}]
-      base_dn: {slapd.people_dn}
-      group_base_dn: {slapd.groups_dn}
-      bind_dn: {slapd.reader_dn}
-      bind_password: ${{LDAP_READER_PASSWORD}}
-permissions:
-  groups:
-    developers: [contents:read, kernels:read]
-    admins: ["yjs:*"]
-"""
+    # The password from the environment, as a site's file would take it.
+    ldap = slapd.provider_config(bind_password="${LDAP_READER_PASSWORD}")
+    permissions = {"groups": {"developers": ["contents:read", "kernels:read"], "admins": ["yjs:*"]}}
+    providers = [{"name": "site-ldap", "type": "ldap", "config": ldap}]
+    config = yaml.safe_dump({"providers": providers, "permissions": permissions})
     server = start(jv_venv, tmp_path_factory.mktemp("ldap"), config, {"LDAP_READER_PASSWORD": slapd.reader_password})
     yield server
     server.stop()

@@ -3,8 +3,6 @@ the Keycloak-compatible test server, and the helpers of the provider's own tests
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
 import threading
@@ -19,16 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from auth_keycloak.testing.pytest_plugin import keycloak_realm, keycloak_server  # noqa: F401
 from auth_oidc import OIDCConfig, OIDCProvider
 from auth_oidc.testing import CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS, OidcProviderServer
 from auth_oidc.testing.flow import drive_login
 from authcore import AuthorizationCodeCredentials, AuthorizationRequest
+from authcore.testing.tls import make_test_ca
 
 pytest_plugins = ["auth_oidc.testing.pytest_plugin"]
 
@@ -278,39 +273,14 @@ def static_issuer() -> Iterator[StaticIssuer]:
         issuer.stop()
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authcore test issuer")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "issuer.pem", directory / "issuer.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls_issuer(tmp_path: Path) -> Iterator[tuple[StaticIssuer, str]]:
-    """A :class:`StaticIssuer` over HTTPS with a self-signed certificate, and the CA file that trusts it."""
-    cert_path, key_path = _self_signed(tmp_path)
+    """A :class:`StaticIssuer` over HTTPS for 127.0.0.1, and the file of the test CA that signed it."""
+    files = make_test_ca(tmp_path, hostnames=("127.0.0.1",))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
+    context.load_cert_chain(files.certificate, files.key)
     issuer = StaticIssuer(tls=context).start()
     try:
-        yield issuer, str(cert_path)
+        yield issuer, str(files.ca_file)
     finally:
         issuer.stop()
