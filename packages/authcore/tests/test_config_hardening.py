@@ -40,6 +40,7 @@ class SiteConfig(ProviderConfig):
     client_key_file: str | None = None
     ca_file: str | None = None
     smtp: Smtp = Smtp()
+    keys: list[SecretStr] = []
 
 class SiteProvider(Provider):
     type = "site"
@@ -254,6 +255,19 @@ def test_nested_and_core_section_secrets_written_in_the_file_warn(
     found = [w for w in warnings(caplog) if "too open" in w]
     assert len(found) == 1, found
     assert "providers[0].config.smtp.password" in found[0] and "web.sso_state_secret" in found[0]
+    assert LITERAL not in caplog.text and SECRET not in caplog.text
+
+
+def test_each_secret_of_a_list_written_in_the_file_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, site: str
+) -> None:
+    """A list of SecretStr (auth-local's ``second_factor.secret_keys``): an item written in the
+    file counts, one taken from ``${VAR}`` does not."""
+    text = f"providers:\n  - name: site\n    class: {site}\n    config:\n      keys: ['${{SITE_KEY}}', '{LITERAL}']\n"
+    caplog.set_level(logging.WARNING)
+    start(write(tmp_path, text, 0o644), {"SITE_KEY": SECRET}).close()
+    found = [w for w in warnings(caplog) if "too open" in w]
+    assert len(found) == 1 and "providers[0].config.keys[1]" in found[0] and "keys[0]" not in found[0], found
     assert LITERAL not in caplog.text and SECRET not in caplog.text
 
 

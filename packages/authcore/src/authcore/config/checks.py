@@ -144,6 +144,8 @@ def _secret_paths(model: BaseModel, written: Mapping[str, Any] | None, prefix: K
         value = getattr(model, field)
         if isinstance(value, SecretStr):
             paths.append((*prefix, key))
+        elif isinstance(value, list | tuple):  # a list of secrets: auth-local's second_factor.secret_keys
+            paths += [(*prefix, key, index) for index, item in enumerate(value) if isinstance(item, SecretStr)]
         elif isinstance(value, BaseModel):
             inner = written.get(key) if written is not None else None
             if written is None or isinstance(inner, Mapping):
