@@ -119,7 +119,7 @@ def test_the_check_sees_a_missing_table_or_key(generator: ModuleType) -> None:
     assert without_table != text
     assert missing_tables(generator, without_table) == [
         "providers[].config.second_factor for `type: local`: SecondFactorConfig "
-        "['required_groups', 'issuer', 'digits', 'period', 'valid_window', 'recovery_codes']"
+        "['required_groups', 'issuer', 'digits', 'period', 'valid_window', 'recovery_codes', 'secret_keys']"
     ]
     # One row of a core section's nested table removed: the table no longer lists every key.
     without_row = re.sub(r"\n\| `create_person_on_missing` \|[^\n]*", "", text)

@@ -24,6 +24,8 @@ from authcore.testing.servers import free_port
 from authcore.testing.sqlite_locks import write_locked
 
 PW = "Correct-Horse-Battery-9"
+#: The newest migration (auth_local/migrations/versions).
+HEAD = "0004"
 
 
 def _provider(manager: AuthManager) -> LocalProvider:
@@ -38,14 +40,14 @@ def test_migrations_create_exactly_the_tables_the_code_uses(manager: AuthManager
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0003"
+        assert context.get_current_revision() == HEAD
     tables = {"users", "user_roles", "account_tokens", "totp_enrolments", "recovery_codes", VERSION_TABLE}
     assert tables <= set(inspect(engine).get_table_names())
 
 
 def test_upgrading_a_0002_database_keeps_the_users(database_url: str, configs: Callable[..., dict[str, Any]]) -> None:
     """A database made by the previous release (revision 0002, a user with a password and a role)
-    upgrades to 0003 at start: the user still logs in with their roles, and can enrol a second factor."""
+    upgrades to the head at start: the user still logs in with their roles, and can enrol a second factor."""
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         alembic_config = AlembicConfig()
@@ -76,7 +78,7 @@ def test_upgrading_a_0002_database_keeps_the_users(database_url: str, configs: C
         provider = _provider(manager)
         with provider.store.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-            assert context.get_current_revision() == "0003"
+            assert context.get_current_revision() == HEAD
         assert not provider.second_factor_status("Olga").enrolled
         assert len(provider.begin_enrolment("Olga").recovery_codes) == 10
     finally:

@@ -123,6 +123,25 @@ class SecondFactorConfig(BaseModel):
     recovery_codes: int = Field(
         default=10, ge=1, le=100, description="Single-use recovery codes made with each enrolment."
     )
+    secret_keys: list[SecretStr] = Field(
+        default=[],
+        max_length=8,
+        description="Keys that seal TOTP secrets at rest (AES-256-GCM), newest first: new enrolments "
+        "are sealed with the first, any opens what it sealed, and a secret is sealed anew with the first "
+        "when its user's code is next accepted. Each 32-1024 printable characters (`${TOTP_KEY}` from "
+        "the environment). Empty: secrets are stored as they are.",
+    )
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        texts = [key.get_secret_value() for key in value]
+        for text in texts:
+            if not 32 <= len(text) <= 1024 or not text.isprintable():
+                raise ValueError("a secret key is 32-1024 printable characters")
+        if len(set(texts)) != len(texts):
+            raise ValueError("secret_keys names one key twice")
+        return value
 
     @field_validator("required_groups")
     @classmethod

@@ -25,6 +25,7 @@ __all__ = ["FactorStore", "EnrolmentRow"]
 class EnrolmentRow:
     """A stored TOTP enrolment (the secret stays out of the repr)."""
 
+    #: As stored: sealed when ``second_factor.secret_keys`` are configured (:mod:`auth_local.secret_box`).
     secret: str = field(repr=False)
     digits: int
     period: int
@@ -84,9 +85,12 @@ class FactorStore(AccountStore):
             )
         return True
 
-    def use_step(self, user_id: int, *, secret: str, step: int, confirm: bool, now: datetime) -> bool:
+    def use_step(
+        self, user_id: int, *, secret: str, step: int, confirm: bool, now: datetime, reseal: str | None = None
+    ) -> bool:
         """Record *step* as used if it is later than the last used one, for the enrolment with
-        *secret*: a confirmed one, or with *confirm* a pending one, which it confirms. Whether it did."""
+        *secret* (as stored): a confirmed one, or with *confirm* a pending one, which it confirms;
+        *reseal* replaces the stored secret in the same step. Whether it did."""
         condition = and_(
             totp_enrolments.c.user_id == user_id,
             totp_enrolments.c.secret == secret,  # not an enrolment that replaced the one checked
@@ -94,6 +98,8 @@ class FactorStore(AccountStore):
             totp_enrolments.c.confirmed_at.is_(None) if confirm else totp_enrolments.c.confirmed_at.is_not(None),
         )
         values: dict[str, object] = {"last_step": step}
+        if reseal is not None:
+            values["secret"] = reseal
         if confirm:
             values["confirmed_at"] = now
         with self._transaction(write=True) as connection:

@@ -77,12 +77,13 @@ account_tokens = Table(
 
 #: A user's TOTP enrolment: pending until a first code confirms it (``confirmed_at``). One row a
 #: user: a pending enrolment is replaced by a new one, a confirmed one is removed before another.
-#: The secret is stored as is (the provider must compute codes from it; not encrypted at rest).
+#: The secret is stored as the app was given it, or sealed with ``second_factor.secret_keys``
+#: (:mod:`auth_local.secret_box`; the provider must compute codes from it, so it is not hashed).
 totp_enrolments = Table(
     "totp_enrolments",
     metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("secret", String(64), nullable=False),  # base32, as the app was given it
+    Column("secret", String(512), nullable=False),  # base32, or v1:<key id>:<base64> sealed (migration 0004)
     # The parameters the app was given (a later change of the config leaves this enrolment working).
     Column("digits", Integer, nullable=False),
     Column("period", Integer, nullable=False),

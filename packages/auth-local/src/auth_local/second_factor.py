@@ -15,6 +15,7 @@ recovery codes ignoring case and dashes, with Crockford's reading of ``o`` as ``
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -32,6 +33,7 @@ from authcore.providers import MAX_LOGIN_LENGTH
 from .config import LocalConfig
 from .factor_store import EnrolmentRow, FactorStore
 from .fields import login_key, lookup_key
+from .secret_box import SecretBox
 from .store import UserRow
 
 __all__ = [
@@ -92,9 +94,9 @@ def new_recovery_code() -> str:
 def recovery_hash(user_id: int, normal: str) -> str:
     """Hex SHA-256 of a normalised recovery code, bound to its user.
 
-    A plain hash suffices: a code carries 50 random bits and works for its user only, and
-    whoever reads the table reads the TOTP secret next to it (stored as is), so a slow hash
-    would protect nothing that is not already open.
+    A plain hash: a code carries 50 random bits and works once, for its user only. It is not
+    keyed with ``second_factor.secret_keys`` (which seal the TOTP secret beside it): whoever
+    reads the table could search a code's 2^50 values offline.
     """
     return hashlib.sha256(f"{user_id}:{normal}".encode()).hexdigest()
 
@@ -119,6 +121,12 @@ class LocalSecondFactor(SecondFactor):
         def store(self) -> FactorStore: ...
 
         def _identity(self, row: UserRow, *, admin: bool = False) -> Identity: ...
+
+    @functools.cached_property
+    def _secret_box(self) -> SecretBox:
+        """How this provider's TOTP secrets are stored (sealed with ``second_factor.secret_keys``)."""
+        keys = [key.get_secret_value() for key in self.config.second_factor.secret_keys]
+        return SecretBox(self.name, keys)
 
     # ------------------------------------------------------------ the login's second step
 
@@ -162,26 +170,32 @@ class LocalSecondFactor(SecondFactor):
 
     def _accept_totp(self, row: UserRow, code: str, *, confirm: bool) -> bool:
         """Whether *code* is current for the user's enrolment (the pending one with *confirm*,
-        else the confirmed one) at a time step not used yet; that step is then used."""
+        else the confirmed one) at a time step not used yet; that step is then used (and the
+        secret sealed anew if it was not sealed with the first of ``secret_keys``)."""
         enrolment = self.store.enrolment(row.id)
         if enrolment is None or enrolment.confirmed == confirm:
             return False
-        step = self._matching_step(enrolment, code)
+        box = self._secret_box
+        secret = box.open(enrolment.secret, user_id=row.id)
+        step = self._matching_step(enrolment, secret, code)
         if step is None:
             return False
         now = self.clock()
-        if not self.store.use_step(row.id, secret=enrolment.secret, step=step, confirm=confirm, now=now):
+        reseal = None if box.fresh(enrolment.secret) else box.seal(secret, user_id=row.id)
+        stored = enrolment.secret
+        if not self.store.use_step(row.id, secret=stored, step=step, confirm=confirm, now=now, reseal=reseal):
             return False  # the same code (or a later one) was accepted meanwhile
         if confirm:
             log.info("provider %r: user #%d confirmed a TOTP enrolment", self.name, row.id)
         return True
 
-    def _matching_step(self, enrolment: EnrolmentRow, code: str) -> int | None:
-        """The time step within ``valid_window`` of now, later than the last used, whose code is *code*."""
+    def _matching_step(self, enrolment: EnrolmentRow, secret: str, code: str) -> int | None:
+        """The time step within ``valid_window`` of now, later than the last used, whose code
+        (of *secret*, the enrolment's, opened) is *code*."""
         normal = normal_totp_code(code, enrolment.digits)
         if normal is None:
             return None
-        totp = pyotp.TOTP(enrolment.secret, digits=enrolment.digits, interval=enrolment.period)
+        totp = pyotp.TOTP(secret, digits=enrolment.digits, interval=enrolment.period)
         current = int(self.clock().timestamp()) // enrolment.period
         window = self.config.second_factor.valid_window
         for step in range(max(current - window, enrolment.last_step + 1), current + window + 1):
@@ -221,8 +235,9 @@ class LocalSecondFactor(SecondFactor):
         while len(codes) < settings.recovery_codes:
             codes[new_recovery_code()] = None
         hashes = [recovery_hash(row.id, code.replace("-", "")) for code in codes]
+        stored = self._secret_box.seal(secret, user_id=row.id)
         if not self.store.begin_enrolment(
-            row.id, secret=secret, digits=settings.digits, period=settings.period, code_hashes=hashes, now=self.clock()
+            row.id, secret=stored, digits=settings.digits, period=settings.period, code_hashes=hashes, now=self.clock()
         ):
             raise UserChangeRefused("the user has a second factor already: remove it first")
         totp = pyotp.TOTP(secret, digits=settings.digits, interval=settings.period)
