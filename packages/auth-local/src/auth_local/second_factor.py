@@ -175,14 +175,13 @@ class LocalSecondFactor(SecondFactor):
         enrolment = self.store.enrolment(row.id)
         if enrolment is None or enrolment.confirmed == confirm:
             return False
-        box = self._secret_box
-        secret = box.open(enrolment.secret, user_id=row.id)
+        box, stored = self._secret_box, enrolment.secret
+        secret = box.open(stored, user_id=row.id)
         step = self._matching_step(enrolment, secret, code)
         if step is None:
             return False
         now = self.clock()
-        reseal = None if box.fresh(enrolment.secret) else box.seal(secret, user_id=row.id)
-        stored = enrolment.secret
+        reseal = None if box.fresh(stored) else box.seal(secret, user_id=row.id)
         if not self.store.use_step(row.id, secret=stored, step=step, confirm=confirm, now=now, reseal=reseal):
             return False  # the same code (or a later one) was accepted meanwhile
         if confirm:
