@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,10 +17,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 from sqlalchemy import create_engine, insert, inspect, text
 
 from auth_local import LocalConfig, LocalProvider, PasswordHasher
+from auth_local.migrations import HEAD as PACKAGE_HEAD
 from auth_local.schema import VERSION_TABLE, metadata, user_roles, users
 from authcore import AuthManager, ConfigError, NewUser, ProviderUnavailable
 from authcore.testing.servers import free_port
@@ -89,6 +94,49 @@ def test_starting_again_keeps_the_users(make_manager: Callable[..., AuthManager]
     """A second start (another process, a restart) migrates nothing and sees the same users."""
     make_manager().users("users").create_user(NewUser(login="rita", password=PW))
     assert make_manager().login("users", login="rita", password=PW).login == "rita"
+
+
+def test_the_package_names_the_newest_migration() -> None:
+    """``auth_local.migrations.HEAD``, which lets a start skip alembic, is the scripts' head."""
+    alembic_config = AlembicConfig()
+    alembic_config.set_main_option("script_location", "auth_local:migrations")
+    assert ScriptDirectory.from_config(alembic_config).get_current_head() == PACKAGE_HEAD == HEAD
+
+
+_START_AND_LOG_IN = """
+import json, sys
+from authcore import AuthManager
+manager = AuthManager.from_config(json.loads(sys.argv[1]))
+print(json.dumps([manager.login("users", login="rita", password=sys.argv[2]).login, "alembic" in sys.modules]))
+"""
+
+
+def test_a_start_on_a_database_at_the_newest_revision_imports_no_alembic(
+    database_url: str, make_manager: Callable[..., AuthManager], configs: Callable[..., dict[str, Any]]
+) -> None:
+    """The first start migrates; a start in a new process on the migrated database reads the
+    recorded revision and leaves alembic unimported (it costs every CLI command a tenth of a second)."""
+    make_manager().users("users").create_user(NewUser(login="rita", password=PW))
+    config = json.dumps(configs(database_url))
+    started = subprocess.run(
+        [sys.executable, "-c", _START_AND_LOG_IN, config, PW], capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout) == ["rita", False]
+
+
+def test_a_database_at_an_older_revision_is_migrated(
+    database_url: str, make_manager: Callable[..., AuthManager]
+) -> None:
+    """A recorded revision other than the newest one is migrated (the check reads, alembic decides)."""
+    engine = _provider(make_manager()).store.engine
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0003'"))  # 0004 runs again
+    manager = make_manager()
+    with _provider(manager).store.engine.connect() as connection:
+        assert (
+            MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision() == HEAD
+        )
 
 
 def test_concurrent_starts_migrate_once(make_manager: Callable[..., AuthManager]) -> None:
