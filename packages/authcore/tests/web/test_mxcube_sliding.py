@@ -5,7 +5,7 @@ MXCuBE's tab calls ``refresh_session`` every 9 s while it is open, and Flask's
 session (the core's idle timer, in the session store) must slide on those requests too, even
 while the access token is fresh: with an idle timeout shorter than half the access lifetime it
 used to move only on a refresh, and a polling tab was logged out. Times are scaled down (a
-3 s idle timeout, a poll every 0.8 s); sleeping is how the clock moves, no time is asserted.
+2 s idle timeout, a poll every 0.5 s); sleeping is how the clock moves, no time is asserted.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from authcore.web.flask import FlaskAuth
 from authcore.web.settings import WebSettings
 
 PREFIX = "/mxcube/api/v0.1"
-IDLE = 3.0
-POLL = 0.8  # MXCuBE's 9 s, scaled like the idle timeout
+IDLE = 2.0
+POLL = 0.5  # MXCuBE's 9 s, scaled like the idle timeout
 
 
 def _manager() -> AuthManager:
