@@ -74,7 +74,9 @@ def run_wsgi(app: Any, port: int | None = None) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", port or 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # The loop looks for shutdown() every poll_interval: socketserver's 0.5 s was half a second
+    # of every test that stops a server.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
