@@ -1,8 +1,11 @@
-"""TOTP secrets sealed at rest (``second_factor.secret_keys``), on SQLite and PostgreSQL: what is
-stored, rotation, secrets stored before keys, a dropped key, tampered rows, hostile keys."""
+"""TOTP secrets sealed at rest and recovery codes hashed with a key (``second_factor.secret_keys``),
+on SQLite and PostgreSQL: what is stored, rotation, secrets and codes from before keys, a dropped
+key, tampered rows, hostile keys."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,10 +14,10 @@ from typing import Any
 import pyotp
 import pytest
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from auth_local import LocalProvider
-from auth_local.schema import totp_enrolments
+from auth_local.schema import recovery_codes, totp_enrolments
 from auth_local.secret_box import SEALED_PREFIX
 from authcore import AuthManager, ConfigError, InvalidCredentials, NewUser, ProviderUnavailable
 
@@ -172,3 +175,78 @@ def test_unicode_keys_are_keys(make_manager: Make) -> None:
     totp = enrolled(provider)
     assert provider.check_second_factor("alice", "totp", totp.at(T0)).login == "alice"
     assert "clé" not in repr(provider.config) and "clé" not in repr(provider._secret_box)
+
+
+# ------------------------------------------------------------------ recovery codes hashed with a key
+
+
+def enrolled_with_codes(provider: LocalProvider, login: str = "alice") -> list[str]:
+    """*login* created, enrolled and confirmed; their recovery codes."""
+    provider.create_user(NewUser(login=login, password=SecretStr(PW)))
+    enrolment = provider.begin_enrolment(login)
+    provider.confirm_enrolment(login, pyotp.TOTP(enrolment.secret).at(T0 - 30))
+    return list(enrolment.recovery_codes)
+
+
+def stored_digests(provider: LocalProvider, login: str = "alice") -> set[str]:
+    user_id = provider.store.get(login).id
+    query = select(recovery_codes.c.code_hash).where(recovery_codes.c.user_id == user_id)
+    with provider.store._transaction(write=False) as connection:
+        return set(connection.execute(query).scalars())
+
+
+def plain_digest(provider: LocalProvider, code: str, login: str = "alice") -> str:
+    """The unkeyed SHA-256 a code was stored as before keys (and is without them)."""
+    return hashlib.sha256(f"{provider.store.get(login).id}:{code.replace('-', '')}".encode()).hexdigest()
+
+
+def spends(provider: LocalProvider, code: str, login: str = "alice") -> bool:
+    try:
+        return provider.check_second_factor(login, "recovery", code).login == login
+    except InvalidCredentials:
+        return False
+
+
+def test_with_keys_recovery_codes_are_stored_as_keyed_digests(make_manager: Make) -> None:
+    provider = with_keys(make_manager, KEY_A)
+    codes = enrolled_with_codes(provider)
+    digests = stored_digests(provider)
+    assert len(digests) == len(codes) == 10
+    assert digests.isdisjoint(plain_digest(provider, code) for code in codes)  # not searchable without the key
+    assert spends(provider, codes[0].lower()) and not spends(provider, codes[0])  # once, in any case
+    assert provider.second_factor_status("alice").recovery_codes_left == 9
+
+
+def test_without_keys_recovery_codes_are_plain_digests(make_manager: Make) -> None:
+    provider = provider_of(make_manager())
+    codes = enrolled_with_codes(provider)
+    assert stored_digests(provider) == {plain_digest(provider, code) for code in codes}
+    assert spends(provider, codes[0])
+
+
+def test_codes_made_before_keys_and_under_an_older_key_still_work(make_manager: Make) -> None:
+    before = enrolled_with_codes(provider_of(make_manager()), "bea")
+    older = enrolled_with_codes(with_keys(make_manager, KEY_A), "olek")
+    provider = with_keys(make_manager, KEY_B, KEY_A)
+    newer = enrolled_with_codes(provider, "nina")
+    assert (
+        spends(provider, before[0], "bea") and spends(provider, older[0], "olek") and spends(provider, newer[0], "nina")
+    )
+    # A code is found under the key it was made with only: without KEY_B, nina's codes are wrong
+    # codes (nothing says which key made a digest), so a key is dropped once its users enrolled again.
+    only_a = with_keys(make_manager, KEY_A)
+    assert (
+        not spends(only_a, newer[1], "nina") and spends(only_a, older[1], "olek") and spends(only_a, before[1], "bea")
+    )
+
+
+def test_the_recovery_key_is_not_the_sealing_key(make_manager: Make) -> None:
+    """The codes' HMAC key and the secrets' AES key are derived apart (HKDF labels) and neither is
+    the configured text: an HMAC under the text itself matches no stored digest."""
+    provider = with_keys(make_manager, KEY_A)
+    codes = enrolled_with_codes(provider)
+    user_id = provider.store.get("alice").id
+    raw = {
+        hmac.new(KEY_A.encode(), f"{user_id}:{code.replace('-', '')}".encode(), "sha256").hexdigest() for code in codes
+    }
+    assert stored_digests(provider).isdisjoint(raw)

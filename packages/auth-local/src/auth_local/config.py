@@ -126,10 +126,11 @@ class SecondFactorConfig(BaseModel):
     secret_keys: list[SecretStr] = Field(
         default=[],
         max_length=8,
-        description="Keys that seal TOTP secrets at rest (AES-256-GCM), newest first: new enrolments "
-        "are sealed with the first, any opens what it sealed, and a secret is sealed anew with the first "
-        "when its user's code is next accepted. Each 32-1024 printable characters (`${TOTP_KEY}` from "
-        "the environment). Empty: secrets are stored as they are.",
+        description="Keys that seal TOTP secrets at rest (AES-256-GCM) and hash recovery codes "
+        "(HMAC-SHA256), newest first: new enrolments use the first, any opens what it sealed, and a secret "
+        "is sealed anew with the first when its user's code is next accepted. Each 32-1024 printable "
+        "characters (`${TOTP_KEY}` from the environment). Empty: secrets are stored as they are, codes "
+        "as plain SHA-256.",
     )
 
     @field_validator("secret_keys")

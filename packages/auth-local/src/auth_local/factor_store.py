@@ -106,11 +106,12 @@ class FactorStore(AccountStore):
             done = connection.execute(update(totp_enrolments).where(condition).values(**values)).rowcount
         return done == 1
 
-    def spend_recovery_code(self, user_id: int, digest: str, now: datetime) -> bool:
-        """Spend the user's unused recovery code with hash *digest*, if their enrolment is confirmed."""
+    def spend_recovery_code(self, user_id: int, digests: Sequence[str], now: datetime) -> bool:
+        """Spend the user's unused recovery code stored with one of *digests* (a code's digests
+        under each key), if their enrolment is confirmed."""
         condition = and_(
             recovery_codes.c.user_id == user_id,
-            recovery_codes.c.code_hash == digest,
+            recovery_codes.c.code_hash.in_(list(digests)),
             recovery_codes.c.used_at.is_(None),
             _confirmed(user_id),
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import hmac
 import logging
 import secrets
@@ -42,7 +41,6 @@ __all__ = [
     "new_recovery_code",
     "normal_recovery_code",
     "normal_totp_code",
-    "recovery_hash",
 ]
 
 log = logging.getLogger("auth_local")
@@ -89,16 +87,6 @@ def new_recovery_code() -> str:
     """A fresh recovery code, ``xxxxx-xxxxx`` (50 random bits)."""
     chars = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
     return f"{chars[:5]}-{chars[5:]}"
-
-
-def recovery_hash(user_id: int, normal: str) -> str:
-    """Hex SHA-256 of a normalised recovery code, bound to its user.
-
-    A plain hash: a code carries 50 random bits and works once, for its user only. It is not
-    keyed with ``second_factor.secret_keys`` (which seal the TOTP secret beside it): whoever
-    reads the table could search a code's 2^50 values offline.
-    """
-    return hashlib.sha256(f"{user_id}:{normal}".encode()).hexdigest()
 
 
 def _new_secret() -> str:
@@ -204,7 +192,8 @@ class LocalSecondFactor(SecondFactor):
 
     def _spend_recovery_code(self, row: UserRow, code: str) -> bool:
         normal = normal_recovery_code(code)
-        if normal is None or not self.store.spend_recovery_code(row.id, recovery_hash(row.id, normal), self.clock()):
+        digests = None if normal is None else self._secret_box.digests(row.id, normal)
+        if digests is None or not self.store.spend_recovery_code(row.id, digests, self.clock()):
             return False
         log.info("provider %r: user #%d used a recovery code", self.name, row.id)
         return True
@@ -233,7 +222,7 @@ class LocalSecondFactor(SecondFactor):
         codes: dict[str, None] = {}  # distinct, in order
         while len(codes) < settings.recovery_codes:
             codes[new_recovery_code()] = None
-        hashes = [recovery_hash(row.id, code.replace("-", "")) for code in codes]
+        hashes = [self._secret_box.digest(row.id, code.replace("-", "")) for code in codes]
         stored = self._secret_box.seal(secret, user_id=row.id)
         if not self.store.begin_enrolment(
             row.id, secret=stored, digits=settings.digits, period=settings.period, code_hashes=hashes, now=self.clock()

@@ -1,4 +1,4 @@
-"""TOTP secrets sealed at rest: AES-256-GCM under keys from the configuration.
+"""TOTP secrets sealed at rest, recovery codes hashed with a key: both under ``secret_keys``.
 
 Whoever reads the user database should not read the second factor with it. With
 ``second_factor.secret_keys`` configured, a new enrolment's secret is stored sealed:
@@ -13,6 +13,13 @@ and dropping the old one once its secrets have moved on (or their users enrolled
 Without keys, secrets are stored as they are, as before. A stored secret that names no
 configured key, or fails to open, is the provider's outage (:class:`~authcore.ProviderUnavailable`,
 a 503: a key was dropped too early or the row was tampered with), logged without the secret.
+
+Recovery codes are stored as digests. With keys, a new code's digest is HMAC-SHA256 under a key
+derived from the first (another HKDF label than the sealing key's), so whoever reads the table
+cannot search a code's 2^50 values offline; without, the plain SHA-256 of earlier versions. A
+code is looked for under every digest it may have been stored with (:meth:`SecretBox.digests`):
+each listed key's, and the plain one of codes made before keys were configured, which stay
+searchable offline until their user enrols again (a spent code cannot be hashed anew).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import logging
 import os
 from collections.abc import Sequence
@@ -40,6 +48,9 @@ _NONCE_BYTES: Final = 12
 _KEY_ID_DIGITS: Final = 8
 #: A sealed TOTP secret is well under this; a longer stored value is refused unread.
 _MAX_SEALED: Final = 512
+#: HKDF labels: the key that seals TOTP secrets and the one that hashes recovery codes differ.
+_SECRETS_LABEL: Final = b"auth-local totp secrets v1"
+_CODES_LABEL: Final = b"auth-local recovery codes v1"
 
 
 class SecretBox:
@@ -49,10 +60,12 @@ class SecretBox:
         self._provider = provider
         self._ciphers: dict[str, AESGCM] = {}
         self._first: str | None = None
+        #: The recovery codes' HMAC keys, newest first.
+        self._code_keys = [_derived(text, _CODES_LABEL) for text in keys]
         for text in keys:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # only where keys are configured
 
-            key = _derived(text)
+            key = _derived(text, _SECRETS_LABEL)
             key_id = hashlib.sha256(b"auth-local key id\0" + key).hexdigest()[:_KEY_ID_DIGITS]
             self._ciphers.setdefault(key_id, AESGCM(key))
             if self._first is None:
@@ -93,6 +106,17 @@ class SecretBox:
             return True
         return stored.startswith(f"{SEALED_PREFIX}{self._first}:")
 
+    def digest(self, user_id: int, code: str) -> str:
+        """How the normalised recovery *code* of *user_id* is stored (hex: HMAC under the first key,
+        or the plain SHA-256 without keys)."""
+        return self.digests(user_id, code)[0]
+
+    def digests(self, user_id: int, code: str) -> list[str]:
+        """Every digest the recovery *code* may be stored with, :meth:`digest`'s first."""
+        message = f"{user_id}:{code}".encode()
+        keyed = [hmac.new(key, message, hashlib.sha256).hexdigest() for key in self._code_keys]
+        return [*keyed, hashlib.sha256(message).hexdigest()]
+
     def _unreadable(self, user_id: int, why: str) -> ProviderUnavailable:
         log.error(
             "provider %r: the TOTP secret of user #%d %s (second_factor.secret_keys)", self._provider, user_id, why
@@ -100,14 +124,12 @@ class SecretBox:
         return ProviderUnavailable(f"provider {self._provider!r}: a second factor cannot be read")
 
 
-def _derived(text: str) -> bytes:
-    """The AES-256 key of a configured key text (HKDF-SHA256: any long random text will do)."""
+def _derived(text: str, label: bytes) -> bytes:
+    """The 256-bit key of a configured key text for one use (HKDF-SHA256: any long random text will do)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"auth-local totp secrets v1").derive(
-        text.encode("utf-8")
-    )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(text.encode("utf-8"))
 
 
 def _bound(user_id: int) -> bytes:
