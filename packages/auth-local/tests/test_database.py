@@ -33,6 +33,13 @@ PW = "Correct-Horse-Battery-9"
 HEAD = "0004"
 
 
+def _alembic_config() -> AlembicConfig:
+    """Alembic's configuration of the package's migrations, as a hand-run ``alembic`` would have it."""
+    alembic_config = AlembicConfig()
+    alembic_config.set_main_option("script_location", "auth_local:migrations")
+    return alembic_config
+
+
 def _provider(manager: AuthManager) -> LocalProvider:
     provider = manager.provider("users")
     assert isinstance(provider, LocalProvider)
@@ -55,8 +62,7 @@ def test_upgrading_a_0002_database_keeps_the_users(database_url: str, configs: C
     upgrades to the head at start: the user still logs in with their roles, and can enrol a second factor."""
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
-        alembic_config = AlembicConfig()
-        alembic_config.set_main_option("script_location", "auth_local:migrations")
+        alembic_config = _alembic_config()
         with engine.begin() as connection:
             alembic_config.attributes["connection"] = connection
             command.upgrade(alembic_config, "0002")
@@ -98,9 +104,7 @@ def test_starting_again_keeps_the_users(make_manager: Callable[..., AuthManager]
 
 def test_the_package_names_the_newest_migration() -> None:
     """``auth_local.migrations.HEAD``, which lets a start skip alembic, is the scripts' head."""
-    alembic_config = AlembicConfig()
-    alembic_config.set_main_option("script_location", "auth_local:migrations")
-    assert ScriptDirectory.from_config(alembic_config).get_current_head() == PACKAGE_HEAD == HEAD
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == PACKAGE_HEAD == HEAD
 
 
 _START_AND_LOG_IN = """
