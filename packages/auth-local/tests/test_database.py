@@ -234,6 +234,27 @@ def test_a_url_with_a_password_is_a_secret_and_a_path_is_not() -> None:
     assert with_password.url.endswith("/users") and path.url == "sqlite:////var/lib/authcore/users.db"
 
 
+@pytest.mark.parametrize(
+    ("database_url", "refused"),
+    [
+        (None, True),  # the default, authcore-users.db in the working directory
+        ("sqlite:///users.db", True),
+        ("sqlite+pysqlite:///data/users.db", True),
+        ("sqlite:///./Zoë/用户.db", True),
+        ("sqlite:////var/lib/authcore/users.db", False),
+        ("sqlite:///file:users.db?mode=ro&uri=true", False),  # SQLite's URI form: the driver resolves it
+        ("postgresql+psycopg://u:Db-Secret-Pw-41@db.example.org/users", False),
+    ],
+)
+def test_production_refuses_a_relative_sqlite_path(database_url: str | None, refused: bool) -> None:
+    """Under ``production: true`` an SQLite file named relative to the working directory is refused:
+    started from another directory, the service would open another, empty, database."""
+    config = LocalConfig() if database_url is None else LocalConfig(database_url=database_url)
+    issues = [issue for issue in config.production_issues() if "relative SQLite path" in issue]
+    assert bool(issues) is refused
+    assert all("Db-Secret" not in issue for issue in config.production_issues())
+
+
 def test_production_refuses_a_memory_database_and_a_short_policy(configs: Callable[..., dict[str, Any]]) -> None:
     """Under ``production: true`` users kept in memory and passwords under 8 characters are refused."""
     for overrides, reason in (({}, "in memory"), ({"password_min_length": 6}, "below 8")):

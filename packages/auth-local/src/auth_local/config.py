@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from datetime import timedelta
 from pathlib import Path
@@ -258,10 +259,17 @@ class LocalConfig(ProviderConfig):
         return value.get_secret_value() if isinstance(value, SecretStr) else value
 
     def production_issues(self) -> list[str]:
-        """The base checks, an in-memory database (users gone at restart) and a policy below 8 characters."""
+        """The base checks, an in-memory database (users gone at restart), a relative SQLite path (the
+        default among them: another working directory, another, empty, database) and a policy below
+        8 characters."""
         issues = super().production_issues()
         if self.url == MEMORY_DATABASE_URL:
             issues.append("database_url keeps the users in memory: they are lost when the process ends")
+        elif _relative_sqlite_path(self.url):
+            issues.append(
+                "database_url is a relative SQLite path: the working directory decides which file holds the users "
+                "(give an absolute one: sqlite:////var/lib/authcore/users.db)"
+            )
         if self.password_min_length < 8:
             issues.append("password_min_length is below 8 characters")
         if self.log_tokens:
@@ -269,3 +277,15 @@ class LocalConfig(ProviderConfig):
         if self.smtp is not None and self.smtp.security == "none" and self.smtp.password is not None:
             issues.append("smtp sends its password without TLS (security: none)")
         return issues
+
+
+def _relative_sqlite_path(url: str) -> bool:
+    """Whether *url* names an SQLite file by a path relative to the working directory."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return False  # the engine refuses it at start, with its own message
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return False
+    return not os.path.isabs(database)
