@@ -38,7 +38,7 @@ from authcore.sessions import PURGE_EVERY, RefreshTokenReused, Sessions
 from authcore.sessions.redis import RedisSessionStore
 from authcore.sessions.redis_loop import _Connection
 from authcore.testing.on_loop import LoopThread, bridged_calls, calls_on_loop, without_blocking_client
-from authcore.testing.redis_server import RedisServer, start_redis
+from authcore.testing.redis_server import RedisServer, start_redis, start_sentinel
 from authcore.web.common import LoginBody
 from authcore.web.fastapi import FastAPIAuth
 
@@ -532,6 +532,62 @@ def test_a_server_turned_replica_is_unavailable_until_it_is_master_again(
     store.close()
 
 
+def test_sentinels_that_cannot_answer_are_each_asked_once_and_the_call_is_unavailable(
+    loop_thread: LoopThread, tmp_path: Path
+) -> None:
+    """On the loop a Sentinel store asks the Sentinels itself, in the URL's order: one that never
+    answers, one that refuses the connection, one that does not know the service; each once, and
+    the call is a 503."""
+    silent = SilentServer()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    master = start_redis(tmp_path / "master", appendonly=False)
+    other = start_sentinel(tmp_path / "sentinel", master, service="another")
+    hosts = f"127.0.0.1:{silent.port},127.0.0.1:{closed},127.0.0.1:{other.port}"
+    url = f"redis+sentinel://{hosts}/mymaster/0?socket_timeout=0.5&socket_connect_timeout=0.5"
+    store = calls_on_loop(RedisSessionStore(url), loop_thread, strict=True)
+    try:
+        for _attempt in range(2):
+            with pytest.raises(ProviderUnavailable):
+                store.get("anything")
+        assert len(silent.accepted) == 2  # once per call
+    finally:
+        store.close()
+        other.stop()
+        master.stop()
+        silent.stop()
+
+
+def test_a_sentinel_store_follows_the_master_the_sentinel_names(loop_thread: LoopThread, tmp_path: Path) -> None:
+    """A failover as the Sentinel makes it: the Sentinel names another master and the old one turns
+    replica. The next write on the old connection is READONLY (a 503) and drops it; the call after
+    asks the Sentinel again and writes to the new master."""
+    first = start_redis(tmp_path / "first", appendonly=False)
+    second = start_redis(tmp_path / "second", appendonly=False)
+    sentinel = start_sentinel(tmp_path / "sentinel", first)
+    store = calls_on_loop(new_store(sentinel.url), loop_thread, strict=True)
+    raw_first = redis.Redis(host="127.0.0.1", port=first.port, socket_timeout=5)
+    raw_second = redis.Redis(host="127.0.0.1", port=second.port, socket_timeout=5)
+    raw_sentinel = redis.Redis(host="127.0.0.1", port=sentinel.port, socket_timeout=5)
+    try:
+        before = start(store)
+        assert raw_first.exists(store._session_key(before)) == 1
+        raw_sentinel.execute_command("SENTINEL", "REMOVE", "mymaster")
+        raw_sentinel.execute_command("SENTINEL", "MONITOR", "mymaster", "127.0.0.1", second.port, 1)
+        raw_first.execute_command("REPLICAOF", "127.0.0.1", second.port)
+        with pytest.raises(ProviderUnavailable):
+            start(store, "bob")  # the old master, now a replica: READONLY
+        after = start(store, "carol")
+        assert raw_second.exists(store._session_key(after)) == 1
+    finally:
+        for client in (raw_first, raw_second, raw_sentinel):
+            client.close()
+        store.close()
+        for server in (sentinel, first, second):
+            server.stop()
+
+
 def test_a_wrong_password_is_unavailable_without_echoing_it(
     tmp_path: Path, loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -575,7 +631,7 @@ def test_a_defect_is_raised_as_the_blocking_client_raises_it(
         ("memory://", "dummy", "none", "none"),
         ("redis://127.0.0.1:1/0", "dummy", "loop", "loop"),
         ("rediss://127.0.0.1:1/0", "dummy", "loop", "loop"),
-        ("redis+sentinel://127.0.0.1:1/mymaster", "dummy", "thread", "thread"),
+        ("redis+sentinel://127.0.0.1:1/mymaster", "dummy", "loop", "loop"),
         ("redis://127.0.0.1:1/0", "nope", "thread", "loop"),
     ],
 )

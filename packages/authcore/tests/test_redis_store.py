@@ -250,6 +250,18 @@ class TestRedisStoreThroughSentinel(SessionStoreConformance):
         direct.close()
 
 
+class TestRedisStoreThroughSentinelOnTheEventLoop(SessionStoreConformance):
+    """The conformance suite through the Sentinel again, every call on the event loop (its
+    connection asks the Sentinel for the master itself), rotations and creations awaited."""
+
+    @pytest.fixture
+    def session_store(self, sentinel: SentinelServer, loop_thread: LoopThread) -> Iterator[RedisSessionStore]:
+        store = calls_on_loop(open_redis(sentinel.url), loop_thread, strict=True, awaited=True)
+        assert store.awaits_on_loop
+        yield store
+        store.close()
+
+
 # ------------------------------------------------------------------------------ URLs
 
 

@@ -280,7 +280,7 @@ class RedisSessionStore(RedisSharedState):
     async def arotate(self, old_hash: bytes, new_hash: bytes, *, now: float, idle_timeout: float) -> SessionRecord:
         """:meth:`rotate` for a coroutine on an event loop: the script awaited on the loop's own
         connection, without :mod:`~authcore.loop_bridge` (``AuthManager.arefresh``; a worker
-        thread where the blocking client stays, on Sentinel)."""
+        thread where the blocking client stays, without hiredis or greenlet)."""
         if self._loop_calls is None:
             import asyncio
 

@@ -16,9 +16,12 @@ by ``socket_connect_timeout``, and anything that means "Redis cannot serve now" 
 :class:`~authcore.errors.SessionStoreUnavailable`, the next call connecting anew.
 
 ``redis://`` and ``rediss://`` (the same ``ssl_*`` options as the blocking client: a CA file,
-a client certificate, ``ssl_cert_reqs``, ``ssl_check_hostname``, both checks on by default).
-Sentinel keeps the blocking client, whose Sentinel support follows a failover; it runs in a
-worker thread (:func:`loop_calls_for`).
+a client certificate, ``ssl_cert_reqs``, ``ssl_check_hostname``, both checks on by default),
+and ``redis+sentinel://``: each connection starts by asking the Sentinels, in the URL's order
+and each once, which master serves the service (``SENTINEL MASTER``; one marked down does not
+count), as the blocking client does. A reply that says this server cannot serve now
+(``READONLY`` after a failover, ``LOADING``, a lost authentication) closes the connection, so
+the next call connects anew, to the master the Sentinels name then.
 """
 
 from __future__ import annotations
@@ -49,9 +52,7 @@ _UNAVAILABLE_REPLIES = ("READONLY", "LOADING", "NOAUTH", "WRONGPASS", "MASTERDOW
 
 def loop_calls_for(location: RedisLocation) -> LoopCalls | None:
     """Calls on the event loop for *location*, or ``None`` where the blocking client stays
-    (Sentinel; greenlet or hiredis not installed)."""
-    if location.service is not None:
-        return None
+    (greenlet or hiredis not installed)."""
     try:
         import greenlet  # noqa: F401  # loop_bridge's
         import hiredis  # noqa: F401
@@ -118,6 +119,24 @@ def _tls_context(location: RedisLocation) -> ssl.SSLContext | None:
 
 def _path(value: str | bool | None) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _master_address(reply: Any) -> tuple[str, int] | None:
+    """The address in a Sentinel's ``SENTINEL MASTER`` reply, if it names a master that is up."""
+    if not isinstance(reply, list) or len(reply) % 2:
+        return None  # an error reply (an unknown service), or not the flat field list
+    fields = {_text(key): _text(value) for key, value in zip(reply[::2], reply[1::2], strict=True)}
+    flags = fields.get("flags", "").split(",")
+    if "master" not in flags or "s_down" in flags or "o_down" in flags:
+        return None
+    try:
+        return fields["ip"], int(fields["port"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 class _Connection(asyncio.Protocol):
@@ -239,15 +258,40 @@ class _LoopClient:
         return await connection.send(self._pack(command))
 
     async def _connect_bounded(self) -> _Connection:
-        return await asyncio.wait_for(self._connect(), self._location.socket_connect_timeout)
+        location = self._location
+        address = await self._master() if location.service is not None else location.hosts[0]
+        return await asyncio.wait_for(self._connect(*address), location.socket_connect_timeout)
+
+    async def _master(self) -> tuple[str, int]:
+        """The master's address, from the first Sentinel that names one that is up (each asked
+        once, without a password, every question bounded by the URL's two timeouts)."""
+        for host, port in self._location.hosts:
+            try:
+                address = await self._ask_sentinel(host, port)
+            except OSError:  # refused, lost, timed out (asyncio's TimeoutError is one)
+                continue
+            if address is not None:
+                return address
+        raise ConnectionError("no Sentinel names a master of the service that is up")
+
+    async def _ask_sentinel(self, host: str, port: int) -> tuple[str, int] | None:
+        command: tuple[Any, ...] = ("SENTINEL", "MASTER", self._location.service)
+        question = self._pack(command)
+        _transport, connection = await asyncio.wait_for(
+            self._loop.create_connection(lambda: _Connection(self._loop, self._location.socket_timeout), host, port),
+            self._location.socket_connect_timeout,
+        )
+        try:
+            return _master_address(await connection.send(question))
+        finally:
+            connection.fail(ConnectionError("the Sentinel's answer was read"))  # closes it
 
     def _connected(self, attempt: asyncio.Task[_Connection]) -> None:
         self._connecting = None
         if not attempt.cancelled() and attempt.exception() is None:  # exception(): retrieved, not logged
             self._connection = attempt.result()
 
-    async def _connect(self) -> _Connection:
-        host, port = self._location.hosts[0]
+    async def _connect(self, host: str, port: int) -> _Connection:
         timeout = self._location.socket_timeout
         _transport, connection = await self._loop.create_connection(
             lambda: _Connection(self._loop, timeout),
@@ -271,6 +315,11 @@ class _LoopClient:
             connection.fail(ConnectionError("refused"))
             raise ConnectionError("Redis refused the connection's authentication or database")
         return connection
+
+    def drop(self, error: Exception) -> None:
+        """Close the connection (on the loop): its waiting calls fail with *error*; the next connects anew."""
+        if self._connection is not None:
+            self._connection.fail(error)
 
     def close(self) -> None:
         """Close the connection (from any thread): its waiting calls fail."""
@@ -352,13 +401,15 @@ class LoopCalls:
             reply = self._call(("EVAL", script.script, len(keys), *keys, *args))
         return self._checked(reply)
 
-    @staticmethod
-    def _checked(reply: Any) -> Any:
+    def _checked(self, reply: Any) -> Any:
         if not isinstance(reply, _ReplyError):
             return reply
         text = str(reply)
         if text.startswith(_UNAVAILABLE_REPLIES):
             log.warning("session store unavailable (%s)", text.split(" ", 1)[0])
+            # This server cannot serve now (a replica since a failover, loading, a lost
+            # password): the next call connects anew, through the Sentinels when there are some.
+            self._client().drop(ConnectionError(text.split(" ", 1)[0]))
             raise SessionStoreUnavailable()
         from redis.exceptions import ResponseError
 

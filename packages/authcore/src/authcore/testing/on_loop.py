@@ -148,4 +148,7 @@ def _break_blocking_client(store: Any) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
-    store._client.connection_pool.connection_kwargs["port"] = dead  # the point of strict
+    pool = store._client.connection_pool
+    pool.connection_kwargs["port"] = dead  # the point of strict
+    if hasattr(pool, "get_master_address"):  # redis-py's Sentinel pool asks the Sentinels instead
+        pool.get_master_address = lambda: ("127.0.0.1", dead)
