@@ -112,7 +112,7 @@ class LocalSecondFactor(SecondFactor):
 
     @functools.cached_property
     def _secret_box(self) -> SecretBox:
-        """How this provider's TOTP secrets are stored (sealed with ``second_factor.secret_keys``)."""
+        """How this provider stores TOTP secrets and recovery codes (under ``second_factor.secret_keys``)."""
         keys = [key.get_secret_value() for key in self.config.second_factor.secret_keys]
         return SecretBox(self.name, keys)
 
