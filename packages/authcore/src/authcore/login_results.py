@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from .claims import access_claims
@@ -41,6 +42,9 @@ class StartedLogin(NamedTuple):
     identity: Identity
     #: Signs the access token: the login's result. Should that fail, the session is ended again.
     sign: Callable[[], LoginResult]
+    #: Ends the session again, for a caller whose own step after :attr:`sign` failed (the web
+    #: layer's answer made of the result): nothing holds its tokens. Logged, never raised.
+    discard: Callable[[], None]
 
 
 class LoginResults:
@@ -78,7 +82,7 @@ class LoginResults:
             call_hook(self.plugins, "authcore_login_succeeded", identity=identity, provider=provider)
             return result
 
-        return StartedLogin(identity, sign)
+        return StartedLogin(identity, sign, partial(self._sessions.discard, new))
 
     def _failed(self, provider: str, attempted: str | None, exc: Exception) -> None:
         error = exc if isinstance(exc, AuthError) else AuthError("the access token could not be issued")

@@ -16,7 +16,7 @@ import pytest
 import redis as redis_py
 from authcore_webtest_support import INSTANT, WAITING, InstantProvider, WaitingProvider
 
-from authcore import AuthManager, InvalidCredentials, ProviderUnavailable
+from authcore import AuthManager, InvalidCredentials, InvalidToken, ProviderUnavailable
 from authcore.capabilities import SecondFactorRequired
 from authcore.errors import Throttled
 from authcore.loop_bridge import run_bridged
@@ -227,6 +227,30 @@ def test_an_awaited_login_signs_its_token_and_makes_its_answer_while_redis_works
         result = loop_thread.wait(core.login.awaited(body_of("erin"), "192.0.2.9", answer=answer))
         assert events[:4] == ["write 2", "sign", "answer", "reply"]
         assert loop_thread.run(lambda: manager.verify(result.access_token)).login == "erin"
+
+
+def test_a_login_whose_answer_fails_leaves_no_live_session(memory_or_redis: str, loop_thread: LoopThread) -> None:
+    """The adapter's answer is made of the signed result while Redis works on the session
+    (:meth:`WebLogin.awaited`); an answer that fails ends the new session again, and its
+    error is the login's."""
+    manager, core = web_core(memory_or_redis)
+    with manager:
+        body = body_of("hana")
+        loop_thread.wait(awaited_login(core, body, "192.0.2.9"))  # connects, loads the scripts
+        before = {record.session_id for record in manager.sessions_of("hana")}
+        made: list[LoginResult] = []
+
+        def broken(result: LoginResult) -> LoginResult:
+            made.append(result)
+            raise ValueError("the response could not be encoded")
+
+        with pytest.raises(ValueError, match="could not be encoded"):
+            loop_thread.wait(core.login.awaited(body, "192.0.2.9", answer=broken))
+        assert made and made[0].session_id not in before
+        assert {record.session_id for record in manager.sessions_of("hana")} == before
+        with pytest.raises(InvalidToken):
+            loop_thread.run(lambda: manager.verify(made[0].access_token))
+        loop_thread.wait(awaited_login(core, body, "192.0.2.9"))  # the throttle holds no failure for it
 
 
 @pytest.mark.parametrize("how", ["in-line", "bridged", "awaited", "alogin"])

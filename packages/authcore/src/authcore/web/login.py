@@ -94,7 +94,7 @@ class WebLogin:
         works on them (:func:`_signed_meanwhile`), then the replies are checked and the answer
         returned. A bridged wait cost a login as much CPU as Redis's own work
         (``docs/design.md``). A refusal's or a failure's store calls (rare) run bridged.
-        *answer* must not fail: a session it failed after would live on unused until it expires."""
+        Should *answer* fail, the new session is ended again and its error is the login's."""
         from ..loop_bridge import collecting  # greenlet: imported only where Redis is used
 
         throttle = self.throttle
@@ -145,7 +145,11 @@ class WebLogin:
 
 def _answered(started: StartedLogin, answer: Callable[[LoginResult], A]) -> tuple[LoginResult, A]:
     result = started.sign()
-    return result, answer(result)
+    try:
+        return result, answer(result)
+    except Exception:
+        started.discard()  # on Redis: sent now, checked when the collecting block ends
+        raise
 
 
 async def _signed_meanwhile(
