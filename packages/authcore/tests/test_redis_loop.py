@@ -867,3 +867,45 @@ def test_a_purge_due_on_the_loop_is_sent_without_waiting(shared_redis: RedisServ
     assert loop_thread.run(lambda: store.peek(old.session_id)) is None  # past its deadlines: purged
     assert loop_thread.run(lambda: store.peek(new.session_id)) is not None
     store.close()
+
+
+def _master(**fields: Any) -> list[Any]:
+    reply: list[Any] = []
+    for key, value in {"name": b"authcore", "ip": b"127.0.0.1", "port": b"6390", "flags": b"master", **fields}.items():
+        reply += [key.encode(), value]
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "address"),
+    [
+        (_master(), ("127.0.0.1", 6390)),
+        (_master(ip=b"::1"), ("::1", 6390)),
+        (_master(ip="hôte.example".encode()), ("hôte.example", 6390)),  # unicode: passed on as it is
+        (_master(flags=b"master,disconnected"), ("127.0.0.1", 6390)),
+        (_master(flags=b"master,s_down"), None),
+        (_master(flags=b"master,o_down"), None),
+        (_master(flags=b"slave"), None),
+        (_master(port=b"port"), None),
+        (_master(port=b"0"), None),
+        (_master(port=b"65536"), None),
+        (_master(port=b"-1"), None),
+        (_master(ip=b""), None),
+        (_master(port=6390), ("127.0.0.1", 6390)),  # an integer where a bulk string belongs
+        (_master(ip=b"\xff\xfe"), ("\ufffd\ufffd", 6390)),  # not UTF-8: some text, then a refused connect
+        (_master()[:-1], None),  # a field without its value
+        ([], None),  # no fields
+        (hiredis.ReplyError("ERR No such master with that name"), None),
+        (None, None),
+        (b"master", None),
+        ([b"ip", b"127.0.0.1"], None),  # no port, no flags
+        (_master() + [b"x" * 65536, b"y" * 65536] * 64, ("127.0.0.1", 6390)),  # huge
+    ],
+)
+def test_a_sentinels_master_reply_is_read_defensively(reply: Any, address: tuple[str, int] | None) -> None:
+    """``SENTINEL MASTER``'s reply comes from the network: a master that is up gives its
+    address, anything else (down, a replica, an error, a malformed or odd-sized list, wrong
+    types, bytes that are not UTF-8) gives none or some text, and nothing raises."""
+    from authcore.sessions.redis_loop import _master_address
+
+    assert _master_address(reply) == address

@@ -125,17 +125,20 @@ def _master_address(reply: Any) -> tuple[str, int] | None:
     """The address in a Sentinel's ``SENTINEL MASTER`` reply, if it names a master that is up."""
     if not isinstance(reply, list) or len(reply) % 2:
         return None  # an error reply (an unknown service), or not the flat field list
-    fields = {_text(key): _text(value) for key, value in zip(reply[::2], reply[1::2], strict=True)}
+    fields = {_lenient_text(key): _lenient_text(value) for key, value in zip(reply[::2], reply[1::2], strict=True)}
     flags = fields.get("flags", "").split(",")
     if "master" not in flags or "s_down" in flags or "o_down" in flags:
         return None
     try:
-        return fields["ip"], int(fields["port"])
+        host, port = fields["ip"], int(fields["port"])
     except (KeyError, ValueError):
         return None
+    return (host, port) if host and 0 < port < 65536 else None
 
 
-def _text(value: Any) -> str:
+def _lenient_text(value: Any) -> str:
+    # A Sentinel's reply, from the network: whatever it holds becomes some text (the store's
+    # own decoder, redis.py's, is exact and raises on bytes that are not what it stored).
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
