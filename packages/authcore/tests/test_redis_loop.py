@@ -23,14 +23,23 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import hiredis
 import pytest
 import redis
 from greenlet import getcurrent
 
-from authcore import AuthManager, loop_bridge
+from authcore import (
+    AuthManager,
+    Credentials,
+    Identity,
+    InvalidCredentials,
+    PasswordCredentials,
+    Provider,
+    UpstreamSessions,
+    loop_bridge,
+)
 from authcore.config import SessionConfig
 from authcore.errors import InvalidToken, ProviderUnavailable
 from authcore.loop_bridge import bridged, check_later, run_bridged, wait_for
@@ -641,6 +650,108 @@ def test_where_logins_and_refreshes_run(store_url: str, provider: str, login: st
         assert manager.login_waits(provider) == login
         assert manager.refresh_waits() == refresh
         assert manager.login_blocks(provider) is (login != "none")
+
+
+class Directory(Provider):
+    """A provider that waits on a server to check a login (LDAP, a user database) and keeps no
+    session of its own: a refresh never asks it."""
+
+    type = "directory"
+    blocking = True
+
+    def authenticate(self, credentials: Credentials) -> Identity:
+        assert isinstance(credentials, PasswordCredentials)
+        if credentials.password.get_secret_value() != "right":
+            raise InvalidCredentials()
+        return Identity(login=credentials.login)
+
+
+class RemoteSessions(Directory, UpstreamSessions):
+    """A provider that waits and keeps a session of its own (Keycloak): a refresh asks it."""
+
+    type = "remote-sessions"
+    refreshed: ClassVar[list[str]] = []
+
+    def refresh_upstream(self, identity: Identity) -> Identity:
+        type(self).refreshed.append(identity.login)
+        return identity
+
+
+@pytest.mark.parametrize(
+    ("store_url", "providers", "refresh"),
+    [
+        ("memory://", ["Directory"], "none"),
+        ("redis://127.0.0.1:1/0", ["Directory"], "loop"),
+        ("memory://", ["RemoteSessions"], "thread"),
+        ("redis://127.0.0.1:1/0", ["Directory", "RemoteSessions"], "thread"),
+    ],
+)
+def test_a_refresh_waits_only_for_providers_it_asks(store_url: str, providers: list[str], refresh: str) -> None:
+    """A provider that waits sends its logins to a thread; a refresh asks a provider only to
+    refresh its own session upstream, so one without (a directory) leaves refreshes in-line, or
+    on the loop with Redis."""
+    config = {
+        "providers": [{"name": name.lower(), "class": f"{__name__}:{name}"} for name in providers],
+        "sessions": {"store": store_url},
+    }
+    with AuthManager.from_config(config) as manager:
+        assert manager.login_waits("directory") == "thread"
+        assert manager.refresh_waits() == refresh
+
+
+def test_a_directory_sessions_refresh_is_awaited_on_the_loop(
+    shared_redis: RedisServer, loop_thread: LoopThread
+) -> None:
+    """A login through a provider that waits runs in a thread with the blocking client; the
+    session's refreshes are awaited on the loop (the blocking client broken, no bridged call),
+    and a reused refresh token still ends the session."""
+    config = {
+        "providers": [{"name": "directory", "class": f"{__name__}:Directory"}],
+        "sessions": {"store": f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"},
+        "tokens": {"secret": "loop-refresh-test-secret-" + "s" * 40},
+    }
+    with AuthManager.from_config(config) as manager:
+        first = loop_thread.wait(manager.alogin("directory", login="dora", password="right"))
+        without_blocking_client(manager._sessions.store)  # from here a call off the loop's path fails
+        with bridged_calls() as bridged:
+            second = loop_thread.wait(manager.arefresh(first.refresh_token))
+        assert bridged == []
+        assert second.identity.login == "dora" and second.refresh_token != first.refresh_token
+        with pytest.raises(RefreshTokenReused):
+            loop_thread.wait(manager.arefresh(first.refresh_token))
+        with pytest.raises(InvalidToken):
+            loop_thread.run(lambda: manager.verify(second.access_token))
+
+
+def test_a_remote_sessions_refresh_asks_it_in_a_thread(shared_redis: RedisServer, loop_thread: LoopThread) -> None:
+    """Beside a directory, a provider keeping sessions upstream that waits: refreshes go to a
+    worker thread, where its upstream refresh is asked (never on the event loop)."""
+    config = {
+        "providers": [
+            {"name": "directory", "class": f"{__name__}:Directory"},
+            {"name": "remote", "class": f"{__name__}:RemoteSessions"},
+        ],
+        "sessions": {"store": f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"},
+        "tokens": {"secret": "loop-refresh-test-secret-" + "s" * 40},
+    }
+    threads: list[str] = []
+    refreshed = RemoteSessions.refreshed
+
+    class Watched(list[str]):
+        def append(self, login: str) -> None:
+            threads.append(threading.current_thread().name)
+            super().append(login)
+
+    RemoteSessions.refreshed = Watched()
+    try:
+        with AuthManager.from_config(config) as manager:
+            first = loop_thread.wait(manager.alogin("remote", login="rémi", password="right"))
+            second = loop_thread.wait(manager.arefresh(first.refresh_token))
+            assert second.identity.login == "rémi"
+            assert list(RemoteSessions.refreshed) == ["rémi"]
+            assert threads and threads[0] != "authcore-test-loop"
+    finally:
+        RemoteSessions.refreshed = refreshed
 
 
 def test_a_login_on_the_loop_takes_one_round_trip(

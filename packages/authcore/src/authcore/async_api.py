@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from .capabilities import UpstreamSessions
 from .sessions.base import RefreshTokenReused
 
 if TYPE_CHECKING:
@@ -84,9 +85,14 @@ class AsyncMethods:
         return self._store_waits()
 
     def refresh_waits(self) -> Waits:
-        """How a refresh waits (as :meth:`login_waits`): any configured provider may be asked to
-        refresh upstream, so every one must declare ``blocking = False`` for it not to go to a thread."""
-        if any(instance.blocking for instance in self._providers.values()) or self._plugins_block():
+        """How a refresh waits (as :meth:`login_waits`). The one provider call a refresh makes is
+        the upstream refresh of a provider that keeps a session of its own
+        (:class:`~authcore.capabilities.UpstreamSessions`: Keycloak, OpenID issuers), so every
+        configured provider of that kind must declare ``blocking = False`` for a refresh not to go
+        to a thread; one that only checks logins (LDAP, a user database) is never asked."""
+        if self._plugins_block() or any(
+            instance.blocking and isinstance(instance, UpstreamSessions) for instance in self._providers.values()
+        ):
             return "thread"
         return self._store_waits()
 

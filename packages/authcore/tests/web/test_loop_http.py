@@ -69,16 +69,20 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.mark.parametrize(
-    ("store", "provider", "where"),
+    ("store", "provider", "login_runs", "refresh_runs"),
     [
-        ("redis", {"name": "dummy", "type": "dummy"}, "loop"),
-        ("redis", {"name": "slow", "class": support.SLOW}, "worker"),
-        ("memory", {"name": "dummy", "type": "dummy"}, "loop"),
+        ("redis", {"name": "dummy", "type": "dummy"}, "loop", "loop"),
+        ("redis", {"name": "slow", "class": support.SLOW}, "worker", "loop"),
+        ("memory", {"name": "dummy", "type": "dummy"}, "loop", "loop"),
+        ("memory", {"name": "slow", "class": support.SLOW}, "worker", "loop"),
     ],
 )
 def test_where_a_login_and_a_refresh_run(
-    store: str, provider: dict[str, Any], where: str, redis_server: RedisServer
+    store: str, provider: dict[str, Any], login_runs: str, refresh_runs: str, redis_server: RedisServer
 ) -> None:
+    """A provider that waits (an LDAP directory far away) has its logins run in a worker
+    thread; a refresh never asks it (it keeps no session upstream), so refreshes stay on the
+    event loop: in-line on memory, awaited there on Redis."""
     support.SlowProvider.delay = 0.01
     url = f"{redis_server.url}?prefix=w{uuid.uuid4().hex[:10]}:" if store == "redis" else "memory://"
     manager, recorder, server = serve(url, provider)
@@ -88,8 +92,8 @@ def test_where_a_login_and_a_refresh_run(
     manager.close()
     support.SlowProvider.delay = 0.6
     assert len(recorder.threads) == 2
-    workers = [name for name in recorder.threads if name.startswith("AnyIO worker")]
-    assert len(workers) == (2 if where == "worker" else 0), recorder.threads
+    ran = ["worker" if name.startswith("AnyIO worker") else "loop" for name in recorder.threads]
+    assert ran == [login_runs, refresh_runs], recorder.threads
 
 
 @pytest.fixture

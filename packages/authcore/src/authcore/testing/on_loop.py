@@ -144,11 +144,14 @@ def without_blocking_client(store: T) -> T:
 
 
 def _break_blocking_client(store: Any) -> None:
-    """Point the store's redis-py client at a loopback port where nothing listens."""
+    """Point the store's redis-py client at a loopback port where nothing listens, its
+    connections made so far closed and forgotten (each would reconnect where it was made)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
     pool = store._client.connection_pool
+    pool.disconnect()
+    pool.reset()
     pool.connection_kwargs["port"] = dead  # the point of strict
     if hasattr(pool, "get_master_address"):  # redis-py's Sentinel pool asks the Sentinels instead
         pool.get_master_address = lambda: ("127.0.0.1", dead)
