@@ -3,7 +3,8 @@
 redis-py is imported when a store is made, never by ``import authcore`` or
 ``import authcore.sessions`` (install it with ``pip install 'authcore[redis]>=0.2'``). The key
 layout and the scripts that keep every multi-key change atomic are in :mod:`.redis_scripts`;
-URL parsing is in :mod:`.redis_url`.
+URL parsing is in :mod:`.redis_url`, redis-py's blocking client (and calls held for its next
+round trip) in :mod:`.redis_blocking`, the event loop's connection in :mod:`.redis_loop`.
 
 Expiry: every key of a session expires (a Redis TTL) at its absolute end, the later of its
 two deadlines (the idle one never passes the absolute one), plus :data:`RETENTION_MARGIN`,
@@ -33,17 +34,18 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import ConfigError, InvalidToken, SessionStoreUnavailable, TokenExpired
+from ..errors import InvalidToken, SessionStoreUnavailable, TokenExpired
 from . import redis_scripts as scripts
 from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
+from .held import holding
+from .redis_blocking import HeldScript, connect, send_with_held, unavailable_errors
 from .redis_loop import LoopCalls, loop_calls_for
 from .redis_shared import RedisSharedState, key_hash
-from .redis_url import RedisLocation, parse_redis_url
+from .redis_url import parse_redis_url
 
 if TYPE_CHECKING:
-    from redis import Redis
     from redis.commands.core import Script
 
 __all__ = ["RETENTION_MARGIN", "RedisSessionStore", "key_hash"]
@@ -130,8 +132,8 @@ class RedisSessionStore(RedisSharedState):
     def __init__(self, url: str) -> None:
         self._location = parse_redis_url(url)
         self._prefix = self._location.prefix
-        self._client, self._sentinels = _connect(self._location)
-        self._unavailable = _unavailable_errors()
+        self._client, self._sentinels = connect(self._location)
+        self._unavailable = unavailable_errors()
         # Calls made by code an async adapter runs on its event loop (authcore.loop_bridge).
         self._loop_calls = loop_calls_for(self._location)
         self._on_event_loop: Callable[[], bool] = _never
@@ -197,6 +199,8 @@ class RedisSessionStore(RedisSharedState):
         if on_loop is not None:
             return on_loop.script(script, keys, args)
         with self._calling():
+            if held := self._held_here():
+                return send_with_held(self._client, held, HeldScript(script, keys, args, _ignored))
             return script(keys=list(keys), args=list(args))
 
     def _run_checked(
@@ -205,10 +209,14 @@ class RedisSessionStore(RedisSharedState):
         """Run *script* for its effect; *check* raises if its reply says it failed. On the event
         loop the reply is checked when the code next waits, or before its call ends
         (:func:`~authcore.loop_bridge.check_later`): a login's session then goes to Redis in
-        the same write as the throttle's settle, one round trip for both."""
+        the same write as the throttle's settle, one round trip for both; from a thread within
+        :func:`~authcore.sessions.held.held_calls`, held to go with the store's next call."""
         on_loop = self._on_loop()
         if on_loop is not None:
             on_loop.script_later(script, keys, args, check)
+        elif (held := holding()) is not None:
+            self._check_open()
+            held.hold(self, HeldScript(script, keys, args, check))
         else:
             check(self._run(script, keys, args))
 
@@ -218,7 +226,19 @@ class RedisSessionStore(RedisSharedState):
         if on_loop is not None:
             return on_loop.command(*command)
         with self._calling():
+            if held := self._held_here():
+                return send_with_held(self._client, held, command)
             return self._client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py's
+
+    def _held_here(self) -> list[HeldScript]:
+        """The calls this store holds in the caller's :func:`~authcore.sessions.held.held_calls` block."""
+        held = holding()
+        return [] if held is None else held.take(self)
+
+    def send_held(self, calls: list[HeldScript]) -> None:
+        """Send the calls still held when a :func:`~authcore.sessions.held.held_calls` block ends."""
+        with self._calling():
+            send_with_held(self._client, calls, None)
 
     # ------------------------------------------------------------------ the SessionStore protocol
 
@@ -399,49 +419,3 @@ def _never() -> bool:
 
 def _none() -> None:
     return None
-
-
-def _unavailable_errors() -> tuple[type[Exception], ...]:
-    """redis-py's errors that mean "Redis cannot be reached or cannot serve now"."""
-    from redis import exceptions
-
-    # BusyLoadingError (a restarted Redis reading its AOF) and AuthenticationError are ConnectionErrors;
-    # ReadOnlyError is a replica that was the master before a failover.
-    return (exceptions.ConnectionError, exceptions.TimeoutError, exceptions.ReadOnlyError)
-
-
-def _connect(location: RedisLocation) -> tuple[Redis, list[Redis]]:
-    """A redis-py client for *location*, and the Sentinels' clients to close with it (if any).
-
-    Nothing is sent until the first command.
-    """
-    try:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-        from redis.sentinel import Sentinel
-    except ImportError:
-        raise ConfigError("sessions.store: a Redis URL needs redis-py: pip install 'authcore[redis]>=0.2'") from None
-    options: dict[str, Any] = {
-        "db": location.db,
-        "username": location.username,
-        "password": location.password,
-        "socket_timeout": location.socket_timeout,
-        "socket_connect_timeout": location.socket_connect_timeout,
-        # RESP2 as in redis-py 5; no retries: see the module docstring.
-        "protocol": 2,
-        "retry": Retry(NoBackoff(), 0),
-    }
-    if location.service is not None:
-        # The Sentinels' own clients: the same bounds, no retries either (redis-py's default,
-        # three with backoff, held a call 8 s when the Sentinels could not answer).
-        bounds = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout", "retry")}
-        # redis.sentinel is not annotated: say what its two calls return.
-        make_sentinel = cast("Callable[..., Sentinel]", Sentinel)
-        sentinel = make_sentinel(list(location.hosts), sentinel_kwargs=bounds, **bounds)
-        master_for = cast("Callable[..., Redis]", sentinel.master_for)
-        return master_for(location.service, **options), list(sentinel.sentinels)
-    host, port = location.hosts[0]
-    if location.scheme == "rediss":
-        options.update({"ssl": True, **location.tls})
-    return redis.Redis(host=host, port=port, **options), []

@@ -21,11 +21,8 @@ use real threads against the real store.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import pickle
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,21 +39,16 @@ from authcore.sessions import (
 )
 from authcore.tokens import TokenService
 
+from .session_store_calls import IDENTITY, NOW, StoreCallsConformance, start
+
 __all__ = ["SessionStoreConformance"]
 
-NOW = 1_700_000_000.0
 IDLE = 100.0
 LIFETIME = 250.0
 URLSAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-IDENTITY = {"login": "alice", "groups": ["staff"], "session_state": {"upstream_refresh": "upstream-secret-value"}}
 
 
-def start(sessions: Sessions, now: float = NOW, login: str = "alice") -> tuple[SessionRecord, str]:
-    """Start a session for *login* at *now* with a fresh copy of :data:`IDENTITY`."""
-    return sessions.start(login=login, provider="dummy", identity=json.loads(json.dumps(IDENTITY)), now=now)
-
-
-class SessionStoreConformance:
+class SessionStoreConformance(StoreCallsConformance):
     """Tests of the :class:`~authcore.sessions.SessionStore` contract; override :meth:`session_store`."""
 
     @pytest.fixture
@@ -205,67 +197,6 @@ class SessionStoreConformance:
             sessions.refresh(first, now=NOW + 2)
         assert sessions.is_active(other.session_id, now=NOW + 2)
         assert sessions.refresh(other_token, now=NOW + 3)[0].login == "bob"
-
-    def test_concurrent_refresh_of_one_token(self, sessions: Sessions) -> None:
-        # Switch threads as often as possible so that an unguarded check-then-swap would interleave.
-        previous = sys.getswitchinterval()
-        sys.setswitchinterval(1e-6)
-        try:
-            for _ in range(40):
-                self._race_one_token(sessions)
-        finally:
-            sys.setswitchinterval(previous)
-
-    @staticmethod
-    def _race_one_token(sessions: Sessions) -> None:
-        record, token = start(sessions)
-        barrier = threading.Barrier(8)
-        results: list[str] = []
-        lock = threading.Lock()
-
-        def attempt() -> None:
-            barrier.wait()
-            try:
-                sessions.refresh(token, now=NOW + 1)
-                outcome = "won"
-            except TokenExpired:
-                outcome = "expired"
-            except InvalidToken:
-                outcome = "refused"
-            with lock:
-                results.append(outcome)
-
-        threads = [threading.Thread(target=attempt) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(results) == ["refused"] * 7 + ["won"]
-        fetched = sessions.get(record.session_id)
-        assert fetched is not None and fetched.revoked  # the losers were reuse
-
-    def test_many_threads_many_sessions(self, sessions: Sessions) -> None:
-        errors: list[BaseException] = []
-
-        def worker(index: int) -> None:
-            try:
-                for round_ in range(15):
-                    record, token = start(sessions, login=f"user{index}")
-                    for step in range(3):
-                        record, token = sessions.refresh(token, now=NOW + step + 1)
-                    assert sessions.is_active(record.session_id, now=NOW + 5)
-                    if round_ % 2:
-                        assert sessions.revoke(record.session_id)
-            except BaseException as exc:  # reported below, in the main thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=worker, args=(index,)) for index in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors
-        assert sessions.store.purge(NOW + 5) == 8 * 7  # the revoked ones
 
     # --------------------------------------------------------------------------- expiry
 

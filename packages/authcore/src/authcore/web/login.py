@@ -4,7 +4,10 @@
 a worker thread, a bridged greenlet, a synchronous host) or awaited by a coroutine on the event
 loop when only the Redis store waits (:meth:`WebLogin.awaited`): the same steps in the same
 order, the session and the throttle's step sent in one write, the token signed and the response
-made while Redis works on them: one round trip, and part of it hidden.
+made while Redis works on them: one round trip, and part of it hidden. Off an event loop (a
+worker thread, a WSGI host) the session is held and sent with the throttle's settle
+(:func:`~authcore.sessions.held.held_calls`): one round trip, two through a provider that
+waits (the throttle's reservation comes before it is asked).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ..errors import InvalidCredentials, Throttled
 from ..login_results import StartedLogin
 from ..manager import AuthManager
 from ..models import LoginResult
+from ..sessions.held import held_calls
 from .common import LoginBody
 from .throttle import Throttle
 
@@ -45,18 +49,21 @@ class WebLogin:
         throttle = self.throttle
         if throttle is None:
             return self._provider_login(body, lifetime)
-        if self.manager.login_waits(body.plugin) != "thread":
-            return self._counted_after(throttle, body, address, lifetime)
-        throttle.reserve(body.login, address)  # counted as a failure until it succeeds
-        try:
-            result = self._provider_login(body, lifetime)
-        except Exception as exc:
-            # An outage is no guess; a right password awaiting its second factor is none either
-            # (the second step counts its own failures: AuthManager.complete_login).
-            if not isinstance(exc, InvalidCredentials) or isinstance(exc, SecondFactorRequired):
-                throttle.release(body.login, address)
-            raise
-        return self._settled(throttle, body, address, result, reserved=True)
+        # Off an event loop (a worker thread, a WSGI host) the new session goes to the store with
+        # the throttle's settle; on one (bridged) the loop's connection collects them alike.
+        with held_calls():
+            if self.manager.login_waits(body.plugin) != "thread":
+                return self._counted_after(throttle, body, address, lifetime)
+            throttle.reserve(body.login, address)  # counted as a failure until it succeeds
+            try:
+                result = self._provider_login(body, lifetime)
+            except Exception as exc:
+                # An outage is no guess; a right password awaiting its second factor is none either
+                # (the second step counts its own failures: AuthManager.complete_login).
+                if not isinstance(exc, InvalidCredentials) or isinstance(exc, SecondFactorRequired):
+                    throttle.release(body.login, address)
+                raise
+            return self._settled(throttle, body, address, result, reserved=True)
 
     def _counted_after(
         self, throttle: Throttle, body: LoginBody, address: str | None, lifetime: float | None
