@@ -25,6 +25,7 @@ def test_down_after_warm_up(make_manager: Callable[..., AuthManager], keycloak_s
     warm = manager.login("sso", login="alice", password=USERS["alice"][0])
     assert warm.login == "alice"
     tokens = [keycloak_realm.issue(login, CLIENT_ID)["access_token"] for login in USERS]
+    assert manager.verify(tokens[0]).login == "alice"  # a presented token fetches the keys (a login does not)
     keycloak_server.set_down(True)
     time.sleep(0.3)  # the keys are past their TTL: refetching fails, the cached ones are used (stale-if-error)
     for login, token in zip(USERS, tokens, strict=True):

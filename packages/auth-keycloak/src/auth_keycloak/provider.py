@@ -194,7 +194,7 @@ class KeycloakProvider(Provider[KeycloakConfig], UpstreamSessions, BearerTokens,
         if not isinstance(tokens, dict) or not isinstance(tokens.get("access_token"), str):
             raise ProviderUnavailable(f"provider {self.name!r}: Keycloak sent no access token")
         try:
-            claims = self._verifier.claims(tokens["access_token"])
+            claims = self._verifier.answered_claims(tokens["access_token"])  # our own request's answer
         except InvalidToken as exc:
             raise ProviderUnavailable(f"provider {self.name!r}: Keycloak's token fails our checks: {exc}") from None
         if claims is None:

@@ -220,6 +220,14 @@ class JWTVerifier:
             self._headers[header_segment] = (alg, kid, header_typ)
         return header_typ, alg
 
+    def header(self, segment: str) -> tuple[str, str, str]:
+        """The ``alg``, ``kid`` and normalised ``typ`` of a token's header *segment*, checked as
+        :meth:`check_signature` checks them (an algorithm this issuer's keys accept, a key named),
+        without the signature: for a token whose channel vouches for it. Raises
+        :class:`~authcore.InvalidToken`. Only headers whose signature checked are remembered."""
+        known = self._headers.get(segment)
+        return known if known is not None else self._parse_header(segment)
+
     def _parse_header(self, segment: str) -> tuple[str, str, str]:
         try:
             header = _loads(b64url_decode(segment))
