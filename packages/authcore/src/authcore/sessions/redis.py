@@ -40,7 +40,7 @@ from ..errors import InvalidToken, SessionStoreUnavailable, TokenExpired
 from . import redis_scripts as scripts
 from .base import PURGE_EVERY, RefreshTokenReused, SessionRecord, _check_hash, _identity_json
 from .held import holding
-from .redis_blocking import HeldScript, connect, send_with_held, unavailable_errors
+from .redis_blocking import ScriptCall, connect, send_with_held, unavailable_errors
 from .redis_loop import LoopCalls, loop_calls_for
 from .redis_shared import RedisSharedState, key_hash
 from .redis_url import parse_redis_url
@@ -200,7 +200,7 @@ class RedisSessionStore(RedisSharedState):
             return on_loop.script(script, keys, args)
         with self._calling():
             if held := self._held_here():
-                return send_with_held(self._client, held, HeldScript(script, keys, args, _ignored))
+                return send_with_held(self._client, held, ScriptCall(script, keys, args, _ignored))
             return script(keys=list(keys), args=list(args))
 
     def _run_checked(
@@ -216,7 +216,7 @@ class RedisSessionStore(RedisSharedState):
             on_loop.script_later(script, keys, args, check)
         elif (held := holding()) is not None:
             self._check_open()
-            held.hold(self, HeldScript(script, keys, args, check))
+            held.hold(self, ScriptCall(script, keys, args, check))
         else:
             check(self._run(script, keys, args))
 
@@ -230,12 +230,12 @@ class RedisSessionStore(RedisSharedState):
                 return send_with_held(self._client, held, command)
             return self._client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py's
 
-    def _held_here(self) -> list[HeldScript]:
+    def _held_here(self) -> list[ScriptCall]:
         """The calls this store holds in the caller's :func:`~authcore.sessions.held.held_calls` block."""
         held = holding()
         return [] if held is None else held.take(self)
 
-    def send_held(self, calls: list[HeldScript]) -> None:
+    def send_held(self, calls: list[ScriptCall]) -> None:
         """Send the calls still held when a :func:`~authcore.sessions.held.held_calls` block ends."""
         with self._calling():
             send_with_held(self._client, calls, None)

@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     from redis import Redis
     from redis.commands.core import Script
 
-__all__ = ["HeldScript", "connect", "send_with_held", "unavailable_errors"]
+__all__ = ["ScriptCall", "connect", "send_with_held", "unavailable_errors"]
 
 
 @dataclass(frozen=True, slots=True)
-class HeldScript:
-    """A script call held back (:meth:`~authcore.sessions.held.HeldCalls.hold`) and the check of its reply."""
+class ScriptCall:
+    """A script call for a pipeline, and the check of its reply when it was held back
+    (:meth:`~authcore.sessions.held.HeldCalls.hold`)."""
 
     script: Script
     keys: Sequence[str]
@@ -41,14 +42,14 @@ class HeldScript:
         return ("EVAL", self.script.script, len(self.keys), *self.keys, *self.args)
 
 
-def send_with_held(client: Redis, held: Sequence[HeldScript], last: HeldScript | tuple[Any, ...] | None) -> Any:
+def send_with_held(client: Redis, held: Sequence[ScriptCall], last: ScriptCall | tuple[Any, ...] | None) -> Any:
     """*held* and then *last* (a script call or a plain command) in one round trip: each held
     call's reply checked in order (the first failure raised, as its check or redis-py raises
     it), then *last*'s reply returned (raised if it is an error)."""
     calls = [*held, last] if last is not None else list(held)
     pipeline = client.pipeline(transaction=False)
     for call in calls:
-        pipeline.execute_command(*(call.command() if isinstance(call, HeldScript) else call))  # type: ignore[no-untyped-call]  # redis-py's
+        pipeline.execute_command(*(call.command() if isinstance(call, ScriptCall) else call))  # type: ignore[no-untyped-call]  # redis-py's
     replies = pipeline.execute(raise_on_error=False)
     for call, reply in zip(held, replies, strict=False):
         call.check(_raised(reply))
