@@ -597,6 +597,40 @@ def test_a_sentinel_store_follows_the_master_the_sentinel_names(loop_thread: Loo
             server.stop()
 
 
+def test_a_sentinel_that_sees_too_few_others_names_no_master(loop_thread: LoopThread, tmp_path: Path) -> None:
+    """``min_other_sentinels``: a Sentinel that sees fewer other Sentinels (one cut off from the
+    rest) is not believed, on the loop's own discovery and on redis-py's alike (the revocation
+    feed and calls off the loop use it): a 503 until a second real Sentinel of the same master
+    has found the first; then both paths write to the master."""
+    master = start_redis(tmp_path / "master", appendonly=False)
+    first = start_sentinel(tmp_path / "first", master)
+    url = f"{first.url}?min_other_sentinels=1&socket_timeout=2&prefix=t{uuid.uuid4().hex[:12]}:"
+    on_loop = calls_on_loop(RedisSessionStore(url), loop_thread, strict=True)
+    blocking = RedisSessionStore(url)
+    raw_first = redis.Redis(host="127.0.0.1", port=first.port, socket_timeout=5)
+    second = None
+    try:
+        for store in (on_loop, blocking):
+            with pytest.raises(ProviderUnavailable):
+                start(store)
+        second = start_sentinel(tmp_path / "second", master)
+        deadline = time.monotonic() + 30  # Sentinels announce themselves every 2 s on the master
+        while raw_first.sentinel_master("mymaster")["num-other-sentinels"] < 1:
+            assert time.monotonic() < deadline, "the two Sentinels never found each other"
+            time.sleep(0.2)
+        raw_master = redis.Redis(host="127.0.0.1", port=master.port, socket_timeout=5)
+        for store in (on_loop, blocking):
+            assert raw_master.exists(store._session_key(start(store))) == 1
+        raw_master.close()
+    finally:
+        raw_first.close()
+        on_loop.close()
+        blocking.close()
+        for server in (second, first, master):
+            if server is not None:
+                server.stop()
+
+
 def test_a_wrong_password_is_unavailable_without_echoing_it(
     tmp_path: Path, loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1020,3 +1054,29 @@ def test_a_sentinels_master_reply_is_read_defensively(reply: Any, address: tuple
     from authcore.sessions.redis_loop import _master_address
 
     assert _master_address(reply) == address
+
+
+@pytest.mark.parametrize(
+    ("others", "wanted", "named"),
+    [
+        (b"2", 2, True),
+        (b"3", 2, True),
+        (b"1", 2, False),
+        (b"0", 1, False),
+        (None, 1, False),  # the field missing
+        (None, 0, True),  # not asked for: not looked at
+        (b"", 1, False),
+        (b"-1", 1, False),
+        (b"two", 1, False),
+        ("\u0662".encode(), 1, False),  # ARABIC-INDIC DIGIT TWO: a digit to str.isdigit, not a count
+        (b"9" * 5000, 1, False),  # huge
+        (7, 1, True),  # an integer where a bulk string belongs
+    ],
+)
+def test_a_sentinel_must_see_enough_others(others: Any, wanted: int, named: bool) -> None:
+    """The count of other Sentinels in ``SENTINEL MASTER``'s reply is read as strictly as the
+    rest: anything but a plain number below the minimum names no master."""
+    from authcore.sessions.redis_loop import _master_address
+
+    fields = {} if others is None else {"num-other-sentinels": others}
+    assert (_master_address(_master(**fields), wanted) is not None) is named

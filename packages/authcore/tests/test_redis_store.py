@@ -291,7 +291,10 @@ class TestRedisStoreThroughSentinelOnTheEventLoop(SessionStoreConformance):
                 "password": "pw",
             },
         ),
-        ("redis+sentinel://s1/svc.main-1", {"service": "svc.main-1", "db": 0}),
+        ("redis+sentinel://s1/svc.main-1", {"service": "svc.main-1", "db": 0, "min_other_sentinels": 0}),
+        ("redis+sentinel://s1,s2,s3/svc?min_other_sentinels=2", {"min_other_sentinels": 2}),
+        ("redis+sentinel://s1/svc/1?min_other_sentinels=0&prefix=p:", {"min_other_sentinels": 0, "db": 1}),
+        ("redis+sentinel://s1/svc?min_other_sentinels=100", {"min_other_sentinels": 100}),
     ],
 )  # fmt: skip
 def test_good_urls(url: str, expected: dict[str, Any]) -> None:
@@ -358,6 +361,17 @@ SECRET = "Hunter2Secret"
         "redis+sentinel://:{s}@h:26379/svc/0/1",
         "redis+sentinel://:{s}@h:26379,,h2/svc",
         "redis+sentinel://:{s}@" + ",".join(["h"] * 17) + "/svc",
+        "redis://:{s}@h/0?min_other_sentinels=1",  # a Sentinel option on a plain URL
+        "rediss://:{s}@h/0?min_other_sentinels=1",
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=",
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=-1",
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=1.5",
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=101",
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=" + "9" * 5000,
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=two",
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=%D9%A2",  # an Arabic-Indic digit
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels=1&min_other_sentinels=2",
+        "redis+sentinel://:{s}@h/svc?min_other_sentinels={s}",
         "redis://:{s}@" + "h" * 300 + "/0",
         "redis://:{s}@h/0?" + "&".join(f"prefix{i}=1" for i in range(40)),
         "redis://:{s}@" + "a" * 5000,
@@ -399,8 +413,11 @@ def test_open_store_makes_clients_without_connecting() -> None:
     assert tls._client.connection_pool.connection_class is redis.SSLConnection
     assert tls._client.connection_pool.connection_kwargs["ssl_cert_reqs"] == "none"
     tls.close()
-    sentinel = open_store("redis+sentinel://127.0.0.1:1,127.0.0.1:2/mymaster/1?socket_timeout=0.2")
+    sentinel = open_store(
+        "redis+sentinel://127.0.0.1:1,127.0.0.1:2/mymaster/1?socket_timeout=0.2&min_other_sentinels=1"
+    )
     assert isinstance(sentinel, RedisSessionStore)
+    assert sentinel._client.connection_pool.sentinel_manager.min_other_sentinels == 1
     assert repr(sentinel) == "RedisSessionStore('sentinel 127.0.0.1:1,127.0.0.1:2/mymaster', prefix='authcore:')"
     with pytest.raises(ProviderUnavailable):  # no Sentinel answers: no master to be found
         sentinel.get("anything")

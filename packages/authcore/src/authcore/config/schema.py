@@ -110,7 +110,7 @@ class SessionConfig(_Section):
     absolute path; ``sqlite:///sessions.db`` is relative to the working directory; the directory must exist),
     ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS), ``redis+sentinel://host:port[,host:port]/service/db``
     (``pip install 'authcore[redis]>=0.2'``; options ``?prefix=``, ``?socket_timeout=``, ``?socket_connect_timeout=``:
-    several instances share them), or a plugin's scheme."""
+    several instances share them; ``?min_other_sentinels=`` for Sentinel), or a plugin's scheme."""
     outage_grace: Duration = 0.0
     """With a store that announces revocations (Redis): how long tokens verified before it became
     unreachable keep verifying from the cache. 0 (the default) fails closed at once: every verify

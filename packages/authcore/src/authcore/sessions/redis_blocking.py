@@ -99,7 +99,12 @@ def connect(location: RedisLocation) -> tuple[Redis, list[Redis]]:
         bounds = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout", "retry")}
         # redis.sentinel is not annotated: say what its two calls return.
         make_sentinel = cast("Callable[..., Sentinel]", Sentinel)
-        sentinel = make_sentinel(list(location.hosts), sentinel_kwargs=bounds, **bounds)
+        sentinel = make_sentinel(
+            list(location.hosts),
+            min_other_sentinels=location.min_other_sentinels,
+            sentinel_kwargs=bounds,
+            **bounds,
+        )
         master_for = cast("Callable[..., Redis]", sentinel.master_for)
         return master_for(location.service, **options), list(sentinel.sentinels)
     host, port = location.hosts[0]

@@ -18,8 +18,9 @@ by ``socket_connect_timeout``, and anything that means "Redis cannot serve now" 
 ``redis://`` and ``rediss://`` (the same ``ssl_*`` options as the blocking client: a CA file,
 a client certificate, ``ssl_cert_reqs``, ``ssl_check_hostname``, both checks on by default),
 and ``redis+sentinel://``: each connection starts by asking the Sentinels, in the URL's order
-and each once, which master serves the service (``SENTINEL MASTER``; one marked down does not
-count), as the blocking client does. A reply that says this server cannot serve now
+and each once, which master serves the service (``SENTINEL MASTER``; one marked down, or named
+by a Sentinel that sees fewer other Sentinels than ``min_other_sentinels``, does not count), as
+the blocking client does. A reply that says this server cannot serve now
 (``READONLY`` after a failover, ``LOADING``, a lost authentication) closes the connection, so
 the next call connects anew, to the master the Sentinels name then.
 """
@@ -121,19 +122,26 @@ def _path(value: str | bool | None) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _master_address(reply: Any) -> tuple[str, int] | None:
-    """The address in a Sentinel's ``SENTINEL MASTER`` reply, if it names a master that is up."""
+def _master_address(reply: Any, min_other_sentinels: int = 0) -> tuple[str, int] | None:
+    """The address in a Sentinel's ``SENTINEL MASTER`` reply, if it names a master that is up
+    and the Sentinel sees at least *min_other_sentinels* others (redis-py's rule)."""
     if not isinstance(reply, list) or len(reply) % 2:
         return None  # an error reply (an unknown service), or not the flat field list
     fields = {_lenient_text(key): _lenient_text(value) for key, value in zip(reply[::2], reply[1::2], strict=True)}
     flags = fields.get("flags", "").split(",")
     if "master" not in flags or "s_down" in flags or "o_down" in flags:
         return None
+    if min_other_sentinels and not _at_least(fields.get("num-other-sentinels", ""), min_other_sentinels):
+        return None
     try:
         host, port = fields["ip"], int(fields["port"])
     except (KeyError, ValueError):
         return None
     return (host, port) if host and 0 < port < 65536 else None
+
+
+def _at_least(count: str, wanted: int) -> bool:
+    return count.isascii() and count.isdigit() and len(count) < 10 and int(count) >= wanted
 
 
 def _lenient_text(value: Any) -> str:
@@ -285,7 +293,7 @@ class _LoopClient:
             self._location.socket_connect_timeout,
         )
         try:
-            return _master_address(await connection.send(question))
+            return _master_address(await connection.send(question), self._location.min_other_sentinels)
         finally:
             connection.fail(ConnectionError("the Sentinel's answer was read"))  # closes it
 

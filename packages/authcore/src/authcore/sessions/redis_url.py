@@ -7,10 +7,13 @@ Three shapes::
     redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service_name[/db][?options]
 
 Options: ``prefix`` (key prefix, default ``authcore:``), ``socket_timeout`` and
-``socket_connect_timeout`` (seconds, default 2 each), and for ``rediss://`` the TLS
+``socket_connect_timeout`` (seconds, default 2 each), for ``rediss://`` the TLS
 settings redis-py takes (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
-``ssl_cert_reqs``, ``ssl_check_hostname``). A password holding ``/``, ``?``, ``#`` or ``@``
-is written percent-encoded. Errors never repeat the URL or any part of it: it may hold a password.
+``ssl_cert_reqs``, ``ssl_check_hostname``), and for ``redis+sentinel://``
+``min_other_sentinels`` (default 0: a master is taken from a Sentinel that sees at least
+that many other Sentinels, so that one cut off from the rest cannot name a stale master).
+A password holding ``/``, ``?``, ``#`` or ``@`` is written percent-encoded. Errors never repeat
+the URL or any part of it: it may hold a password.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ _SERVICE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _PREFIX: Final = re.compile(r"[A-Za-z0-9_.:{}-]{1,100}")
 _COMMON_OPTIONS: Final = ("prefix", "socket_timeout", "socket_connect_timeout")
 _TLS_OPTIONS: Final = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname")
+_SENTINEL_OPTIONS: Final = ("min_other_sentinels",)
+#: More Sentinels than any deployment runs; a larger number is a typo that would refuse every master.
+_MAX_OTHER_SENTINELS: Final = 100
+_COUNT: Final = re.compile(r"[0-9]{1,3}")
 _CERT_REQS: Final = ("none", "optional", "required")
 _BOOLEANS: Final = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -72,6 +79,8 @@ class RedisLocation:
     socket_connect_timeout: float = _DEFAULT_TIMEOUT
     #: redis-py's ``ssl_*`` keyword arguments (``rediss`` only).
     tls: dict[str, str | bool] = field(default_factory=dict)
+    #: How many other Sentinels the one asked must see for its master to be taken (``redis+sentinel``).
+    min_other_sentinels: int = 0
 
     def where(self) -> str:
         """``host:port`` (or the Sentinels and service): safe to show, holds no credential."""
@@ -114,6 +123,7 @@ def parse_redis_url(url: str) -> RedisLocation:
         socket_timeout=float(options.get("socket_timeout", _DEFAULT_TIMEOUT)),
         socket_connect_timeout=float(options.get("socket_connect_timeout", _DEFAULT_TIMEOUT)),
         tls=tls,
+        min_other_sentinels=int(options.get("min_other_sentinels", 0)),
     )
 
 
@@ -193,7 +203,7 @@ def _path(path: str, scheme: str) -> tuple[str | None, int]:
 
 
 def _options(query: str, scheme: str) -> dict[str, str | float | bool]:
-    allowed = _COMMON_OPTIONS + (_TLS_OPTIONS if scheme == "rediss" else ())
+    allowed = _COMMON_OPTIONS + {"rediss": _TLS_OPTIONS, "redis+sentinel": _SENTINEL_OPTIONS}.get(scheme, ())
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True, max_num_fields=16) if query else []
     except ValueError:
@@ -222,6 +232,10 @@ def _option(key: str, raw: str) -> str | float | bool:
         if not (math.isfinite(seconds) and 0 < seconds <= _MAX_TIMEOUT):
             raise _fail(f"{key} must be a number of seconds above 0 and at most {_MAX_TIMEOUT:g}")
         return seconds
+    if key == "min_other_sentinels":
+        if not _COUNT.fullmatch(raw) or int(raw) > _MAX_OTHER_SENTINELS:
+            raise _fail(f"min_other_sentinels must be a whole number from 0 to {_MAX_OTHER_SENTINELS}")
+        return int(raw)
     if key == "ssl_cert_reqs":
         if raw not in _CERT_REQS:
             raise _fail(f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}")
