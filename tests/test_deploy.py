@@ -9,10 +9,18 @@ instances' own access logs, so "landed on a different instance" is observed, not
 
 Every wait is a bounded poll. The one time bound that is asserted is the issue's: a logout (or a
 detected refresh-token reuse) on one instance is refused by every instance within 1 s.
+
+docs/deploy.md's own examples are checked too: its configuration file passes ``authcore check``'s
+validation in production mode, its HAProxy configuration is run (TLS on a test certificate) in
+front of the cluster, and its compose file (no container runtime here) is read for what it runs.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from authcore.testing.haproxy import Deployment, start_deployment, start_haproxy
+from authcore.testing.haproxy import HAPROXY, Deployment, start_deployment, start_haproxy
 
 #: The issue's bound: a revocation on one instance reaches every instance within this.
 REVOCATION_BOUND = 1.0
@@ -253,6 +261,121 @@ def test_a_login_while_redis_is_down_says_the_session_store_is_unavailable(
     assert down.status_code == 503, down.text
     assert "session store" in down.json()["detail"], down.json()
     assert _await_login(http, cluster).status_code == 200
+
+
+# --------------------------------------------------------------------------- docs/deploy.md's examples
+
+DEPLOY_DOC = Path(__file__).resolve().parents[1] / "docs" / "deploy.md"
+
+
+def _fenced(language: str, holding: str) -> str:
+    """The one top-level fenced block of *language* in docs/deploy.md that holds *holding*."""
+    blocks = re.findall(rf"^```{language}\n(.*?)^```", DEPLOY_DOC.read_text(), flags=re.M | re.S)
+    found = [block for block in blocks if holding in block]
+    assert len(found) == 1, f"docs/deploy.md holds {len(found)} {language} blocks with {holding!r}"
+    return found[0]
+
+
+def test_the_documented_configuration_is_valid_in_production(run_cli: Any, tmp_path: Path) -> None:
+    """docs/deploy.md's configuration file, its signing key and servers replaced by a test key and
+    unreachable loopback ports, passes ``authcore check``'s validation with ``production: true``
+    (no weak secret, no development default): what is left to fail is the directory's health."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = tmp_path / "signing.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key.chmod(0o600)
+    text = _fenced("yaml", "production: true")
+    text, keys = re.subn(r"/etc/authcore/keys/\S+\.pem", str(key), text)
+    text, hosts = re.subn(r"(redis|ldap)\.internal(:[0-9]+)?", "127.0.0.1:1", text)
+    assert (keys, hosts) == (1, 2), "the documented configuration changed shape: update this test"
+    config = tmp_path / "authcore.yml"
+    config.write_text(text)
+    config.chmod(0o600)
+    env = {"REDIS_PASSWORD": "a-test-redis-password", "AUTHCORE_SSO_STATE_SECRET": "s" * 48}
+    checked = run_cli("check", "--config", str(config), "--json", env=env)
+    assert checked.returncode == 1, checked.stdout + checked.stderr  # 2 would be a configuration error
+    assert json.loads(checked.stdout)["providers"]["site-ldap"]["ok"] is False
+
+
+def test_the_documented_haproxy_configuration_serves_the_cluster(
+    cluster: Deployment, http: httpx.Client, tmp_path: Path
+) -> None:
+    """docs/deploy.md's HAProxy configuration, run as written but for its addresses: TLS
+    terminated with a test certificate on a loopback port, the three servers the cluster's.
+    HAProxy accepts it, a login and a verify go through it over HTTPS, and round robin spreads
+    requests over the instances."""
+    from authcore.testing.servers import free_port
+    from authcore.testing.tls import make_test_ca
+
+    tls = make_test_ca(tmp_path / "tls")
+    pem = tmp_path / "auth.pem"  # HAProxy's crt: the certificate and its key in one file
+    pem.write_bytes(tls.certificate.read_bytes() + tls.key.read_bytes())
+    port = free_port()
+    documented = _fenced("haproxy", "backend authcore")
+    config, binds = re.subn(r"bind :443 ssl crt \S+", f"bind 127.0.0.1:{port} ssl crt {pem}", documented)
+    addresses = iter(url.removeprefix("http://") for url in cluster.urls())
+    config, servers = re.subn(r"127\.0\.0\.1:800[1-3]", lambda _: next(addresses), config)
+    assert (binds, servers) == (1, 3), "the documented configuration changed shape: update this test"
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(config)
+    checked = subprocess.run([HAPROXY, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with (tmp_path / "haproxy.log").open("wb") as log:
+        process = subprocess.Popen([HAPROXY, "-f", str(path), "-db"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"https://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=10, verify=ssl.create_default_context(cafile=tls.ca_file)) as tls_http:
+            deadline = time.monotonic() + POLL_BOUND
+            while True:  # a bounded wait for HAProxy to listen and find its servers up
+                try:
+                    if tls_http.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, (tmp_path / "haproxy.log").read_text()
+                time.sleep(0.05)
+            token = login(tls_http, base, "documented")["token"]
+            landed = {served_by(cluster, "/auth/me", lambda: assert_is(tls_http, base, token, "documented"))}
+            for _ in range(3):
+                landed.add(served_by(cluster, "/auth/me", lambda: assert_is(tls_http, base, token, "documented")))
+        assert len(landed) > 1, landed
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_documented_compose_file_runs_what_the_page_says(run_cli: Any) -> None:
+    """docs/deploy.md's compose file (no container runtime here to start it): valid YAML whose
+    three instances run ``authcore serve`` with flags the command takes, installed with extras
+    authcore declares, and whose Redis keeps its append-only file and asks for a password."""
+    import tomllib
+
+    import yaml
+
+    compose = yaml.safe_load(_fenced("yaml", "services:"))
+    services = compose["services"]
+    assert {"redis", "authcore-1", "authcore-2", "authcore-3", "haproxy"} <= set(services)
+    redis_command = services["redis"]["command"]
+    assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
+    assert "--requirepass" in redis_command
+    pyproject = tomllib.loads((DEPLOY_DOC.parents[1] / "packages/authcore/pyproject.toml").read_text())
+    extras = set(pyproject["project"]["optional-dependencies"])
+    serve_help = run_cli("serve", "--help")
+    assert serve_help.returncode == 0, serve_help.stderr
+    for name in ("authcore-1", "authcore-2", "authcore-3"):
+        command = services[name]["command"]
+        wanted = re.search(r"'authcore\[([a-z,]+)\]", command)
+        assert wanted is not None and set(wanted[1].split(",")) <= extras, command
+        serve = command.split("exec authcore serve", 1)[1].split()
+        for flag in (word for word in serve if word.startswith("--")):
+            assert flag in serve_help.stdout, f"authcore serve takes no {flag}"
+        assert services[name]["volumes"] == services["authcore-1"]["volumes"]
 
 
 # --------------------------------------------------------------------------- the test kit's own refusals
