@@ -11,8 +11,9 @@ Every wait is a bounded poll. The one time bound that is asserted is the issue's
 detected refresh-token reuse) on one instance is refused by every instance within 1 s.
 
 docs/deploy.md's own examples are checked too: its configuration file passes ``authcore check``'s
-validation in production mode, its HAProxy configuration is run (TLS on a test certificate) in
-front of the cluster, and its compose file (no container runtime here) is read for what it runs.
+validation in production mode, its systemd unit ``systemd-analyze verify``, its HAProxy
+configuration is run (TLS on a test certificate) in front of the cluster, and its compose file
+(no container runtime here) is read for what it runs.
 """
 
 from __future__ import annotations
@@ -301,6 +302,24 @@ def test_the_documented_configuration_is_valid_in_production(run_cli: Any, tmp_p
     checked = run_cli("check", "--config", str(config), "--json", env=env)
     assert checked.returncode == 1, checked.stdout + checked.stderr  # 2 would be a configuration error
     assert json.loads(checked.stdout)["providers"]["site-ldap"]["ok"] is False
+
+
+def test_the_documented_systemd_unit_verifies(cli_process: tuple[list[str], dict[str, str]], tmp_path: Path) -> None:
+    """docs/deploy.md's unit file, its program and secrets file at this machine's paths, passes
+    ``systemd-analyze verify`` without a word: every directive known and well formed, the
+    program executable."""
+    command, _env = cli_process
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("REDIS_PASSWORD=a-test-redis-password\n")
+    text, programs = re.subn(r"/opt/authcore/bin/authcore", " ".join(command), _fenced("ini", "[Service]"))
+    text, files = re.subn(r"/etc/authcore/secrets\.env", str(secrets), text)
+    assert (programs, files) == (1, 1), "the documented unit changed shape: update this test"
+    unit = tmp_path / "authcore@.service"
+    unit.write_text(text)
+    verified = subprocess.run(
+        ["/usr/bin/systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert verified.returncode == 0 and not (verified.stdout + verified.stderr).strip(), verified.stderr
 
 
 def test_the_documented_haproxy_configuration_serves_the_cluster(
