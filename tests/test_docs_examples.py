@@ -1,6 +1,6 @@
 """Every example a reader may copy from the docs and READMEs is checked, whatever page it is on.
 
-* Every YAML block parses.
+* Every YAML, JSON and TOML block parses.
 * Every YAML block made of authcore's configuration sections (or py-ispyb's ``AUTH:``) validates,
   each provider's ``config`` against its own settings model: a block that is a fragment of the
   page's first full configuration (a ``tokens:`` step, say) is validated merged onto it, and a
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import re
 import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -157,6 +159,14 @@ def test_every_provider_settings_fragment_validates(block: Block, tmp_path: Path
     environ = _environ(base[1] + block.text)
     config = parse_config({**base[0], "providers": [{**entry, "config": settings}]}, environ=environ)
     REGISTRY.get(entry["type"]).Config.model_validate(config.providers[0].config)
+
+
+@pytest.mark.parametrize("block", _blocks("json") + _blocks("toml"), ids=str)
+def test_every_json_and_toml_block_parses(block: Block) -> None:
+    if block.text.lstrip().startswith(("{", "[")):
+        json.loads(block.text)
+    else:
+        tomllib.loads(block.text)
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=str)
