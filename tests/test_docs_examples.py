@@ -7,6 +7,8 @@
   ``config:`` block (more settings of the page's provider) merged onto its first provider. The
   ``${VAR}`` a block names are set, as its reader would set them.
 * Every Python block compiles, and every name it imports from our packages exists there.
+* Every ``authcore ...`` command line (in a shell block or in inline code) names commands and
+  flags the command line has (read from its parser, ``authcore.cli.build_parser``).
 
 Blocks in other formats (a compose file, lowball's or MXCuBE's own configuration) are left to the
 tests of their pages (tests/test_deploy.py, tests/test_migration_docs.py).
@@ -183,3 +185,70 @@ def test_every_python_block_compiles_and_imports_what_exists(block: Block) -> No
             for alias in node.names:
                 if OURS.match(alias.name):
                     importlib.import_module(alias.name)
+
+
+def _command_tree() -> dict[tuple[str, ...], set[str]]:
+    """Each command path of ``authcore`` (``("users", "create")``) -> the option strings it takes."""
+    import argparse
+
+    from authcore.cli import build_parser
+
+    tree: dict[tuple[str, ...], set[str]] = {}
+
+    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+        tree[path] = {option for action in parser._actions for option in action.option_strings}
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, (*path, name))
+
+    walk(build_parser(), ())
+    return tree
+
+
+USER_COMMANDS = "|".join(re.escape(path[1]) for path in _command_tree() if len(path) == 2 and path[0] == "users")
+
+
+def _command_lines() -> list[tuple[str, str]]:
+    """(where, the words after ``authcore``) of every command line the pages show."""
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        shell = [block.text for block in _blocks("(?:sh|bash|console)") if block.page == page]
+        inline = re.findall(r"`(authcore [^`]+)`", text)
+        # README's list of user commands: `create LOGIN [--role R] ...`, each a command of `authcore users`.
+        # (" | " there is "one or the other", not a pipe.)
+        inline += [
+            f"authcore users {code.replace(' | ', ' ')}"
+            for code in re.findall(rf"`((?:{USER_COMMANDS}) [A-Z]+\b[^`]*)`", text)
+        ]
+        for line in [line for block in shell for line in block.splitlines()] + inline:
+            # A pipe, && or ; ends a command (spaced: "list|get" is the page's list of commands).
+            for segment in re.split(r"\s\|\s|&&|;", line.split(" #")[0]):
+                match = re.search(r"(?:^|\s)authcore ([a-z].*)", segment, flags=re.S)
+                if match:
+                    found.append((str(page.relative_to(ROOT)), " ".join(match.group(1).split())))
+    return sorted(set(found))
+
+
+COMMAND_LINES = _command_lines()
+
+
+def test_the_pages_show_command_lines_to_check() -> None:
+    assert len(COMMAND_LINES) >= 12
+
+
+@pytest.mark.parametrize(("where", "line"), COMMAND_LINES, ids=[f"{w}: {line[:40]}" for w, line in COMMAND_LINES])
+def test_every_documented_command_line_exists(where: str, line: str) -> None:
+    tree = _command_tree()
+    paths: list[tuple[str, ...]] = [()]
+    for word in line.split():
+        names = word.split("|")
+        if all((*paths[0], name) in tree for name in names):  # a command, or "a|b|c" of them
+            paths = [(*path, name) for path in paths for name in names]
+            continue
+        flag = word.strip("[]()").split("=", 1)[0]
+        if flag.startswith("--"):
+            for path in paths:
+                assert flag in tree[path], f"{where}: `authcore {' '.join(path)}` takes no {flag}"
+    assert all(path for path in paths) or line.startswith("-"), f"{where}: `authcore {line}` names no command"
