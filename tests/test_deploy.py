@@ -369,10 +369,11 @@ def test_the_documented_haproxy_configuration_serves_the_cluster(
         process.wait(10)
 
 
-def test_the_documented_compose_file_runs_what_the_page_says(run_cli: Any) -> None:
-    """docs/deploy.md's compose file (no container runtime here to start it): valid YAML whose
-    three instances run ``authcore serve`` with flags the command takes, installed with extras
-    authcore declares, and whose Redis keeps its append-only file and asks for a password."""
+def test_the_documented_compose_file_runs_what_the_page_says() -> None:
+    """docs/deploy.md's compose file (no container runtime here to start it): its three instances
+    install extras authcore declares and run ``authcore serve`` alike (the command's flags are
+    checked with every other command line of the docs, tests/test_docs_examples.py), and its
+    Redis keeps its append-only file and asks for a password."""
     import tomllib
 
     import yaml
@@ -385,16 +386,15 @@ def test_the_documented_compose_file_runs_what_the_page_says(run_cli: Any) -> No
     assert "--requirepass" in redis_command
     pyproject = tomllib.loads((DEPLOY_DOC.parents[1] / "packages/authcore/pyproject.toml").read_text())
     extras = set(pyproject["project"]["optional-dependencies"])
-    serve_help = run_cli("serve", "--help")
-    assert serve_help.returncode == 0, serve_help.stderr
     for name in ("authcore-1", "authcore-2", "authcore-3"):
         command = services[name]["command"]
         wanted = re.search(r"'authcore\[([a-z,]+)\]", command)
         assert wanted is not None and set(wanted[1].split(",")) <= extras, command
-        serve = command.split("exec authcore serve", 1)[1].split()
-        for flag in (word for word in serve if word.startswith("--")):
-            assert flag in serve_help.stdout, f"authcore serve takes no {flag}"
-        assert services[name]["volumes"] == services["authcore-1"]["volumes"]
+        assert "exec authcore serve --config" in command, command
+        assert (command, services[name]["volumes"]) == (
+            services["authcore-1"]["command"],
+            services["authcore-1"]["volumes"],
+        )
 
 
 # --------------------------------------------------------------------------- the test kit's own refusals

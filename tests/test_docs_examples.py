@@ -7,8 +7,9 @@
   ``config:`` block (more settings of the page's provider) merged onto its first provider. The
   ``${VAR}`` a block names are set, as its reader would set them.
 * Every Python block compiles, and every name it imports from our packages exists there.
-* Every ``authcore ...`` command line (in a shell block or in inline code) names commands and
-  flags the command line has (read from its parser, ``authcore.cli.build_parser``).
+* Every ``authcore ...`` command line (in a shell block, a unit file's ``ExecStart``, a compose
+  file's ``command`` or inline code) names commands and flags the command line has (read from
+  its parser, ``authcore.cli.build_parser``).
 
 Blocks in other formats (a compose file, lowball's or MXCuBE's own configuration) are left to the
 tests of their pages (tests/test_deploy.py, tests/test_migration_docs.py).
@@ -214,7 +215,8 @@ def _command_lines() -> list[tuple[str, str]]:
     found = []
     for page in PAGES:
         text = page.read_text()
-        shell = [block.text for block in _blocks("(?:sh|bash|console)") if block.page == page]
+        # Shell blocks, and the command lines inside a unit file's ExecStart or a compose file's command.
+        shell = [block.text for block in _blocks("(?:sh|bash|console|ini|ya?ml)") if block.page == page]
         inline = re.findall(r"`(authcore [^`]+)`", text)
         # README's list of user commands: `create LOGIN [--role R] ...`, each a command of `authcore users`.
         # (" | " there is "one or the other", not a pipe.)
@@ -225,7 +227,7 @@ def _command_lines() -> list[tuple[str, str]]:
         for line in [line for block in shell for line in block.splitlines()] + inline:
             # A pipe, && or ; ends a command (spaced: "list|get" is the page's list of commands).
             for segment in re.split(r"\s\|\s|&&|;", line.split(" #")[0]):
-                match = re.search(r"(?:^|\s)authcore ([a-z].*)", segment, flags=re.S)
+                match = re.search(r"(?:^|[\s/])authcore ([a-z].*)", segment, flags=re.S)
                 if match:
                     found.append((str(page.relative_to(ROOT)), " ".join(match.group(1).split())))
     return sorted(set(found))
