@@ -31,7 +31,7 @@ import redis
 
 from authcore import AuthManager
 from authcore.config import SessionConfig
-from authcore.errors import ConfigError, InvalidToken, ProviderUnavailable, TokenExpired
+from authcore.errors import ConfigError, InvalidToken, ProviderUnavailable
 from authcore.sessions import RefreshTokenReused, SessionRecord, Sessions, hash_refresh_token, open_store
 from authcore.sessions.redis import RETENTION_MARGIN, RedisSessionStore, key_hash
 from authcore.sessions.redis_url import parse_redis_url
@@ -39,6 +39,7 @@ from authcore.testing import SessionStoreConformance
 from authcore.testing import redis_server as redis_server_module
 from authcore.testing.on_loop import LoopThread, calls_on_loop
 from authcore.testing.redis_server import RedisServer, SentinelServer, start_redis, start_sentinel
+from authcore.testing.session_store_calls import race_refreshes
 from authcore.testing.tls import make_test_ca
 
 IDLE = 100.0
@@ -719,32 +720,6 @@ def test_identity_round_trips_exactly(shared_redis: RedisServer) -> None:
 # ------------------------------------------------------------------------------ two instances
 
 
-def race(instances: list[Sessions], token: str) -> list[str]:
-    """Eight threads, alternating between *instances*, refresh *token* at once; their outcomes."""
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def attempt(sessions: Sessions) -> None:
-        barrier.wait()
-        try:
-            sessions.refresh(token)
-            outcome = "won"
-        except TokenExpired:
-            outcome = "expired"
-        except InvalidToken:
-            outcome = "refused"
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=attempt, args=(instances[i % 2],)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(outcomes)
-
-
 def test_one_token_raced_from_two_instances(shared_redis: RedisServer) -> None:
     first = open_redis(shared_redis.url)
     second = open_store(f"{shared_redis.url}?prefix={first._prefix}")  # same data, its own connection pool
@@ -752,7 +727,7 @@ def test_one_token_raced_from_two_instances(shared_redis: RedisServer) -> None:
     instances = [lifecycle(first), lifecycle(second)]
     for _ in range(20):
         record, token = instances[0].start(login="alice", provider="p", identity={})
-        assert race(instances, token) == ["refused"] * 7 + ["won"]
+        assert race_refreshes(instances, token) == ["refused"] * 7 + ["won"]
         seen = instances[1].get(record.session_id)
         assert seen is not None and seen.revoked  # the losers were reuse: revoked for both instances
     first.close()

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import threading
+from collections.abc import Sequence
 
 import pytest
 
@@ -20,7 +21,7 @@ from authcore.errors import InvalidToken, TokenExpired
 from authcore.sessions import SessionRecord, Sessions, SessionStore, hash_refresh_token
 from authcore.sessions.held import held_calls
 
-__all__ = ["StoreCallsConformance"]
+__all__ = ["StoreCallsConformance", "race_refreshes"]
 
 NOW = 1_700_000_000.0
 IDENTITY = {"login": "alice", "groups": ["staff"], "session_state": {"upstream_refresh": "upstream-secret-value"}}
@@ -29,6 +30,34 @@ IDENTITY = {"login": "alice", "groups": ["staff"], "session_state": {"upstream_r
 def start(sessions: Sessions, now: float = NOW, login: str = "alice") -> tuple[SessionRecord, str]:
     """Start a session for *login* at *now* with a fresh copy of :data:`IDENTITY`."""
     return sessions.start(login=login, provider="dummy", identity=json.loads(json.dumps(IDENTITY)), now=now)
+
+
+def race_refreshes(instances: Sequence[Sessions], token: str, *, now: float | None = None) -> list[str]:
+    """Eight threads, taking turns among *instances* (one :class:`Sessions` each, on one store or
+    several processes' stores), refresh *token* at once; their outcomes, sorted: ``"won"``,
+    ``"refused"`` or ``"expired"``. Exactly one should win."""
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(sessions: Sessions) -> None:
+        barrier.wait()
+        try:
+            sessions.refresh(token, now=now)
+            outcome = "won"
+        except TokenExpired:
+            outcome = "expired"
+        except InvalidToken:
+            outcome = "refused"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=attempt, args=(instances[i % len(instances)],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(outcomes)
 
 
 class StoreCallsConformance:
@@ -47,28 +76,7 @@ class StoreCallsConformance:
     @staticmethod
     def _race_one_token(sessions: Sessions) -> None:
         record, token = start(sessions)
-        barrier = threading.Barrier(8)
-        results: list[str] = []
-        lock = threading.Lock()
-
-        def attempt() -> None:
-            barrier.wait()
-            try:
-                sessions.refresh(token, now=NOW + 1)
-                outcome = "won"
-            except TokenExpired:
-                outcome = "expired"
-            except InvalidToken:
-                outcome = "refused"
-            with lock:
-                results.append(outcome)
-
-        threads = [threading.Thread(target=attempt) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sorted(results) == ["refused"] * 7 + ["won"]
+        assert race_refreshes([sessions], token, now=NOW + 1) == ["refused"] * 7 + ["won"]
         fetched = sessions.get(record.session_id)
         assert fetched is not None and fetched.revoked  # the losers were reuse
 
