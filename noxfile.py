@@ -43,6 +43,9 @@ PYTHONS = ["3.11", "3.12", "3.13"]
 #: The interpreter whose `tests` session runs tests/test_load.py (a minute of locust).
 LOAD_TEST_PYTHON = PYTHONS[-1]
 CORE = "authcore"
+#: Test processes per interpreter (pytest-xdist) unless AUTHCORE_TEST_WORKERS says (1 to 8).
+#: Most tests wait on a server or a child process, so even a two-core machine keeps two busy.
+MAX_TEST_WORKERS = 4
 #: Pinned so that `nox -s lint typecheck` gives the same answer everywhere.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
@@ -247,7 +250,7 @@ def _check_dists(session: nox.Session, dist: Path) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Every package's tests and the integration tests in tests/, against the installed wheels."""
-    wheelhouse = _install_wheels(session, "pytest>=8", test_extras=True)
+    wheelhouse = _install_wheels(session, "pytest>=8", "pytest-xdist>=3.5", test_extras=True)
     ARTIFACTS.mkdir(exist_ok=True)
     junit = ARTIFACTS / f"junit-{session.python}.xml"
     # The minute of load through HAProxy runs on one interpreter: it loads the deployment, not
@@ -256,6 +259,7 @@ def tests(session: nox.Session) -> None:
     session.run(
         "pytest",
         f"--junitxml={junit}",
+        *_test_workers(session),
         *only_once,
         *session.posargs,
         env={
@@ -264,6 +268,20 @@ def tests(session: nox.Session) -> None:
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         },
     )
+
+
+def _test_workers(session: nox.Session) -> list[str]:
+    """pytest-xdist's options: a module's tests stay in one worker (``loadfile``), so the servers its
+    module-scoped fixtures start are started once; ports come from each worker's own block
+    (authcore.testing.ports)."""
+    wanted = os.environ.get("AUTHCORE_TEST_WORKERS", "")
+    if wanted:
+        if not (wanted.isascii() and wanted.isdecimal() and 1 <= int(wanted) <= 8):
+            session.error(f"AUTHCORE_TEST_WORKERS must be a number from 1 to 8, not {wanted[:20]!r}")
+        workers = int(wanted)
+    else:
+        workers = min(MAX_TEST_WORKERS, os.cpu_count() or 1)
+    return ["--numprocesses", str(workers), "--dist", "loadfile"]
 
 
 @nox.session

@@ -16,7 +16,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,8 @@ import yaml
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from authcore.testing.ports import free_port
+
 #: Jupyverse, its JupyterLab front end and collaboration plugins (Yjs rooms, file ids), from the index.
 JUPYVERSE = "jupyverse[jupyterlab,collaboration]>=0.14,<0.15"
 FPS_AUTH = "fps-auth>=0.10.3,<0.11"
@@ -36,13 +37,6 @@ OURS = ("authcore", "auth-dummy", "auth-noauth", "auth-ldap", "fps-auth-authcore
 #: How long a server may take to answer its first request (imports, indexing, LDAP connection).
 START_DEADLINE = 180.0
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:

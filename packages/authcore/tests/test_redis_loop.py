@@ -47,6 +47,7 @@ from authcore.sessions import PURGE_EVERY, RefreshTokenReused, Sessions
 from authcore.sessions.redis import RedisSessionStore
 from authcore.sessions.redis_loop import _Connection
 from authcore.testing.on_loop import LoopThread, bridged_calls, calls_on_loop, without_blocking_client
+from authcore.testing.ports import free_port
 from authcore.testing.redis_server import RedisServer, start_redis, start_sentinel
 from authcore.web.common import LoginBody
 from authcore.web.fastapi import FastAPIAuth
@@ -548,9 +549,7 @@ def test_sentinels_that_cannot_answer_are_each_asked_once_and_the_call_is_unavai
     answers, one that refuses the connection, one that does not know the service; each once, and
     the call is a 503."""
     silent = SilentServer()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()
     master = start_redis(tmp_path / "master", appendonly=False)
     other = start_sentinel(tmp_path / "sentinel", master, service="another")
     hosts = f"127.0.0.1:{silent.port},127.0.0.1:{closed},127.0.0.1:{other.port}"

@@ -42,6 +42,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+from authcore.testing.ports import free_port
+
 __all__ = [
     "SlapdServer",
     "SlapdError",
@@ -95,14 +97,6 @@ def ssha(password: str) -> str:
     salt = secrets.token_bytes(8)
     digest = hashlib.sha1(password.encode() + salt).digest()
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def mail_local(login: str) -> str:

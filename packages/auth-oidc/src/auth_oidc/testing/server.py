@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from typing import Any, Literal
 import httpx
 
 from authcore.errors import ConfigError
+from authcore.testing.ports import free_port
 
 from .keys import JWKS, generate_jwks, public_jwks
 from .node_env import ensure_installed, find_node
@@ -101,12 +101,6 @@ class ServerSettings:
         }
         doc.update({key: value for key, value in optional.items() if value is not None})
         return doc
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -210,7 +204,7 @@ class OidcProviderServer:
         workdir = ensure_installed()
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             if self._port is None:
-                self._port = _free_port()
+                self._port = free_port()
             try:
                 self._launch(node, workdir)
                 return self

@@ -18,7 +18,6 @@ that would not take the loop path fails instead of passing unnoticed.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from typing import Any, Final, TypeVar
 
 from .. import loop_bridge
 from ..loop_bridge import bridged, collecting, run_bridged
+from .ports import free_port
 
 __all__ = ["STORE_CALLS", "LoopThread", "bridged_calls", "calls_on_loop", "without_blocking_client"]
 
@@ -146,9 +146,7 @@ def without_blocking_client(store: T) -> T:
 def _break_blocking_client(store: Any) -> None:
     """Point the store's redis-py client at a loopback port where nothing listens, its
     connections made so far closed and forgotten (each would reconnect where it was made)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
+    dead = free_port()
     pool = store._client.connection_pool
     pool.disconnect()
     pool.reset()

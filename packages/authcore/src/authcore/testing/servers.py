@@ -1,6 +1,6 @@
 """Real servers for web tests: an app served on a free loopback port in a thread, and Chromium.
 
-* :func:`free_port`: a loopback port nobody listens on now.
+* :func:`free_port`: a loopback port nobody listens on now (:mod:`authcore.testing.ports`).
 * :func:`run_asgi`: an ASGI app (FastAPI, the service) under uvicorn; yields its base URL.
 * :func:`run_wsgi`: a WSGI app (Flask, Django) under werkzeug's threaded server.
 * :func:`launch_chromium`: Debian's headless ``/usr/bin/chromium`` through Playwright; a
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .ports import free_port
 
 __all__ = ["free_port", "run_asgi", "run_wsgi", "launch_chromium", "CHROMIUM", "CHROMIUM_ARGS"]
 
@@ -37,13 +38,6 @@ CHROMIUM_ARGS = (
 )
 #: A bound on waiting for a server to start: not a timed assertion.
 _STARTUP_BOUND = 30.0
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
