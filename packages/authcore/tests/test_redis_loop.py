@@ -13,6 +13,7 @@ and refreshes run, and that ``strict`` really takes the blocking client away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import logging
@@ -711,18 +712,21 @@ class RemoteSessions(Directory, UpstreamSessions):
 
 
 @pytest.mark.parametrize(
-    ("store_url", "providers", "refresh"),
+    ("store_url", "providers", "refresh", "rotation_on_loop"),
     [
-        ("memory://", ["Directory"], "none"),
-        ("redis://127.0.0.1:1/0", ["Directory"], "loop"),
-        ("memory://", ["RemoteSessions"], "thread"),
-        ("redis://127.0.0.1:1/0", ["Directory", "RemoteSessions"], "thread"),
+        ("memory://", ["Directory"], "none", False),
+        ("redis://127.0.0.1:1/0", ["Directory"], "loop", True),
+        ("memory://", ["RemoteSessions"], "thread", False),
+        ("redis://127.0.0.1:1/0", ["Directory", "RemoteSessions"], "thread", True),
+        ("sqlite:///:memory:", ["Directory", "RemoteSessions"], "thread", False),
     ],
 )
-def test_a_refresh_waits_only_for_providers_it_asks(store_url: str, providers: list[str], refresh: str) -> None:
+def test_a_refresh_waits_only_for_providers_it_asks(
+    store_url: str, providers: list[str], refresh: str, rotation_on_loop: bool
+) -> None:
     """A provider that waits sends its logins to a thread; a refresh asks a provider only to
     refresh its own session upstream, so one without (a directory) leaves refreshes in-line, or
-    on the loop with Redis."""
+    on the loop with Redis, where arefresh awaits every rotation and learns whose session it is."""
     config = {
         "providers": [{"name": name.lower(), "class": f"{__name__}:{name}"} for name in providers],
         "sessions": {"store": store_url},
@@ -730,6 +734,7 @@ def test_a_refresh_waits_only_for_providers_it_asks(store_url: str, providers: l
     with AuthManager.from_config(config) as manager:
         assert manager.login_waits("directory") == "thread"
         assert manager.refresh_waits() == refresh
+        assert manager.rotation_on_loop() is rotation_on_loop
 
 
 def test_a_directory_sessions_refresh_is_awaited_on_the_loop(
@@ -756,17 +761,21 @@ def test_a_directory_sessions_refresh_is_awaited_on_the_loop(
             loop_thread.run(lambda: manager.verify(second.access_token))
 
 
-def test_a_remote_sessions_refresh_asks_it_in_a_thread(shared_redis: RedisServer, loop_thread: LoopThread) -> None:
-    """Beside a directory, a provider keeping sessions upstream that waits: refreshes go to a
-    worker thread, where its upstream refresh is asked (never on the event loop)."""
-    config = {
+def mixed_config(redis_url: str) -> dict[str, Any]:
+    """A directory beside a provider that keeps sessions upstream and waits (LDAP and Keycloak)."""
+    return {
         "providers": [
             {"name": "directory", "class": f"{__name__}:Directory"},
             {"name": "remote", "class": f"{__name__}:RemoteSessions"},
         ],
-        "sessions": {"store": f"{shared_redis.url}?prefix=t{uuid.uuid4().hex[:12]}:"},
+        "sessions": {"store": f"{redis_url}?prefix=t{uuid.uuid4().hex[:12]}:"},
         "tokens": {"secret": "loop-refresh-test-secret-" + "s" * 40},
     }
+
+
+@contextlib.contextmanager
+def upstream_threads() -> Iterator[list[str]]:
+    """The names of the threads RemoteSessions.refresh_upstream runs in, within the block."""
     threads: list[str] = []
     refreshed = RemoteSessions.refreshed
 
@@ -777,14 +786,63 @@ def test_a_remote_sessions_refresh_asks_it_in_a_thread(shared_redis: RedisServer
 
     RemoteSessions.refreshed = Watched()
     try:
-        with AuthManager.from_config(config) as manager:
-            first = loop_thread.wait(manager.alogin("remote", login="rémi", password="right"))
-            second = loop_thread.wait(manager.arefresh(first.refresh_token))
-            assert second.identity.login == "rémi"
-            assert list(RemoteSessions.refreshed) == ["rémi"]
-            assert threads and threads[0] != "authcore-test-loop"
+        yield threads
     finally:
         RemoteSessions.refreshed = refreshed
+
+
+def test_a_remote_sessions_refresh_asks_it_in_a_thread(shared_redis: RedisServer, loop_thread: LoopThread) -> None:
+    """Beside a directory, a provider keeping sessions upstream that waits: its sessions'
+    refreshes are asked upstream in a worker thread (never on the event loop)."""
+    with upstream_threads() as threads, AuthManager.from_config(mixed_config(shared_redis.url)) as manager:
+        first = loop_thread.wait(manager.alogin("remote", login="rémi", password="right"))
+        second = loop_thread.wait(manager.arefresh(first.refresh_token))
+        assert second.identity.login == "rémi"
+        assert list(RemoteSessions.refreshed) == ["rémi"]
+        assert threads and threads[0] != "authcore-test-loop"
+        third = loop_thread.wait(manager.arefresh(second.refresh_token))
+        assert threads[1] != "authcore-test-loop" and third.identity.login == "rémi"
+        with pytest.raises(RefreshTokenReused):  # the rotation, on the loop, still catches a reuse
+            loop_thread.wait(manager.arefresh(first.refresh_token))
+        with pytest.raises(InvalidToken):
+            loop_thread.run(lambda: manager.verify(third.access_token))
+
+
+def test_beside_a_remote_provider_a_directory_sessions_refresh_stays_on_the_loop(
+    shared_redis: RedisServer, loop_thread: LoopThread
+) -> None:
+    """The same configuration: a directory's session is refreshed on the loop, no bridged call,
+    no worker thread, the blocking client never used; the remote provider is not asked."""
+    with upstream_threads() as threads, AuthManager.from_config(mixed_config(shared_redis.url)) as manager:
+        assert manager.refresh_waits() == "thread" and manager.rotation_on_loop()
+        first = loop_thread.wait(manager.alogin("directory", login="dora", password="right"))
+        without_blocking_client(manager._sessions.store)  # from here a call off the loop's path fails
+        with bridged_calls() as bridged:
+            second = loop_thread.wait(manager.arefresh(first.refresh_token))
+        assert bridged == [] and threads == []
+        assert second.identity.login == "dora" and second.refresh_token != first.refresh_token
+
+
+class EndedUpstream(RemoteSessions):
+    """A provider whose upstream session has ended: its refresh is refused."""
+
+    type = "ended-upstream"
+
+    def refresh_upstream(self, identity: Identity) -> Identity:
+        raise InvalidToken("upstream session ended")
+
+
+def test_a_refusal_upstream_in_the_thread_ends_the_session(shared_redis: RedisServer, loop_thread: LoopThread) -> None:
+    """The upstream step in its worker thread is refused: the session ends (the store called
+    from that thread), and its tokens are refused on the loop after."""
+    config = mixed_config(shared_redis.url)
+    config["providers"][1] = {"name": "remote", "class": f"{__name__}:EndedUpstream"}
+    with AuthManager.from_config(config) as manager:
+        first = loop_thread.wait(manager.alogin("remote", login="rémi", password="right"))
+        with pytest.raises(InvalidToken):
+            loop_thread.wait(manager.arefresh(first.refresh_token))
+        with pytest.raises(InvalidToken):
+            loop_thread.run(lambda: manager.verify(first.access_token))
 
 
 def test_a_login_on_the_loop_takes_one_round_trip(

@@ -89,12 +89,23 @@ class AsyncMethods:
         the upstream refresh of a provider that keeps a session of its own
         (:class:`~authcore.capabilities.UpstreamSessions`: Keycloak, OpenID issuers), so every
         configured provider of that kind must declare ``blocking = False`` for a refresh not to go
-        to a thread; one that only checks logins (LDAP, a user database) is never asked."""
-        if self._plugins_block() or any(
-            instance.blocking and isinstance(instance, UpstreamSessions) for instance in self._providers.values()
-        ):
+        to a thread; one that only checks logins (LDAP, a user database) is never asked.
+        (:meth:`arefresh` does better where :meth:`rotation_on_loop` holds: it learns the
+        session's provider first.)"""
+        if self._plugins_block() or any(self._upstream_waits(instance) for instance in self._providers.values()):
             return "thread"
         return self._store_waits()
+
+    def rotation_on_loop(self) -> bool:
+        """Whether :meth:`arefresh` awaits every rotation on the event loop, whatever the session's
+        provider: on the Redis store, no plugin that blocks. A session whose provider refreshes
+        upstream and waits (Keycloak beside a directory, say) then has only that step, and what
+        follows it, sent to a worker thread; every other session's refresh stays on the loop."""
+        return not self._plugins_block() and self._store_waits() == "loop" and self._sessions.awaits_rotation
+
+    @staticmethod
+    def _upstream_waits(instance: Provider | None) -> bool:
+        return instance is not None and instance.blocking and isinstance(instance, UpstreamSessions)
 
     def login_blocks(self, provider: str) -> bool:
         """Whether a login through *provider* may wait on I/O: :meth:`login_waits` is not ``"none"``."""
@@ -128,22 +139,25 @@ class AsyncMethods:
         On the Redis store (``"loop"``) the rotation is awaited on the event loop itself
         (``Sessions.arefresh``), not through :mod:`authcore.loop_bridge`: a bridged wait
         cost a refresh 75-140 us of CPU under load, as much as Redis's own work. A store call
-        after the rotation (rare: a session ended, an identity changed) runs bridged."""
-        waits = self.refresh_waits()
-        if waits != "loop" or not self._sessions.awaits_rotation:
-            return await run_as(waits, lambda: self.refresh(refresh_token))
+        after the rotation (rare: a session ended, an identity changed) runs bridged. Where the
+        session's provider refreshes upstream and waits, that step and what follows go to a
+        worker thread (:meth:`rotation_on_loop`)."""
+        if not self.rotation_on_loop():
+            return await run_as(self.refresh_waits(), lambda: self.refresh(refresh_token))
         try:
             record, new_refresh = await self._sessions.arefresh(refresh_token)
         except RefreshTokenReused as exc:
             self._drop_cached(exc.session_id)
             raise
         steps = self._refreshed(record, new_refresh)
+        if self._upstream_waits(self._providers.get(record.provider)):
+            return await _to_thread(made_in_place, steps)
         while True:
             try:
                 call = next(steps)
             except StopIteration as done:
                 return cast("LoginResult", done.value)
-            await run_as(waits, call)
+            await run_as("loop", call)
 
     async def alogout(self, token: str) -> None:
         """:meth:`logout` in a worker thread."""

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -17,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from pydantic import Field
@@ -37,6 +38,7 @@ from authcore import (
     SecondFactor,
     SelfUpdate,
     SingleSignOn,
+    UpstreamSessions,
     UserExists,
     UserManagement,
     UserNotFound,
@@ -286,6 +288,26 @@ class SlowProvider(Provider):
 
 
 SLOW = f"{__name__}:SlowProvider"
+
+
+class SlowUpstreamProvider(SlowProvider, UpstreamSessions):
+    """A blocking provider that keeps a session upstream (Keycloak far away): a refresh asks it,
+    and it notes whether that ran on an event loop's thread."""
+
+    type = "slow-upstream"
+    on_a_loop: ClassVar[list[bool]] = []
+
+    def refresh_upstream(self, identity: Identity) -> Identity:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            type(self).on_a_loop.append(False)
+        else:
+            type(self).on_a_loop.append(True)
+        return identity
+
+
+SLOW_UPSTREAM = f"{__name__}:SlowUpstreamProvider"
 
 
 class InstantProvider(Provider, SecondFactor):

@@ -96,6 +96,68 @@ def test_where_a_login_and_a_refresh_run(
     assert ran == [login_runs, refresh_runs], recorder.threads
 
 
+def test_beside_a_provider_refreshing_upstream_other_sessions_refresh_on_the_loop(redis_url: str) -> None:
+    """A directory (logins wait) beside a provider that refreshes a session upstream and waits
+    (Keycloak): over HTTP on Redis, a directory session's refresh runs on the loop, the other's
+    upstream step in a worker thread, never on the loop."""
+    config = {
+        "tokens": {"secret": SECRET},
+        "sessions": {"store": redis_url},
+        "providers": [{"name": "slow", "class": support.SLOW}, {"name": "remote", "class": support.SLOW_UPSTREAM}],
+    }
+    support.SlowProvider.delay = 0.01
+    support.SlowUpstreamProvider.on_a_loop = []
+    manager = AuthManager.from_config(config)
+    recorder = ThreadRecorder()
+    manager.plugins.register(recorder)
+    app = FastAPI()
+    FastAPIAuth(manager).install(app)
+    try:
+        with run_asgi(app) as base:
+            directory, remote = login(base, "slow", "dora"), login(base, "remote", "rémi")
+            del recorder.threads[:]
+            for tokens in (directory, remote, directory):
+                answer = refresh(base, tokens["refresh_token"])
+                assert answer.status_code == 200, answer.text
+                tokens.update(answer.json())
+            assert refresh(base, "not-a-refresh-token").status_code == 401
+    finally:
+        manager.close()
+        support.SlowProvider.delay = 0.6
+    assert support.SlowUpstreamProvider.on_a_loop == [False]
+    loop_thread = recorder.threads[0]
+    assert recorder.threads[2] == loop_thread and recorder.threads[1] != loop_thread, recorder.threads
+    assert not loop_thread.startswith("AnyIO worker")
+
+
+@pytest.mark.parametrize(
+    ("body", "waits"),
+    [
+        (b'{"refresh_token": "rt"}', "loop"),  # arefresh: the session's own provider decides
+        (b"", "thread"),  # a cookie session's refresh runs handle(): where the slowest would
+        (b"   ", "thread"),
+        (b"{not json", "none"),  # refused without any I/O
+        (b'{"refresh_token": 5}', "none"),
+        (b"\xff\xfe", "none"),
+    ],
+)
+def test_where_a_refresh_runs_beside_a_provider_refreshing_upstream(redis_url: str, body: bytes, waits: str) -> None:
+    from authcore.web.http import WebRequest
+    from authcore.web.routes import ROUTES
+
+    config = {
+        "tokens": {"secret": SECRET},
+        "sessions": {"store": redis_url},
+        "providers": [{"name": "slow", "class": support.SLOW}, {"name": "remote", "class": support.SLOW_UPSTREAM}],
+    }
+    route = next(route for route in ROUTES if route.operation == "refresh")
+    with AuthManager.from_config(config) as manager:
+        core = FastAPIAuth(manager).core
+        request = WebRequest("POST", "/auth/refresh", {"content-type": ["application/json"]}, {}, {})
+        request.preload(body)
+        assert core.waits(route, request) == waits
+
+
 @pytest.fixture
 def loop_site(redis_url: str) -> Iterator[tuple[str, AuthManager]]:
     manager, _recorder, server = serve(redis_url, {"name": "dummy", "type": "dummy"})

@@ -161,12 +161,26 @@ class WebCore:
         if route.operation not in ("login", "refresh") or request.body_reader is not None:
             return "thread"
         if route.operation == "refresh":
-            return self.manager.refresh_waits()
+            return self._refresh_waits(request)
         try:
             body = self._login_body(request)
         except AuthError:
             return "none"  # refused without any I/O
         return self.manager.login_waits(body.plugin)
+
+    def _refresh_waits(self, request: WebRequest) -> Waits:
+        """A refresh's :meth:`waits`: a refresh token in the body goes to :meth:`AuthManager.arefresh`
+        on the loop wherever it can await the rotation there, since it sends a session's upstream
+        step to a thread itself when the session's provider waits; a cookie session's refresh runs
+        :meth:`handle`, so it goes where the slowest provider's refresh would have to."""
+        waits = self.manager.refresh_waits()
+        if waits != "thread" or not self.manager.rotation_on_loop():
+            return waits
+        try:
+            token = self._refresh_token_in(request)
+        except AuthError:
+            return "none"  # refused without any I/O
+        return "loop" if token is not None else waits
 
     def _login_body(self, request: WebRequest) -> LoginBody:
         body = request.memo.get("login")
@@ -232,8 +246,11 @@ class WebCore:
     @staticmethod
     def _refresh_token_in(request: WebRequest) -> str | None:
         """The refresh token a refresh's body carries, or ``None`` for an empty body (a cookie session's)."""
-        raw = request.read_body()
-        return parse_json(raw, RefreshBody).refresh_token if raw.strip() else None
+        if "refresh_token" not in request.memo:
+            raw = request.read_body()
+            request.memo["refresh_token"] = parse_json(raw, RefreshBody).refresh_token if raw.strip() else None
+        token: str | None = request.memo["refresh_token"]
+        return token
 
     def _refresh(self, request: WebRequest, _caller: VerifiedToken | None) -> WebResponse:
         token = self._refresh_token_in(request)
