@@ -5,8 +5,9 @@ binds it a moment later, after the probe is closed: meanwhile another test proce
 pytest-xdist worker, another interpreter's run) may be given the same port by the same kernel
 call. :func:`free_port` therefore hands out ports from a block of its own for each xdist worker,
 below the kernel's ephemeral range (where ``bind(..., 0)`` and outgoing connections take theirs),
-each port in turn from a random start, and only one that binds now. Two workers never share a
-block; one process reuses a port only after the rest of its block.
+each port in turn from a random start, and only one that binds now. Two workers of one run never
+share a block (two runs at once start at random places in theirs); one process reuses a port
+only after the rest of its block.
 """
 
 from __future__ import annotations
