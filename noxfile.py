@@ -280,7 +280,9 @@ def _test_workers(session: nox.Session) -> list[str]:
             session.error(f"AUTHCORE_TEST_WORKERS must be a number from 1 to 8, not {wanted[:20]!r}")
         workers = int(wanted)
     else:
-        workers = min(MAX_TEST_WORKERS, os.cpu_count() or 1)
+        # The CPUs this process may run on (a container's share), not the host's count.
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = min(MAX_TEST_WORKERS, usable)
     return ["--numprocesses", str(workers), "--dist", "loadfile"]
 
 
