@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +17,7 @@ from authcore import (
     UserNotFound,
     UserUpdate,
 )
+from authcore.testing.race import outcomes, race
 
 
 def test_user_lifecycle(manager: AuthManager, keycloak_realm: Realm):
@@ -70,24 +70,16 @@ def test_user_lifecycle(manager: AuthManager, keycloak_realm: Realm):
 
 def test_one_admin_client_across_threads(manager: AuthManager, keycloak_server: KeycloakTestServer):
     users = manager.users("sso")
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
-        try:
-            for i in range(3):
-                login = f"user-{n}-{i}"
-                users.create_user(NewUser(login=login, password="Pw-123456"))
-                assert users.get_user(login).login == login
-                users.delete_user(login)
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(3):
+            login = f"user-{n}-{i}"
+            users.create_user(NewUser(login=login, password="Pw-123456"))
+            assert users.get_user(login).login == login
+            users.delete_user(login)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = race(worker)
+    assert outcomes(results) == {"ok": 8}, results
     # One admin token for all of it: the client is reused.
     assert keycloak_server.hits("/realms/test/protocol/openid-connect/token") == 1
 

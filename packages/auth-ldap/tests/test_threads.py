@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from pydantic import SecretStr
@@ -10,6 +9,7 @@ from pydantic import SecretStr
 from auth_ldap import LdapConfig, LdapProvider
 from auth_ldap.testing import LOAD_USERS, SlapdServer
 from authcore import AuthManager, PasswordCredentials
+from authcore.testing.race import outcomes, race
 
 THREADS = 8
 TOTAL = 5_000
@@ -43,11 +43,8 @@ def test_5000_logins_8_threads_no_mixups(slapd: SlapdServer, configs: Any) -> No
                 ):
                     mixups.append(f"{login} got {identity.login}")
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = race(worker, THREADS)
+    assert outcomes(results) == {"ok": THREADS}, results
     assert errors == []
     assert mixups == []
     assert sum(counts) == TOTAL
@@ -56,7 +53,7 @@ def test_5000_logins_8_threads_no_mixups(slapd: SlapdServer, configs: Any) -> No
 def test_wrong_passwords_interleaved_never_succeed(slapd: SlapdServer, configs: Any) -> None:
     """Pooled bind connections are rebound per login: a failed bind never inherits the previous user's."""
     p = LdapProvider("ldap", LdapConfig.model_validate(configs[0](slapd, pool_size=2)))
-    outcomes: list[str] = []
+    answers: list[str] = []
 
     def worker(n: int) -> None:
         for i in range(100):
@@ -65,14 +62,11 @@ def test_wrong_passwords_interleaved_never_succeed(slapd: SlapdServer, configs: 
             password = f"{login}-pw" if good else "wrong-pw"
             try:
                 identity = p.authenticate(PasswordCredentials(login=login, password=SecretStr(password)))
-                outcomes.append("ok" if good and identity.login == login else f"BAD {login}")
+                answers.append("ok" if good and identity.login == login else f"BAD {login}")
             except Exception as exc:
-                outcomes.append("ok" if not good and type(exc).__name__ == "InvalidCredentials" else f"BAD {exc!r}")
+                answers.append("ok" if not good and type(exc).__name__ == "InvalidCredentials" else f"BAD {exc!r}")
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(worker, 4)
     p.close()
-    assert outcomes.count("ok") == 400, [o for o in outcomes if o != "ok"][:5]
+    assert outcomes(results) == {"ok": 4}, results
+    assert answers.count("ok") == 400, [o for o in answers if o != "ok"][:5]

@@ -7,7 +7,6 @@ account after NFKC + casefold: exactly one wins, the rest get UserExists.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from sqlalchemy import func, select
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from auth_local import LocalProvider
 from auth_local.schema import users as users_table
 from authcore import AuthManager, Registration, UserExists
+from authcore.testing.race import outcomes, race
 
 THREADS = 8
 ROUNDS = 3
@@ -25,8 +25,6 @@ SHARED_SPELLINGS = ["shared", "SHARED", "Shared", "ｓｈａｒｅｄ", "sHaReD"
 def test_eight_threads_register_and_log_in(make_manager: Callable[..., AuthManager]) -> None:
     """Every thread registers its own users and logs in with them; one shared login has exactly one owner."""
     managers = [make_manager(registration="open"), make_manager(registration="open")]
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
     shared_wins: list[str] = []
     mixups: list[str] = []
 
@@ -34,27 +32,19 @@ def test_eight_threads_register_and_log_in(make_manager: Callable[..., AuthManag
         manager = managers[n % 2]
         users = manager.users("users")
         try:
-            barrier.wait()
-            try:
-                users.self_register(Registration(login=SHARED_SPELLINGS[n], password=PW))
-                shared_wins.append(SHARED_SPELLINGS[n])
-            except UserExists:
-                pass
-            for r in range(ROUNDS):
-                login = f"user-{n}-{r}"
-                users.self_register(Registration(login=login, password=f"{PW}-{n}-{r}"))
-                result = manager.login("users", login=login.upper(), password=f"{PW}-{n}-{r}")
-                if result.login != login or manager.verify(result.access_token).login != login:
-                    mixups.append(login)
-        except BaseException as exc:  # collected and reported below
-            errors.append(exc)
+            users.self_register(Registration(login=SHARED_SPELLINGS[n], password=PW))
+            shared_wins.append(SHARED_SPELLINGS[n])
+        except UserExists:
+            pass
+        for r in range(ROUNDS):
+            login = f"user-{n}-{r}"
+            users.self_register(Registration(login=login, password=f"{PW}-{n}-{r}"))
+            result = manager.login("users", login=login.upper(), password=f"{PW}-{n}-{r}")
+            if result.login != login or manager.verify(result.access_token).login != login:
+                mixups.append(login)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = race(worker, THREADS)
+    assert outcomes(results) == {"ok": THREADS}, results
     assert mixups == []
     assert len(shared_wins) == 1
     provider = managers[0].provider("users")

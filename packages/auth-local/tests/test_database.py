@@ -6,7 +6,6 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from auth_local import LocalConfig, LocalProvider, PasswordHasher
 from auth_local.migrations import HEAD as PACKAGE_HEAD
 from auth_local.schema import VERSION_TABLE, metadata, user_roles, users
 from authcore import AuthManager, ConfigError, NewUser, ProviderUnavailable
+from authcore.testing.race import outcomes, race
 from authcore.testing.servers import free_port
 from authcore.testing.sqlite_locks import write_locked
 
@@ -145,21 +145,9 @@ def test_a_database_at_an_older_revision_is_migrated(
 
 def test_concurrent_starts_migrate_once(make_manager: Callable[..., AuthManager]) -> None:
     """Four providers starting at once on an empty database: all start, the tables exist once."""
-    errors: list[BaseException] = []
-    started: list[AuthManager] = []
-
-    def start() -> None:
-        try:
-            started.append(make_manager())
-        except BaseException as exc:  # collected and reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    started = race(lambda _: make_manager(), 4)
+    assert outcomes(started) == {"ok": 4}, started
+    assert isinstance(started[0], AuthManager) and isinstance(started[-1], AuthManager)
     started[0].users("users").create_user(NewUser(login="sam", password=PW))
     assert started[-1].login("users", login="sam", password=PW).login == "sam"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from datetime import UTC, datetime
 
 import pyotp
@@ -14,6 +13,7 @@ from pydantic import SecretStr
 from auth_local import LocalProvider
 from auth_local.factor_store import EnrolmentRow
 from authcore import AuthManager, InvalidCredentials, NewUser, TotpEnrolment, UserChangeRefused
+from authcore.testing.race import outcomes, race
 
 PW = "Correct-Horse-Battery-9"
 T0 = 1_800_000_010.0
@@ -99,51 +99,16 @@ def test_eight_threads_one_code(
     """Eight concurrent uses of one valid code: exactly one is accepted, seven refused, nothing else."""
     provider, _, totp, enrolment = alice
     code = totp.at(T0) if method == "totp" else enrolment.recovery_codes[0]
-    barrier = threading.Barrier(8)
-    results: list[str] = []
-    lock = threading.Lock()
-
-    def submit() -> None:
-        barrier.wait()
-        try:
-            provider.check_second_factor("alice", method, code)
-            outcome = "ok"
-        except InvalidCredentials:
-            outcome = "refused"
-        except Exception as exc:  # anything else fails the test below
-            outcome = f"error {type(exc).__name__}"
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=submit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == ["ok"] + ["refused"] * 7, results
+    results = race(lambda _: provider.check_second_factor("alice", method, code))
+    assert outcomes(results) == {"ok": 1, "InvalidCredentials": 7}, results
 
 
 def test_eight_threads_one_enrolment_code(manager: AuthManager) -> None:
     """Eight concurrent confirmations with one code: one confirms, and that step cannot log in."""
     provider, _ = _provider(manager)
     totp = pyotp.TOTP(provider.begin_enrolment("alice").secret)
-    barrier = threading.Barrier(8)
-    results: list[str] = []
-
-    def confirm() -> None:
-        barrier.wait()
-        try:
-            provider.confirm_enrolment("alice", totp.at(T0))
-            results.append("ok")
-        except InvalidCredentials:
-            results.append("refused")
-
-    threads = [threading.Thread(target=confirm) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == ["ok"] + ["refused"] * 7, results
+    results = race(lambda _: provider.confirm_enrolment("alice", totp.at(T0)))
+    assert outcomes(results) == {"ok": 1, "InvalidCredentials": 7}, results
     with pytest.raises(InvalidCredentials):
         provider.check_second_factor("alice", "totp", totp.at(T0))
 
@@ -151,21 +116,7 @@ def test_eight_threads_one_enrolment_code(manager: AuthManager) -> None:
 def test_concurrent_enrolments_leave_one(manager: AuthManager) -> None:
     """Four enrolments begun at once: none fails, and exactly the last one stored confirms, with its codes."""
     provider, _ = _provider(manager)
-    barrier = threading.Barrier(4)
-    made: list[TotpEnrolment | str] = []
-
-    def begin() -> None:
-        barrier.wait()
-        try:
-            made.append(provider.begin_enrolment("alice"))
-        except Exception as exc:  # anything fails the test below
-            made.append(type(exc).__name__)
-
-    threads = [threading.Thread(target=begin) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    made = race(lambda _: provider.begin_enrolment("alice"), 4)
     enrolments = [m for m in made if isinstance(m, TotpEnrolment)]
     assert len(enrolments) == 4, made
     stored = provider.store.enrolment(provider.store.get("alice").id)

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from authcore import (
     PasswordSelfService,
     ProviderUnavailable,
 )
+from authcore.testing.race import outcomes, race
 
 PW = "Correct-Horse-Battery-9"
 NEW_PW = "Staple-Lantern-Orbit-42"
@@ -228,31 +228,10 @@ def test_eight_threads_one_token(manager: AuthManager, mailed: LocalProvider, sm
     """Eight concurrent redemptions of one token: exactly one succeeds, the others get InvalidToken."""
     mailed.request_password_reset("alice")
     token = token_in(smtp_server)
-    barrier = threading.Barrier(8)
-    results: list[str] = []
-    lock = threading.Lock()
-
-    def redeem(index: int) -> None:
-        barrier.wait()
-        try:
-            mailed.reset_password(token, f"Thread-Password-{index}-Xyz")
-            outcome = f"ok {index}"
-        except InvalidToken:
-            outcome = "refused"
-        except Exception as exc:  # anything else fails the test below
-            outcome = f"error {type(exc).__name__}"
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=redeem, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    winners = [r for r in results if r.startswith("ok")]
-    assert len(winners) == 1 and results.count("refused") == 7, results
-    index = winners[0].split()[1]
-    manager.login("users", login="alice", password=f"Thread-Password-{index}-Xyz")
+    results = race(lambda index: mailed.reset_password(token, f"Thread-Password-{index}-Xyz"))
+    assert outcomes(results) == {"ok": 1, "InvalidToken": 7}, results
+    (winner,) = [index for index, result in enumerate(results) if not isinstance(result, Exception)]
+    manager.login("users", login="alice", password=f"Thread-Password-{winner}-Xyz")
 
 
 def test_smtp_down_is_unavailable_and_spends_nothing(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from authcore import AuthManager, ConfigError, InvalidToken
 from authcore.config import SessionConfig, TokenConfig
 from authcore.dev_state import session_store_url, token_secret
+from authcore.testing.race import outcomes, race
 
 DUMMY = {"providers": [{"name": "dummy"}]}
 
@@ -90,20 +90,12 @@ def test_concurrent_first_runs_agree_on_one_dev_secret(tmp_path):
     # Smoke test of the write-then-link publication of a new secret (the race is too narrow
     # to hit on demand): every manager started at once ends up with the same key.
     state = tmp_path / "state"
-    keys: list[bytes] = []
-    errors: list[BaseException] = []
 
-    def start():
-        try:
-            with AuthManager.from_config(DUMMY, state_dir=state) as m:
-                keys.append(m._tokens._hmac_prototype.copy().digest())  # an HMAC of b"": the key's fingerprint
-        except BaseException as exc:
-            errors.append(exc)
+    def start(_: int) -> bytes:
+        with AuthManager.from_config(DUMMY, state_dir=state) as m:
+            return m._tokens._hmac_prototype.copy().digest()  # an HMAC of b"": the key's fingerprint
 
-    threads = [threading.Thread(target=start) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and len(keys) == 8 and len(set(keys)) == 1
+    keys = race(start)
+    assert outcomes(keys) == {"ok": 8}, keys
+    assert len(set(keys)) == 1
     assert [p.name for p in state.iterdir() if p.name.startswith(".dev-secret")] == []

@@ -27,6 +27,7 @@ from authcore.sessions import (
     open_store,
 )
 from authcore.testing import SessionStoreConformance
+from authcore.testing.race import outcomes, race
 
 NOW = 1_700_000_000.0
 IDLE = 100.0
@@ -352,21 +353,7 @@ def test_many_first_opens_of_one_new_sqlite_file_all_succeed(tmp_path: Path) -> 
     """Services starting together open one new session file at once: switching it to WAL answers
     "database is locked" without waiting for the busy timeout, so the store retries (seen in CI:
     8 managers starting on one development state directory)."""
-    import threading
-
     for attempt in range(20):
         path = tmp_path / f"sessions-{attempt}.db"
-        errors: list[BaseException] = []
-
-        def open_and_close(target: Path = path, failures: list[BaseException] = errors) -> None:
-            try:
-                SQLiteSessionStore(target).close()
-            except BaseException as exc:
-                failures.append(exc)
-
-        threads = [threading.Thread(target=open_and_close) for _ in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        results = race(lambda _, target=path: SQLiteSessionStore(target).close(), 16)
+        assert outcomes(results) == {"ok": 16}, results

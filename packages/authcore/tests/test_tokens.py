@@ -26,6 +26,7 @@ from authcore.algorithms import ALGORITHMS
 from authcore.config import TokenConfig
 from authcore.errors import ConfigError, InvalidToken, TokenExpired
 from authcore.models import VerifiedToken
+from authcore.testing.race import outcomes, race
 from authcore.token_cache import TokenCache
 from authcore.tokens import MAX_ACCESS_TOKEN_LENGTH, TokenService
 
@@ -1040,35 +1041,25 @@ def test_cache_repr_has_no_tokens() -> None:
 def test_cache_thread_safety() -> None:
     cache = TokenCache(64)
     sessions = [f"s{i}" for i in range(6)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
 
     def worker(seed: int) -> None:
         rng = random.Random(seed)
-        try:
-            barrier.wait()
-            for step in range(4000):
-                token = f"tok-{rng.randrange(200)}"
-                action = rng.random()
-                if action < 0.5:
-                    session = rng.choice(sessions)
-                    cache.put(token, verified(session), NOW + rng.choice((1, 100)))
-                elif action < 0.95:
-                    hit = cache.get(token, NOW + 50)
-                    assert hit is None or isinstance(hit, VerifiedToken)
-                elif action < 0.99:
-                    cache.drop_session(rng.choice(sessions))
-                elif step % 500 == 0:
-                    cache.clear()
-        except BaseException as exc:  # reported below, in the main thread
-            errors.append(exc)
+        for step in range(4000):
+            token = f"tok-{rng.randrange(200)}"
+            action = rng.random()
+            if action < 0.5:
+                session = rng.choice(sessions)
+                cache.put(token, verified(session), NOW + rng.choice((1, 100)))
+            elif action < 0.95:
+                hit = cache.get(token, NOW + 50)
+                assert hit is None or isinstance(hit, VerifiedToken)
+            elif action < 0.99:
+                cache.drop_session(rng.choice(sessions))
+            elif step % 500 == 0:
+                cache.clear()
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results = race(worker)
+    assert outcomes(results) == {"ok": 8}, results
     assert len(cache) <= 64
     # The session index and the entries agree exactly.
     indexed = {token for tokens in cache._by_session.values() for token in tokens}

@@ -3,7 +3,6 @@ settings keeping their ``cookie_auth`` (over real HTTP), the throttle's reservat
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from flask import Flask
 
 from authcore import AuthManager
 from authcore.errors import Throttled
+from authcore.testing.race import outcomes, race
 from authcore.web.flask import FlaskAuth
 from authcore.web.settings import WebSettings
 from authcore.web.throttle import Throttle
@@ -79,25 +79,9 @@ def test_parallel_attempts_cannot_all_pass_the_throttle():
     """Every attempt is reserved before the provider is asked: of 12 simultaneous attempts on a
     login allowed 3, exactly 3 are admitted, however long their providers take."""
     throttle = Throttle(max_per_login=3, max_per_address=1000, window=600)
-    start = threading.Barrier(12)
-    admitted: list[int] = []
-    refused: list[int] = []
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:
-            throttle.reserve("alice", f"10.0.0.{i}")
-        except Throttled:
-            refused.append(i)
-        else:
-            admitted.append(i)  # none of these completes (nor releases) during the test
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(admitted) == 3 and len(refused) == 9
+    # none of the admitted attempts completes (nor releases) during the test
+    results = race(lambda i: throttle.reserve("alice", f"10.0.0.{i}"), 12)
+    assert outcomes(results) == {"ok": 3, "Throttled": 9}, results
 
 
 def test_a_released_reservation_is_not_counted():

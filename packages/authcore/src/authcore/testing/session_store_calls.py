@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import threading
 from collections.abc import Sequence
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from authcore.errors import InvalidToken, TokenExpired
 from authcore.sessions import SessionRecord, Sessions, SessionStore, hash_refresh_token
 from authcore.sessions.held import held_calls
+from authcore.testing.race import outcomes, race
 
 __all__ = ["StoreCallsConformance", "race_refreshes"]
 
@@ -36,28 +36,17 @@ def race_refreshes(instances: Sequence[Sessions], token: str, *, now: float | No
     """Eight threads, taking turns among *instances* (one :class:`Sessions` each, on one store or
     several processes' stores), refresh *token* at once; their outcomes, sorted: ``"won"``,
     ``"refused"`` or ``"expired"``. Exactly one should win."""
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
-    lock = threading.Lock()
+    return sorted(map(_refresh_outcome, race(lambda i: instances[i % len(instances)].refresh(token, now=now))))
 
-    def attempt(sessions: Sessions) -> None:
-        barrier.wait()
-        try:
-            sessions.refresh(token, now=now)
-            outcome = "won"
-        except TokenExpired:
-            outcome = "expired"
-        except InvalidToken:
-            outcome = "refused"
-        with lock:
-            outcomes.append(outcome)
 
-    threads = [threading.Thread(target=attempt, args=(instances[i % len(instances)],)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(outcomes)
+def _refresh_outcome(result: object) -> str:
+    if isinstance(result, TokenExpired):
+        return "expired"
+    if isinstance(result, InvalidToken):
+        return "refused"
+    if isinstance(result, Exception):
+        raise result  # neither a refusal nor an expiry: the store failed
+    return "won"
 
 
 class StoreCallsConformance:
@@ -81,26 +70,17 @@ class StoreCallsConformance:
         assert fetched is not None and fetched.revoked  # the losers were reuse
 
     def test_many_threads_many_sessions(self, sessions: Sessions) -> None:
-        errors: list[BaseException] = []
-
         def worker(index: int) -> None:
-            try:
-                for round_ in range(15):
-                    record, token = start(sessions, login=f"user{index}")
-                    for step in range(3):
-                        record, token = sessions.refresh(token, now=NOW + step + 1)
-                    assert sessions.is_active(record.session_id, now=NOW + 5)
-                    if round_ % 2:
-                        assert sessions.revoke(record.session_id)
-            except BaseException as exc:  # reported below, in the main thread
-                errors.append(exc)
+            for round_ in range(15):
+                record, token = start(sessions, login=f"user{index}")
+                for step in range(3):
+                    record, token = sessions.refresh(token, now=NOW + step + 1)
+                assert sessions.is_active(record.session_id, now=NOW + 5)
+                if round_ % 2:
+                    assert sessions.revoke(record.session_id)
 
-        threads = [threading.Thread(target=worker, args=(index,)) for index in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors
+        results = race(worker)
+        assert outcomes(results) == {"ok": 8}, results
         assert sessions.store.purge(NOW + 5) == 8 * 7  # the revoked ones
 
     # --------------------------------------------------------------------------- held calls
