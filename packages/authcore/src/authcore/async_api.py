@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .sessions import SessionRecord, Sessions
     from .token_cache import TokenCache
 
-__all__ = ["AsyncMethods", "StoreCall", "Waits", "made_in_place", "run_as"]
+__all__ = ["AsyncMethods", "StoreCall", "Waits", "made_bridged", "made_in_place", "run_as"]
 
 _T = TypeVar("_T")
 #: Where a call that may wait runs on an async host: in-line, on the event loop through
@@ -152,12 +152,7 @@ class AsyncMethods:
         steps = self._refreshed(record, new_refresh)
         if self._upstream_waits(self._providers.get(record.provider)):
             return await _to_thread(made_in_place, steps)
-        while True:
-            try:
-                call = next(steps)
-            except StopIteration as done:
-                return cast("LoginResult", done.value)
-            await run_as("loop", call)
+        return await made_bridged(steps)
 
     async def alogout(self, token: str) -> None:
         """:meth:`logout` in a worker thread."""
@@ -172,6 +167,16 @@ def made_in_place(steps: Generator[StoreCall, None, _T]) -> _T:
         except StopIteration as done:
             return cast("_T", done.value)
         call()
+
+
+async def made_bridged(steps: Generator[StoreCall, None, _T]) -> _T:
+    """:func:`made_in_place` on an event loop: each :data:`StoreCall` run bridged (``run_as("loop")``)."""
+    while True:
+        try:
+            call = next(steps)
+        except StopIteration as done:
+            return cast("_T", done.value)
+        await run_as("loop", call)
 
 
 async def run_as(waits: Waits, function: Callable[[], _T]) -> _T:
