@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 #: Never imported by `import authcore`, building a manager with the dummy provider, or the CLI's help.
-HEAVY = ("ldap3", "keycloak", "fastapi", "flask", "starlette", "uvicorn", "werkzeug", "httpx", "requests")
+HEAVY = ("ldap3", "keycloak", "fastapi", "flask", "starlette", "uvicorn", "werkzeug", "httpx", "httpx2", "requests")
 #: Provider modules: imported only when a configuration enables their type.
 PROVIDER_MODULES = ("auth_dummy", "auth_noauth", "auth_ldap", "auth_keycloak")
 
