@@ -40,6 +40,17 @@ def test_results_in_thread_order_and_errors_kept() -> None:
     assert outcomes(results) == {"ok": 3, "InvalidToken": 2, "AssertionError": 1}
 
 
+def test_pytest_failures_inside_a_call_are_outcomes_not_passes() -> None:
+    def attempt(index: int) -> None:
+        if index == 0:
+            pytest.fail("refused by the test")
+        with pytest.raises(InvalidToken):
+            pass  # nothing raised: pytest.raises fails
+
+    results = race(attempt, 3)
+    assert outcomes(results) == {"Failed": 3}, results
+
+
 def test_exactly_one_winner_of_a_compare_and_swap() -> None:
     lock = threading.Lock()
     taken: list[int] = []

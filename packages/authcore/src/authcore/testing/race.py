@@ -33,8 +33,9 @@ def race(attempt: Callable[[int], object], threads: int = 8, *, timeout: float =
     """Call ``attempt(0)`` ... ``attempt(threads - 1)``, each in a thread of its own, all at once.
 
     No call starts before every thread is running (a barrier releases them together). Returns,
-    in the threads' order, what each call returned, or the exception it raised (any
-    :class:`Exception`: an ``assert`` inside *attempt* comes back as an :class:`AssertionError`).
+    in the threads' order, what each call returned, or the exception it raised: any, pytest's
+    own included (an ``assert`` or a failed ``pytest.raises`` inside *attempt* comes back as
+    :class:`AssertionError` or ``Failed``, where a thread left to itself would only print it).
     Raises :class:`RaceTimeout` when the threads are not all done *timeout* seconds after the
     start; those still running are left to finish (threads cannot be stopped).
     """
@@ -47,7 +48,7 @@ def race(attempt: Callable[[int], object], threads: int = 8, *, timeout: float =
         try:
             barrier.wait()
             results[index] = attempt(index)
-        except Exception as exc:  # the caller asserts on it
+        except BaseException as exc:  # pytest.fail() and pytest.raises raise BaseExceptions
             results[index] = exc
 
     started = [threading.Thread(target=run, args=(i,), name=f"race-{i}", daemon=True) for i in range(threads)]
@@ -65,4 +66,4 @@ def race(attempt: Callable[[int], object], threads: int = 8, *, timeout: float =
 def outcomes(results: Iterable[object]) -> Counter[str]:
     """How many of *results* (from :func:`race`) were each kind: ``"ok"`` for a call that
     returned, the exception's class name for one that raised."""
-    return Counter(type(result).__name__ if isinstance(result, Exception) else "ok" for result in results)
+    return Counter(type(result).__name__ if isinstance(result, BaseException) else "ok" for result in results)
