@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-THREADED = '''
+THREADED = """
 import threading
 
 
@@ -19,14 +19,15 @@ def test_a_check_in_a_thread():
     thread = threading.Thread(target=check)
     thread.start()
     thread.join()
-'''
+"""
 
 
 def test_an_exception_that_ends_a_test_thread_fails_the_test(tmp_path: Path) -> None:
     (tmp_path / "test_threaded.py").write_text(THREADED)
+    config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path)]
+    plugins = ["-p", "no:cacheprovider", "-p", "no:xdist"]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path)]
-        + ["-p", "no:cacheprovider", "-p", "no:xdist", "-q", str(tmp_path / "test_threaded.py")],
+        [sys.executable, "-m", "pytest", *config, *plugins, "-q", str(tmp_path / "test_threaded.py")],
         capture_output=True,
         text=True,
         timeout=120,
