@@ -13,9 +13,7 @@ with pip, as a user would.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from authcore.testing.ports import free_port
+from authcore.testing.processes import stop_process
 
 #: Jupyverse, its JupyterLab front end and collaboration plugins (Yjs rooms, file ids), from the index.
 JUPYVERSE = "jupyverse[jupyterlab,collaboration]>=0.14,<0.15"
@@ -80,13 +79,7 @@ class Server:
         return httpx.Client(base_url=self.base, timeout=60)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+        stop_process(self.process, bound=30)
 
 
 @pytest.fixture(scope="module")

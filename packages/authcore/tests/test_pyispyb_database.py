@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import sqlalchemy
 from authcore import AuthManager
 from authcore.compat.ispyb_db import IspybDatabase
 from authcore.errors import ConfigError, InvalidCredentials, ProviderUnavailable
+from authcore.testing.processes import stop_process
 from authcore.testing.servers import free_port
 
 SECRET = "py-ispyb-and-authcore-share-this-secret"
@@ -95,12 +95,7 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
             time.sleep(0.1)
         yield MariaDB(port, process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, bound=60)
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import quote
 
 from authcore.testing.ports import free_port
+from authcore.testing.processes import stop_process
 
 __all__ = [
     "SlapdServer",
@@ -478,15 +479,8 @@ class SlapdServer:
     def stop(self) -> None:
         """SIGTERM slapd by its pid (resuming it first if paused) and wait for it to exit."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.kill(process.pid, signal.SIGCONT)
-            process.terminate()
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            stop_process(process)
 
     def restart(self) -> None:
         """Stop and start again on the same ports and data."""

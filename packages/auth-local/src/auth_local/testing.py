@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
+from authcore.testing.processes import stop_process
 from authcore.testing.servers import free_port
 from authcore.testing.tls import TlsFiles, make_test_ca
 
@@ -190,14 +191,8 @@ class PostgresServer:
     def stop(self) -> None:
         """Fast shutdown (SIGINT) by pid, SIGKILL if it lingers; reaped."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(_STOP_BOUND)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, shutdown=signal.SIGINT, bound=_STOP_BOUND)
 
     def close(self) -> None:
         """Stop the server and remove the private directory, if it made one."""

@@ -23,6 +23,7 @@ import httpx
 
 from authcore.errors import ConfigError
 from authcore.testing.ports import free_port
+from authcore.testing.processes import stop_process
 
 from .keys import JWKS, generate_jwks, public_jwks
 from .node_env import ensure_installed, find_node
@@ -218,13 +219,8 @@ class OidcProviderServer:
     def stop(self) -> None:
         """SIGTERM the node process, SIGKILL it after a bound, and wait for it to be gone."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=_STOP_TIMEOUT)
+        if process is not None:
+            stop_process(process, bound=_STOP_TIMEOUT)
         if self._rundir is not None:
             shutil.rmtree(self._rundir, ignore_errors=True)
             self._rundir = None

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+from .processes import stop_process
 from .redis_server import RedisServer, start_redis
 from .servers import free_port
 from .service_process import ServiceProcess, start_service
@@ -174,13 +174,7 @@ class HAProxy:
 
     def stop(self) -> None:
         """SIGTERM by pid, SIGKILL if it lingers; idempotent."""
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(_STOP_BOUND)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process, bound=_STOP_BOUND)
 
 
 def _address(url: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
+from .processes import kill_process, stop_process
 from .servers import free_port
 from .tls import TlsFiles
 
@@ -134,24 +135,15 @@ class RedisServer:
     def stop(self) -> None:
         """SIGTERM the server by its pid (resuming it first if paused), SIGKILL if it lingers, and reap it."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        if self._paused:
-            os.kill(process.pid, signal.SIGCONT)  # a stopped process keeps a SIGTERM pending
-            self._paused = False
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(_STOP_BOUND)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._paused = False
+        if process is not None:
+            stop_process(process, bound=_STOP_BOUND)
 
     def kill(self) -> None:
         """SIGKILL the server, as a crash would: no shutdown, only what was fsynced survives."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+        if process is not None:
+            kill_process(process)
         self._paused = False
 
     def restart(self) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .processes import kill_process, stop_process
 from .servers import free_port
 
 __all__ = ["ServiceProcess", "authcore_command", "start_service"]
@@ -55,18 +55,11 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s; idempotent."""
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process)
 
     def kill(self) -> None:
         """SIGKILL: the process dies as in a crash, with no shutdown of its own."""
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
-            self.process.wait(10)
+        kill_process(self.process)
 
     def __repr__(self) -> str:
         return f"<ServiceProcess pid={self.pid} url={self.url}>"
