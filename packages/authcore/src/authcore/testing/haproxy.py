@@ -41,8 +41,6 @@ __all__ = ["HAPROXY", "Deployment", "HAProxy", "start_deployment", "start_haprox
 HAPROXY: Final = os.environ.get("AUTHCORE_HAPROXY", "/usr/sbin/haproxy")
 #: A bound on waiting for HAProxy to listen and mark its backends up: not a timed assertion.
 _STARTUP_BOUND: Final = 30.0
-#: How long a SIGTERM may take before SIGKILL.
-_STOP_BOUND: Final = 10.0
 #: The backend's name in the configuration and in the statistics.
 BACKEND: Final = "authcore"
 
@@ -174,7 +172,7 @@ class HAProxy:
 
     def stop(self) -> None:
         """SIGTERM by pid, SIGKILL if it lingers; idempotent."""
-        stop_process(self.process, bound=_STOP_BOUND)
+        stop_process(self.process)
 
 
 def _address(url: str) -> str:

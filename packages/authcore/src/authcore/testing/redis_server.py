@@ -31,8 +31,6 @@ __all__ = ["REDIS_SERVER", "RedisServer", "SentinelServer", "start_redis", "star
 REDIS_SERVER: Final = os.environ.get("AUTHCORE_REDIS_SERVER", "/usr/bin/redis-server")
 #: A bound on waiting for the server to answer (AOF loading included): not a timed assertion.
 _STARTUP_BOUND: Final = 30.0
-#: How long a SIGTERM may take before SIGKILL.
-_STOP_BOUND: Final = 10.0
 
 
 class RedisServer:
@@ -137,7 +135,7 @@ class RedisServer:
         process, self._process = self._process, None
         self._paused = False
         if process is not None:
-            stop_process(process, bound=_STOP_BOUND)
+            stop_process(process)
 
     def kill(self) -> None:
         """SIGKILL the server, as a crash would: no shutdown, only what was fsynced survives."""
