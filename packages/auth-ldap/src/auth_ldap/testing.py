@@ -330,8 +330,13 @@ class SlapdServer:
 
     @property
     def pid(self) -> int | None:
-        """slapd's process id while it runs."""
-        return self.process.pid if self.process is not None and self.process.poll() is None else None
+        """slapd's process id while it runs, else None."""
+        return self.process.pid if self.process is not None and self.running else None
+
+    @property
+    def running(self) -> bool:
+        """Whether slapd is alive (paused counts as running)."""
+        return self.process is not None and self.process.poll() is None
 
     def provider_config(self, *, writer: bool = False, **overrides: Any) -> dict[str, Any]:
         """The ``config`` of an ``ldap`` provider for this server: search as the reader account

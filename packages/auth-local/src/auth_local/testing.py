@@ -104,8 +104,8 @@ class PostgresServer:
 
     @property
     def pid(self) -> int | None:
-        """The postmaster's process id while it runs."""
-        return self._process.pid if self._process is not None else None
+        """The postmaster's process id while it runs, else None."""
+        return self._process.pid if self._process is not None and self.running else None
 
     @property
     def running(self) -> bool:

@@ -192,8 +192,13 @@ class OidcProviderServer:
 
     @property
     def pid(self) -> int | None:
-        """The node process id while running."""
-        return self._process.pid if self._process else None
+        """The node process id while it runs, else None."""
+        return self._process.pid if self._process is not None and self.running else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the node process is alive (paused counts as running)."""
+        return self._process is not None and self._process.poll() is None
 
     # ------------------------------------------------------------ life cycle
 

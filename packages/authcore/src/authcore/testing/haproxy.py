@@ -99,12 +99,12 @@ class HAProxy:
         self.url = f"http://127.0.0.1:{port}"
 
     def __repr__(self) -> str:
-        return f"HAProxy(url={self.url!r}, pid={self.pid}, running={self.running()})"
+        return f"HAProxy(url={self.url!r}, pid={self.pid}, running={self.running})"
 
     @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.process.pid
+    def pid(self) -> int | None:
+        """The process id while HAProxy runs, else None."""
+        return self.process.pid if self.running else None
 
     @property
     def config_file(self) -> Path:
@@ -116,8 +116,9 @@ class HAProxy:
         """What HAProxy wrote on its standard output and error."""
         return self.directory / "haproxy.log"
 
+    @property
     def running(self) -> bool:
-        """Whether the process has not exited."""
+        """Whether the process has not exited (paused counts as running)."""
         return self.process.poll() is None
 
     def log_text(self) -> str:
@@ -226,7 +227,7 @@ def start_haproxy(
 def _wait_until_listening(proxy: HAProxy) -> None:
     deadline = time.monotonic() + _STARTUP_BOUND
     while time.monotonic() < deadline:
-        if not proxy.running():
+        if not proxy.running:
             raise RuntimeError(f"haproxy exited with {proxy.process.returncode}:\n{proxy.log_text()[-2000:]}")
         try:
             proxy.server_states()

@@ -41,12 +41,13 @@ class ServiceProcess:
         self.url = f"http://127.0.0.1:{port}"
 
     @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.process.pid
+    def pid(self) -> int | None:
+        """The process id while the service runs, else None."""
+        return self.process.pid if self.running else None
 
+    @property
     def running(self) -> bool:
-        """Whether the process has not exited."""
+        """Whether the process has not exited (paused counts as running)."""
         return self.process.poll() is None
 
     def log_text(self) -> str:
@@ -89,7 +90,7 @@ def start_service(
     service = ServiceProcess(process, port, log)
     deadline = time.monotonic() + _STARTUP_BOUND
     while time.monotonic() < deadline:
-        if not service.running():
+        if not service.running:
             raise RuntimeError(f"authcore serve exited with {process.returncode}:\n{service.log_text()[-2000:]}")
         try:
             if httpx.get(service.url + "/healthz", timeout=1).status_code == 200:
