@@ -34,7 +34,8 @@ def make_floor(
     typ: str | None,
     leeway: float,
 ) -> Callable[[str], dict[str, Any]]:
-    """A verifier that returns a token's claims or raises ``ValueError``.
+    """A verifier that returns a token's claims, or raises ``ValueError`` (cryptography's
+    ``InvalidSignature`` for a bad signature).
 
     The token is accepted for the client when its *client_claim* (Keycloak's ``azp``, RFC 9068's
     ``client_id``) is *client_id*, or its ``aud`` is or holds *audience*. *typ*, when given, must be
