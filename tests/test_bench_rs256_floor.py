@@ -43,10 +43,18 @@ def _floor(typ: str | None = "Bearer") -> Callable[[str], dict[str, Any]]:
     return floor
 
 
+class FromNow(int):
+    """A time claim *n* seconds from when the token is made (negative: ago).
+
+    Parameters are built when pytest collects the module, minutes before a test may run in a
+    busy worker; a time read then would have drifted by the time the token is signed.
+    """
+
+
 def _claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {"iss": ISSUER, "sub": "u1", "typ": "Bearer", "azp": "app", "exp": now + 60, "iat": now}
-    claims.update(changes)
+    claims.update({name: now + value if isinstance(value, FromNow) else value for name, value in changes.items()})
     return {name: value for name, value in claims.items() if value is not None}
 
 
@@ -60,7 +68,7 @@ def test_a_good_token_gives_its_claims() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"azp": None, "aud": "api"}, {"azp": None, "aud": ["other", "api"]}, {"exp": int(time.time()) - 5}],
+    [{"azp": None, "aud": "api"}, {"azp": None, "aud": ["other", "api"]}, {"exp": FromNow(-5)}],
     ids=["audience", "audience-in-list", "expired-within-leeway"],
 )
 def test_the_floor_accepts_what_the_providers_accept(changes: dict[str, Any]) -> None:
@@ -82,9 +90,9 @@ def test_typ_is_checked_only_when_asked() -> None:
         ({"exp": None}, "exp"),
         ({"exp": "tomorrow"}, "exp"),
         ({"exp": 10**12}, "exp"),
-        ({"exp": int(time.time() - LEEWAY)}, "expired"),
-        ({"nbf": int(time.time() + 3600)}, "nbf"),
-        ({"iat": int(time.time() + 3600)}, "iat"),
+        ({"exp": FromNow(-int(LEEWAY))}, "expired"),
+        ({"nbf": FromNow(3600)}, "nbf"),
+        ({"iat": FromNow(3600)}, "iat"),
         ({"iat": "now"}, "iat"),
         ({"azp": "someone-else"}, "client"),
         ({"azp": None, "aud": ["other"]}, "client"),
