@@ -274,16 +274,33 @@ MEMUSERS = f"{__name__}:MemoryUsersProvider"
 FAKESSO = f"{__name__}:FakeSSOProvider"
 
 
+class Gate:
+    """Holds a login in :class:`SlowProvider` until the test lets it go: ``entered`` is set when
+    a login reaches the provider, which then waits (at most 30 s) for ``release``."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+
 class SlowProvider(Provider):
-    """A blocking provider: every login sleeps (an LDAP server far away)."""
+    """A blocking provider: every login sleeps (an LDAP server far away), or, while a test has
+    set :attr:`gate`, waits until the test releases it."""
 
     type = "slow"
     credential_types = (PasswordCredentials,)
     delay = 0.6
+    gate: ClassVar[Gate | None] = None
 
     def authenticate(self, credentials: Credentials) -> Identity:
         assert isinstance(credentials, PasswordCredentials)
-        time.sleep(self.delay)
+        gate = self.gate
+        if gate is None:
+            time.sleep(self.delay)
+        else:
+            gate.entered.set()
+            if not gate.release.wait(30):
+                raise RuntimeError("the test never released the held login")
         return Identity(login=credentials.login, permissions=("read",))
 
 

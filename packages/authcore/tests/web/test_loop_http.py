@@ -84,13 +84,15 @@ def test_where_a_login_and_a_refresh_run(
     thread; a refresh never asks it (it keeps no session upstream), so refreshes stay on the
     event loop: in-line on memory, awaited there on Redis."""
     support.SlowProvider.delay = 0.01
-    url = f"{redis_server.url}?prefix=w{uuid.uuid4().hex[:10]}:" if store == "redis" else "memory://"
-    manager, recorder, server = serve(url, provider)
-    with server as base:
-        tokens = login(base, provider["name"], "ann")
-        assert refresh(base, tokens["refresh_token"]).status_code == 200
-    manager.close()
-    support.SlowProvider.delay = 0.6
+    try:
+        url = f"{redis_server.url}?prefix=w{uuid.uuid4().hex[:10]}:" if store == "redis" else "memory://"
+        manager, recorder, server = serve(url, provider)
+        with server as base:
+            tokens = login(base, provider["name"], "ann")
+            assert refresh(base, tokens["refresh_token"]).status_code == 200
+        manager.close()
+    finally:
+        support.SlowProvider.delay = 0.6
     assert len(recorder.threads) == 2
     ran = ["worker" if name.startswith("AnyIO worker") else "loop" for name in recorder.threads]
     assert ran == [login_runs, refresh_runs], recorder.threads
